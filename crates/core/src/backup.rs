@@ -1,0 +1,139 @@
+//! Backup gossip: the core's own, slower exchange of configuration with one random
+//! peer from the rendezvous list and the overheard hints. It is what still spreads a
+//! fix when every module is dead — trapped, looping or silent.
+
+use rand::Rng;
+
+use crate::deployment::Millis;
+use crate::envelope::Body;
+use crate::ids::PeerAddr;
+use crate::node::Core;
+
+/// The schedule of backup exchanges.
+#[derive(Debug, Clone)]
+pub struct BackupGossip {
+    interval: Millis,
+    next_at: Option<Millis>,
+}
+
+impl BackupGossip {
+    /// Exchanges every `interval` ms.
+    pub fn new(interval: Millis) -> Self {
+        BackupGossip {
+            interval: interval.max(1),
+            next_at: None,
+        }
+    }
+
+    /// True when an exchange is due at `now`; schedules the next one. The first
+    /// exchange comes at a random point of the first interval so nodes started together
+    /// don't all gossip in the same instant.
+    pub fn due(&mut self, now: Millis, rng: &mut impl Rng) -> bool {
+        match self.next_at {
+            None => {
+                self.next_at = Some(now + rng.gen_range(0..self.interval));
+                false
+            }
+            Some(at) if now >= at => {
+                // Stay on the grid, but never schedule in the past after a long pause.
+                let next = at + self.interval;
+                self.next_at = Some(if next > now {
+                    next
+                } else {
+                    now + self.interval
+                });
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// When the next exchange is due (`now` if not yet scheduled).
+    pub fn next_at(&self, now: Millis) -> Millis {
+        self.next_at.unwrap_or(now)
+    }
+}
+
+/// Picks the peer for one exchange: uniformly among rendezvous nodes and hints,
+/// never ourselves.
+pub fn choose_peer(
+    rendezvous: &[PeerAddr],
+    hints: &[PeerAddr],
+    own: PeerAddr,
+    rng: &mut impl Rng,
+) -> Option<PeerAddr> {
+    let candidates = rendezvous.len() + hints.len();
+    for _ in 0..4 {
+        if candidates == 0 {
+            return None;
+        }
+        let i = rng.gen_range(0..candidates);
+        let peer = if i < rendezvous.len() {
+            rendezvous[i]
+        } else {
+            hints[i - rendezvous.len()]
+        };
+        if peer != own {
+            return Some(peer);
+        }
+    }
+    rendezvous.iter().chain(hints).find(|p| **p != own).copied()
+}
+
+impl Core {
+    /// One backup round: send our summary to a random peer; it answers with the
+    /// records we lack and asks for the ones it lacks.
+    pub(crate) fn backup_exchange(&mut self) {
+        let Some(peer) = choose_peer(
+            &self.settings.rendezvous,
+            self.hints.as_slice(),
+            self.addr,
+            &mut self.rng,
+        ) else {
+            return;
+        };
+        self.metrics.backup_exchanges += 1;
+        self.send(peer, Body::Summary(self.config.summary()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn addr(i: u16) -> PeerAddr {
+        PeerAddr::from(([127, 0, 0, 1], i))
+    }
+
+    #[test]
+    fn never_picks_itself_and_covers_everyone() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let rendezvous = [addr(1), addr(2)];
+        let hints = [addr(3), addr(4)];
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let p = choose_peer(&rendezvous, &hints, addr(1), &mut rng).unwrap();
+            assert_ne!(p, addr(1));
+            seen.insert(p);
+        }
+        assert_eq!(seen.len(), 3);
+        assert_eq!(choose_peer(&[addr(1)], &[], addr(1), &mut rng), None);
+        assert_eq!(choose_peer(&[], &[], addr(1), &mut rng), None);
+    }
+
+    #[test]
+    fn schedule_keeps_its_interval() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut b = BackupGossip::new(1000);
+        assert!(!b.due(0, &mut rng));
+        let first = b.next_at(0);
+        assert!(first < 1000);
+        assert!(b.due(first, &mut rng));
+        assert_eq!(b.next_at(0), first + 1000);
+        assert!(!b.due(first + 999, &mut rng));
+        // after a long pause, the next is an interval away from now, not in the past
+        assert!(b.due(first + 10_000, &mut rng));
+        assert_eq!(b.next_at(0), first + 11_000);
+    }
+}

@@ -1,0 +1,257 @@
+//! Envelopes: the only thing that crosses the wire between cores. Versioned binary
+//! encoding (postcard through serde), a size cap, and an integrity check so a flipped
+//! bit is dropped and counted — never delivered, never gossiped on. The 2008 S3 outage
+//! began with one corrupted bit that gossip carried everywhere; this is where hearsay
+//! refuses to be that carrier.
+//!
+//! Layout: `[format: u8][postcard(Envelope)][crc32: u32 LE over everything before]`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::configuration::ConfigDigest;
+use crate::deployment::{Deployment, DeploymentNumber};
+use crate::ids::{ModuleName, NodeId, PeerAddr};
+
+/// The wire format this build writes. Decoders refuse any other.
+pub const FORMAT_VERSION: u8 = 1;
+/// Default cap on an encoded envelope; larger ones are refused both ways.
+pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Bytes of framing around the postcard body: format byte + checksum.
+const FRAME_BYTES: usize = 1 + 4;
+
+/// One message between two cores.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Who sent it.
+    pub sender: NodeId,
+    /// Where to answer: the sender's gossip address. Also a membership hint.
+    pub sender_addr: PeerAddr,
+    /// The sender's configuration digest; a difference starts an exchange.
+    pub digest: ConfigDigest,
+    /// What it carries.
+    pub body: Body,
+}
+
+/// What an envelope carries: a module's gossip, or the core's own.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// A module's payload, tagged with the deployment number of the instance that sent
+    /// it: the piggyback that spreads deployments.
+    Module {
+        /// Which module.
+        module: ModuleName,
+        /// The sending instance's deployment.
+        number: DeploymentNumber,
+        /// The module's bytes, opaque to the core.
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+    /// "Here is what I run": every module with its deployment number. The receiver
+    /// pushes records the sender lacks and requests the ones it lacks itself.
+    Summary(Vec<(ModuleName, DeploymentNumber)>),
+    /// Full deployment records.
+    Records(Vec<Deployment>),
+    /// "Send me your records for these modules."
+    Request(Vec<ModuleName>),
+}
+
+/// Why bytes are not an envelope. Every variant is a reason to drop and count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, thiserror::Error)]
+pub enum EnvelopeError {
+    /// Shorter than the framing.
+    #[error("envelope truncated")]
+    Truncated,
+    /// Longer than the cap.
+    #[error("envelope larger than the size cap")]
+    Oversized,
+    /// Written by an unknown format.
+    #[error("unsupported envelope format")]
+    UnsupportedFormat,
+    /// The checksum does not match: bits were flipped on the way.
+    #[error("envelope checksum mismatch")]
+    Corrupt,
+    /// Checksum fine, content not an envelope (or trailing bytes).
+    #[error("malformed envelope")]
+    Malformed,
+}
+
+impl Envelope {
+    /// Encodes the envelope, refusing one that would exceed `max_bytes`.
+    pub fn encode(&self, max_bytes: usize) -> Result<Vec<u8>, EnvelopeError> {
+        let mut out = Vec::with_capacity(64);
+        out.push(FORMAT_VERSION);
+        let mut out = postcard::to_extend(self, out).map_err(|_| EnvelopeError::Malformed)?;
+        if out.len() + 4 > max_bytes {
+            return Err(EnvelopeError::Oversized);
+        }
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Ok(out)
+    }
+
+    /// Decodes and checks an envelope. Never panics, whatever the bytes.
+    pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Envelope, EnvelopeError> {
+        if bytes.len() > max_bytes {
+            return Err(EnvelopeError::Oversized);
+        }
+        if bytes.len() < FRAME_BYTES {
+            return Err(EnvelopeError::Truncated);
+        }
+        let (framed, crc) = bytes.split_at(bytes.len() - 4);
+        let crc = u32::from_le_bytes(crc.try_into().map_err(|_| EnvelopeError::Truncated)?);
+        if crc32fast::hash(framed) != crc {
+            return Err(EnvelopeError::Corrupt);
+        }
+        if framed[0] != FORMAT_VERSION {
+            return Err(EnvelopeError::UnsupportedFormat);
+        }
+        match postcard::take_from_bytes::<Envelope>(&framed[1..]) {
+            Ok((env, [])) => Ok(env),
+            _ => Err(EnvelopeError::Malformed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployment::CodeVersion;
+    use proptest::prelude::*;
+
+    const MAX: usize = DEFAULT_MAX_ENVELOPE_BYTES;
+
+    fn sample(payload: Vec<u8>) -> Envelope {
+        Envelope {
+            sender: NodeId(0x1234_5678_9abc),
+            sender_addr: "127.0.0.1:7946".parse().unwrap(),
+            digest: ConfigDigest(99),
+            body: Body::Module {
+                module: ModuleName::new("membership").unwrap(),
+                number: DeploymentNumber {
+                    time_ms: 1_764_000_000_000,
+                    origin: NodeId(3),
+                },
+                payload,
+            },
+        }
+    }
+
+    fn records() -> Envelope {
+        Envelope {
+            body: Body::Records(vec![Deployment {
+                module: ModuleName::new("m").unwrap(),
+                version: Some(CodeVersion::of(b"x")),
+                number: DeploymentNumber {
+                    time_ms: 5,
+                    origin: NodeId(1),
+                },
+                params: "{\"k\":1}".into(),
+                previous: None,
+                signature: Some(vec![1, 2, 3]),
+            }]),
+            ..sample(vec![])
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        for env in [sample(b"hello".to_vec()), records()] {
+            let bytes = env.encode(MAX).unwrap();
+            assert_eq!(Envelope::decode(&bytes, MAX).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        for env in [sample(b"some payload bytes".to_vec()), records()] {
+            let bytes = env.encode(MAX).unwrap();
+            for bit in 0..bytes.len() * 8 {
+                let mut flipped = bytes.clone();
+                flipped[bit / 8] ^= 1 << (bit % 8);
+                assert!(
+                    Envelope::decode(&flipped, MAX).is_err(),
+                    "bit {bit} not detected"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let bytes = records().encode(MAX).unwrap();
+        for len in 0..bytes.len() {
+            assert!(
+                Envelope::decode(&bytes[..len], MAX).is_err(),
+                "length {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn size_cap_holds_both_ways() {
+        let big = sample(vec![7; 2000]);
+        assert_eq!(big.encode(1000), Err(EnvelopeError::Oversized));
+        let bytes = big.encode(MAX).unwrap();
+        assert_eq!(
+            Envelope::decode(&bytes, 1000),
+            Err(EnvelopeError::Oversized)
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_and_unknown_format_are_refused() {
+        let mut bytes = sample(vec![1]).encode(MAX).unwrap();
+        bytes.truncate(bytes.len() - 4);
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        let crc = crc32fast::hash(&trailing);
+        trailing.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            Envelope::decode(&trailing, MAX),
+            Err(EnvelopeError::Malformed)
+        );
+        bytes[0] = 2;
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            Envelope::decode(&bytes, MAX),
+            Err(EnvelopeError::UnsupportedFormat)
+        );
+    }
+
+    /// A valid checksum over garbage must still be refused, not panic: this is what an
+    /// attacker (or a buggy peer) can always produce.
+    fn with_valid_crc(mut body: Vec<u8>) -> Vec<u8> {
+        body.insert(0, FORMAT_VERSION);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Envelope::decode(&bytes, MAX);
+            let _ = Envelope::decode(&with_valid_crc(bytes), MAX);
+        }
+
+        #[test]
+        fn mutated_envelopes_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..64),
+                                         edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+                                         cut in any::<prop::sample::Index>()) {
+            let mut body = records().encode(MAX).unwrap();
+            body.truncate(body.len() - 4);
+            body.remove(0);
+            body.extend_from_slice(&payload);
+            for (at, value) in edits {
+                let i = at.index(body.len());
+                body[i] = value;
+            }
+            let keep = cut.index(body.len() + 1);
+            body.truncate(keep);
+            let _ = Envelope::decode(&with_valid_crc(body), MAX);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What goes into the core and what comes out: the whole interface a driver (the
+//! daemon, the simulator, a test) implements. Nothing else crosses the boundary.
+
+use crate::configuration::Configuration;
+use crate::deployment::{CodeVersion, Deployment, DeploymentNumber};
+use crate::ids::{ModuleName, PeerAddr};
+
+/// An event the driver hands to [`crate::Core::handle`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Bytes arrived on the gossip listener: one encoded envelope.
+    Receive {
+        /// The envelope, as received. It may be anything.
+        bytes: Vec<u8>,
+    },
+    /// A module instance asked to send `payload` to `to`.
+    ModuleSend {
+        /// The sending module.
+        module: ModuleName,
+        /// The peer's gossip address.
+        to: PeerAddr,
+        /// The module's bytes.
+        payload: Vec<u8>,
+    },
+    /// Time passed: run due timers (backup gossip, fetch retries) and reconcile what
+    /// runs with what is configured. Call it at [`crate::Core::poll_timeout`], or more often.
+    Tick,
+    /// A code download asked for by [`Output::FetchCode`] returned these bytes. The core
+    /// checks them against the version before anything is stored or loaded.
+    CodeFetched {
+        /// The version asked for.
+        version: CodeVersion,
+        /// What came back.
+        bytes: Vec<u8>,
+    },
+    /// A code download failed (peer lacks it, unreachable, timeout).
+    CodeFetchFailed {
+        /// The version asked for.
+        version: CodeVersion,
+        /// The peer asked.
+        from: PeerAddr,
+    },
+    /// The driver loaded the deployment asked for by [`Output::Load`]; it now runs.
+    Loaded {
+        /// Which module.
+        module: ModuleName,
+        /// Which deployment now runs.
+        number: DeploymentNumber,
+    },
+    /// The deployment could not be loaded; the previous instance (if any) still runs.
+    LoadFailed {
+        /// Which module.
+        module: ModuleName,
+        /// Which deployment failed.
+        number: DeploymentNumber,
+        /// Why, for status and logs.
+        reason: String,
+    },
+    /// A running instance failed (trap, endless loop, memory, flood) and was dropped.
+    ModuleFailed {
+        /// Which module.
+        module: ModuleName,
+        /// Which deployment's instance.
+        number: DeploymentNumber,
+        /// Why, for status and logs.
+        reason: String,
+    },
+}
+
+/// An effect the core asks its driver to carry out, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send an encoded envelope to a peer's gossip address.
+    Send {
+        /// Where.
+        to: PeerAddr,
+        /// The encoded envelope.
+        bytes: Vec<u8>,
+    },
+    /// Hand a module's payload to its running instance.
+    Deliver {
+        /// Which module.
+        module: ModuleName,
+        /// The sender's gossip address (what the module answers to).
+        from: PeerAddr,
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// Download code by version from a peer and report with
+    /// [`Input::CodeFetched`] or [`Input::CodeFetchFailed`].
+    FetchCode {
+        /// What to fetch.
+        version: CodeVersion,
+        /// From whom.
+        from: PeerAddr,
+    },
+    /// Store verified code in the content-addressed store.
+    StoreCode {
+        /// Its version (already checked against the bytes).
+        version: CodeVersion,
+        /// The code.
+        bytes: Vec<u8>,
+    },
+    /// Load this deployment (its code is stored), hand state over from the running
+    /// instance where both support it, swap, and report [`Input::Loaded`] or
+    /// [`Input::LoadFailed`].
+    Load {
+        /// What to run.
+        deployment: Deployment,
+    },
+    /// Stop the module's instance: a deployment stopped it.
+    Unload {
+        /// Which module.
+        module: ModuleName,
+    },
+    /// Write the configuration to stable storage, atomically.
+    Persist {
+        /// The whole configuration.
+        configuration: Configuration,
+    },
+}
+
+/// Why an operator's command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// Rollback of a module that was never deployed here.
+    #[error("module {0} is not deployed")]
+    UnknownModule(ModuleName),
+    /// Rollback without a target and no previous version is known.
+    #[error("module {0} has no previous version to roll back to; name one with --to")]
+    NoPrevious(ModuleName),
+    /// The code for the target version is not in this node's store.
+    #[error("code {0} is not in this node's store; deploy it from a file instead")]
+    CodeMissing(CodeVersion),
+    /// Params over the limit.
+    #[error("params are longer than {} bytes", crate::deployment::MAX_PARAMS_LEN)]
+    ParamsTooLong,
+}

@@ -1,0 +1,50 @@
+//! The core of hearsay: the part of every node that cannot itself be updated by
+//! gossip, so it is small, exact and sans-IO.
+//!
+//! It decides which deployment of each module runs (the highest deployment number
+//! wins), wraps module payloads in envelopes that carry that number, compares numbers
+//! on every received envelope to pull or push deployment records and code, and keeps
+//! configuration spreading through its own backup gossip when modules are dead.
+//!
+//! What it does *not* do: sockets, HTTP, files, clocks, threads, WebAssembly. Those
+//! belong to drivers — the daemon (`hearsay-node`) and the simulator (`hearsay-sim`) —
+//! which feed [`Input`]s to [`Core::handle`] and carry out the [`Output`]s.
+//!
+//! # Layout
+//!
+//! - [`ids`]: node identities, peer addresses, module names.
+//! - [`deployment`]: deployment numbers and their order, code versions, records.
+//! - [`configuration`]: one deployment per module, the "highest wins" merge, the digest.
+//! - [`envelope`]: the wire format, its size cap and integrity check.
+//! - [`io`]: the inputs and outputs a driver exchanges with the core.
+//! - [`settings`]: the tunables.
+//! - [`node`]: [`Core`] itself; its behaviour is split over `receive` (the mismatch
+//!   rules), `instance` (what runs, reconcile), `fetch` (code downloads) and
+//!   [`backup`] (backup gossip).
+//! - [`hints`], [`cooldown`], [`metrics`]: bounded helpers the core uses.
+#![warn(missing_docs)]
+
+pub mod backup;
+pub mod configuration;
+pub mod cooldown;
+pub mod deployment;
+pub mod envelope;
+mod fetch;
+pub mod hints;
+pub mod ids;
+mod instance;
+pub mod io;
+pub mod metrics;
+pub mod node;
+mod receive;
+pub mod settings;
+
+pub use configuration::{ConfigDigest, Configuration, Offer};
+pub use deployment::{CodeVersion, Deployment, DeploymentNumber, Millis};
+pub use envelope::{Body, Envelope, EnvelopeError};
+pub use ids::{ModuleName, NodeId, PeerAddr};
+pub use instance::{ModuleState, ModuleStatus};
+pub use io::{CommandError, Input, Output};
+pub use metrics::{DropReason, Metrics};
+pub use node::{Core, CoreInit};
+pub use settings::Settings;

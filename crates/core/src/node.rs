@@ -1,0 +1,346 @@
+//! [`Core`]: the state machine of one node's core. It owns the configuration, the
+//! state of each module instance, code downloads, hints and backup gossip, and turns
+//! [`Input`]s into [`Output`]s. The other `impl Core` blocks live beside it, one file
+//! per concern (receive, instances, fetch, backup).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::backup::BackupGossip;
+use crate::configuration::{Configuration, Offer};
+use crate::cooldown::Cooldown;
+use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis, MAX_PARAMS_LEN};
+use crate::envelope::{Body, Envelope};
+use crate::fetch::Fetch;
+use crate::hints::Hints;
+use crate::ids::{ModuleName, NodeId, PeerAddr};
+use crate::instance::Instance;
+use crate::io::{CommandError, Input, Output};
+use crate::metrics::{DropReason, Metrics};
+use crate::settings::Settings;
+
+/// What kind of answer a cooldown entry limits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Reply {
+    /// Our records, to a peer running older deployments.
+    Records(PeerAddr, ModuleName),
+    /// A request for records we lack (one per module, whoever we ask).
+    Request(ModuleName),
+    /// Our summary, to a peer whose digest differs.
+    Summary(PeerAddr),
+    /// Records/requests answering a peer's summary.
+    SummaryAnswer(PeerAddr),
+    /// Records answering a peer's request.
+    RequestAnswer(PeerAddr),
+}
+
+/// Everything a core needs to start.
+#[derive(Debug, Clone)]
+pub struct CoreInit {
+    /// This node's persistent identity.
+    pub id: NodeId,
+    /// This node's gossip address, as peers reach it.
+    pub addr: PeerAddr,
+    /// Tunables.
+    pub settings: Settings,
+    /// The configuration restored from disk (empty at first start).
+    pub configuration: Configuration,
+    /// Code versions already in the local store.
+    pub code: BTreeSet<CodeVersion>,
+    /// Seed of the core's only randomness (peer choice, jitter).
+    pub seed: u64,
+}
+
+/// The core of one node.
+///
+/// Drive it like this: call [`Core::handle`] for every event, carry out the returned
+/// outputs in order, and call `handle(now, Input::Tick)` no later than
+/// [`Core::poll_timeout`]. Operators' commands go through [`Core::deploy`],
+/// [`Core::rollback`] and [`Core::stop`]. `now` is always passed in; the core reads
+/// no clock and draws randomness only from its seeded generator.
+#[derive(Debug)]
+pub struct Core {
+    pub(crate) id: NodeId,
+    pub(crate) addr: PeerAddr,
+    pub(crate) settings: Settings,
+    pub(crate) config: Configuration,
+    /// The highest number heard of per module, records or piggyback tags alike, so a new
+    /// local deployment beats even one we haven't fetched yet.
+    pub(crate) highest_seen: BTreeMap<ModuleName, DeploymentNumber>,
+    pub(crate) instances: BTreeMap<ModuleName, Instance>,
+    pub(crate) code: BTreeSet<CodeVersion>,
+    pub(crate) fetches: BTreeMap<CodeVersion, Fetch>,
+    pub(crate) hints: Hints,
+    pub(crate) backup: BackupGossip,
+    pub(crate) cooldown: Cooldown<Reply>,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) metrics: Metrics,
+    pub(crate) now: Millis,
+    pub(crate) out: Vec<Output>,
+}
+
+impl Core {
+    /// A core resuming `init.configuration`. Its first tick loads what is configured.
+    pub fn new(init: CoreInit) -> Self {
+        let highest_seen = init
+            .configuration
+            .iter()
+            .map(|d| (d.module.clone(), d.number))
+            .collect();
+        Core {
+            id: init.id,
+            addr: init.addr,
+            hints: Hints::new(init.settings.max_hints),
+            backup: BackupGossip::new(init.settings.backup_interval_ms),
+            cooldown: Cooldown::new(init.settings.reply_cooldown_ms),
+            settings: init.settings,
+            config: init.configuration,
+            highest_seen,
+            instances: BTreeMap::new(),
+            code: init.code,
+            fetches: BTreeMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(init.seed),
+            metrics: Metrics::default(),
+            now: 0,
+            out: Vec::new(),
+        }
+    }
+
+    /// Handles one event at time `now` and returns the effects to carry out, in order.
+    pub fn handle(&mut self, now: Millis, input: Input) -> Vec<Output> {
+        self.now = self.now.max(now);
+        match input {
+            Input::Receive { bytes } => self.receive(&bytes),
+            Input::ModuleSend {
+                module,
+                to,
+                payload,
+            } => self.module_send(module, to, payload),
+            Input::Tick => self.tick(),
+            Input::CodeFetched { version, bytes } => self.code_fetched(version, bytes),
+            Input::CodeFetchFailed { version, from } => self.code_fetch_failed(version, from),
+            Input::Loaded { module, number } => self.loaded(module, number),
+            Input::LoadFailed {
+                module,
+                number,
+                reason,
+            } => self.load_failed(module, number, reason),
+            Input::ModuleFailed {
+                module,
+                number,
+                reason,
+            } => self.module_failed(module, number, reason),
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    /// The latest time by which the driver must call `handle(now, Input::Tick)`.
+    pub fn poll_timeout(&self) -> Millis {
+        let fetch = self.fetches.values().filter_map(Fetch::wake_at);
+        let fetch_deadline = self
+            .fetches
+            .values()
+            .filter_map(|f| f.deadline(self.settings.fetch_timeout_ms));
+        fetch
+            .chain(fetch_deadline)
+            .chain(std::iter::once(self.backup.next_at(self.now)))
+            .min()
+            .unwrap_or(self.now)
+    }
+
+    /// Deploys new code for a module from this node: issues a deployment number higher
+    /// than any seen for it, stores the code, loads it here, and lets gossip spread it.
+    pub fn deploy(
+        &mut self,
+        now: Millis,
+        module: ModuleName,
+        code: Vec<u8>,
+        params: String,
+    ) -> Result<(Deployment, Vec<Output>), CommandError> {
+        if params.len() > MAX_PARAMS_LEN {
+            return Err(CommandError::ParamsTooLong);
+        }
+        self.now = self.now.max(now);
+        let version = CodeVersion::of(&code);
+        if self.code.insert(version) {
+            self.out.push(Output::StoreCode {
+                version,
+                bytes: code,
+            });
+        }
+        let deployment = self.issue(module, Some(version), params);
+        Ok((deployment, std::mem::take(&mut self.out)))
+    }
+
+    /// Rolls a module back: a *new* deployment (new, higher number) of older code —
+    /// `to`, or the version the current deployment replaced. The code must be stored
+    /// here.
+    pub fn rollback(
+        &mut self,
+        now: Millis,
+        module: ModuleName,
+        to: Option<CodeVersion>,
+    ) -> Result<(Deployment, Vec<Output>), CommandError> {
+        self.now = self.now.max(now);
+        let current = self
+            .config
+            .get(&module)
+            .ok_or_else(|| CommandError::UnknownModule(module.clone()))?;
+        let target = match to.or(current.previous) {
+            Some(v) => v,
+            None => return Err(CommandError::NoPrevious(module)),
+        };
+        if !self.code.contains(&target) {
+            return Err(CommandError::CodeMissing(target));
+        }
+        let params = current.params.clone();
+        let deployment = self.issue(module, Some(target), params);
+        Ok((deployment, std::mem::take(&mut self.out)))
+    }
+
+    /// Stops a module everywhere: a deployment with no code.
+    pub fn stop(
+        &mut self,
+        now: Millis,
+        module: ModuleName,
+    ) -> Result<(Deployment, Vec<Output>), CommandError> {
+        self.now = self.now.max(now);
+        if self.config.get(&module).is_none() {
+            return Err(CommandError::UnknownModule(module));
+        }
+        let deployment = self.issue(module, None, String::new());
+        Ok((deployment, std::mem::take(&mut self.out)))
+    }
+
+    /// Makes and adopts a new deployment originating here.
+    fn issue(
+        &mut self,
+        module: ModuleName,
+        version: Option<CodeVersion>,
+        params: String,
+    ) -> Deployment {
+        let number =
+            DeploymentNumber::next(self.now, self.highest_seen.get(&module).copied(), self.id);
+        let previous = self.config.get(&module).and_then(|d| d.version);
+        let deployment = Deployment {
+            module,
+            version,
+            number,
+            params,
+            previous,
+            signature: None,
+        };
+        self.adopt(deployment.clone(), None);
+        deployment
+    }
+
+    /// Offers a record to the configuration; on adoption, persists and reconciles.
+    /// `source` is a peer that may hold the code.
+    pub(crate) fn adopt(&mut self, deployment: Deployment, source: Option<PeerAddr>) {
+        if deployment.check_limits().is_err() {
+            self.metrics.drop(DropReason::BadRecord);
+            return;
+        }
+        let module = deployment.module.clone();
+        let version = deployment.version;
+        self.note_seen(&module, deployment.number);
+        match self.config.offer(deployment) {
+            Offer::Adopted(_) => {
+                self.metrics.deployments_adopted += 1;
+                self.out.push(Output::Persist {
+                    configuration: self.config.clone(),
+                });
+                if let (Some(version), Some(source)) = (version, source) {
+                    self.add_code_source(version, source);
+                }
+                self.reconcile(&module);
+            }
+            Offer::Known => {
+                if let (Some(version), Some(source)) = (version, source) {
+                    self.add_code_source(version, source);
+                }
+            }
+            Offer::Stale => {}
+            Offer::Conflict => self.metrics.drop(DropReason::BadRecord),
+        }
+    }
+
+    /// Remembers the highest number heard of for a module.
+    pub(crate) fn note_seen(&mut self, module: &ModuleName, number: DeploymentNumber) {
+        match self.highest_seen.get_mut(module) {
+            Some(h) if *h >= number => {}
+            Some(h) => *h = number,
+            None => {
+                self.highest_seen.insert(module.clone(), number);
+            }
+        }
+    }
+
+    /// Runs due timers and reconciles every module.
+    fn tick(&mut self) {
+        self.cooldown.prune(self.now);
+        let modules: Vec<ModuleName> = self.config.iter().map(|d| d.module.clone()).collect();
+        for module in &modules {
+            self.reconcile(module);
+        }
+        self.drive_fetches();
+        if self.backup.due(self.now, &mut self.rng) {
+            self.backup_exchange();
+        }
+    }
+
+    /// Wraps a body in an envelope from this node and queues it for `to`.
+    pub(crate) fn send(&mut self, to: PeerAddr, body: Body) {
+        let payload_len = match &body {
+            Body::Module { payload, .. } => payload.len(),
+            _ => 0,
+        };
+        let envelope = Envelope {
+            sender: self.id,
+            sender_addr: self.addr,
+            digest: self.config.digest(),
+            body,
+        };
+        match envelope.encode(self.settings.max_envelope_bytes) {
+            Ok(bytes) => {
+                self.metrics.envelopes_out += 1;
+                self.metrics.bytes_out += bytes.len() as u64;
+                self.metrics.core_bytes_out += (bytes.len() - payload_len) as u64;
+                self.out.push(Output::Send { to, bytes });
+            }
+            Err(e) => self.metrics.drop(e.into()),
+        }
+    }
+
+    /// This node's identity.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's gossip address.
+    pub fn addr(&self) -> PeerAddr {
+        self.addr
+    }
+
+    /// The current configuration.
+    pub fn configuration(&self) -> &Configuration {
+        &self.config
+    }
+
+    /// Counters since start.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Addresses overheard so far (not counting rendezvous nodes).
+    pub fn hints(&self) -> &[PeerAddr] {
+        self.hints.as_slice()
+    }
+
+    /// True when this version's code is in the local store.
+    pub fn has_code(&self, version: &CodeVersion) -> bool {
+        self.code.contains(version)
+    }
+}

@@ -1,0 +1,169 @@
+//! Receiving envelopes: integrity first, then the deployment comparison that makes a
+//! module's own gossip carry its code updates (DESIGN.md, "How a message flows"):
+//! equal numbers deliver; a newer sender is asked for its record; an older sender is
+//! sent ours. Mismatched payloads are never delivered.
+
+use std::cmp::Ordering;
+
+use crate::deployment::{Deployment, DeploymentNumber};
+use crate::envelope::{Body, Envelope};
+use crate::ids::{ModuleName, PeerAddr};
+use crate::io::Output;
+use crate::metrics::DropReason;
+use crate::node::{Core, Reply};
+
+impl Core {
+    pub(crate) fn receive(&mut self, bytes: &[u8]) {
+        self.metrics.envelopes_in += 1;
+        self.metrics.bytes_in += bytes.len() as u64;
+        let envelope = match Envelope::decode(bytes, self.settings.max_envelope_bytes) {
+            Ok(e) => e,
+            Err(e) => return self.metrics.drop(e.into()),
+        };
+        if envelope.sender == self.id || envelope.sender_addr == self.addr {
+            return self.metrics.drop(DropReason::FromSelf);
+        }
+        let from = envelope.sender_addr;
+        self.note_hint(from);
+        match envelope.body {
+            Body::Module {
+                module,
+                number,
+                payload,
+            } => {
+                let agreed = self.module_envelope(from, module, number, payload);
+                if agreed && envelope.digest != self.config.digest() {
+                    // Same deployment of this module, but some other module differs:
+                    // any module's traffic spreads the whole configuration.
+                    self.send_summary(from);
+                }
+            }
+            Body::Summary(entries) => self.summary(from, entries),
+            Body::Records(records) => {
+                for record in records {
+                    self.adopt(record, Some(from));
+                }
+            }
+            Body::Request(modules) => {
+                let records: Vec<Deployment> = modules
+                    .iter()
+                    .filter_map(|m| self.config.get(m).cloned())
+                    .collect();
+                if !records.is_empty() && self.cooldown.ready(Reply::RequestAnswer(from), self.now)
+                {
+                    self.send(from, Body::Records(records));
+                }
+            }
+        }
+    }
+
+    /// A module payload. Returns true when both sides agree on the module's deployment.
+    fn module_envelope(
+        &mut self,
+        from: PeerAddr,
+        module: ModuleName,
+        number: DeploymentNumber,
+        payload: Vec<u8>,
+    ) -> bool {
+        self.note_seen(&module, number);
+        let ours = self.config.get(&module);
+        match ours.map(|d| d.number.cmp(&number)) {
+            None | Some(Ordering::Less) => {
+                // The sender runs something newer: ask it for the record.
+                self.metrics.drop(DropReason::VersionMismatch);
+                if self
+                    .cooldown
+                    .ready(Reply::Request(module.clone()), self.now)
+                {
+                    self.send(from, Body::Request(vec![module]));
+                }
+                false
+            }
+            Some(Ordering::Greater) => {
+                // The sender is behind: tell it what replaced its deployment.
+                let record = ours.cloned().expect("compared above");
+                if self
+                    .cooldown
+                    .ready(Reply::Records(from, module.clone()), self.now)
+                {
+                    self.send(from, Body::Records(vec![record]));
+                }
+                self.deliver_if_running(from, module, number, payload);
+                false
+            }
+            Some(Ordering::Equal) => {
+                if let Some(version) = ours.and_then(|d| d.version) {
+                    // It runs the deployment, so it has the code.
+                    self.add_code_source(version, from);
+                }
+                self.deliver_if_running(from, module, number, payload);
+                true
+            }
+        }
+    }
+
+    fn deliver_if_running(
+        &mut self,
+        from: PeerAddr,
+        module: ModuleName,
+        number: DeploymentNumber,
+        payload: Vec<u8>,
+    ) {
+        if self.deliverable(&module, number) {
+            self.metrics.delivered += 1;
+            self.out.push(Output::Deliver {
+                module,
+                from,
+                payload,
+            });
+        } else {
+            self.metrics.drop(DropReason::ModuleNotRunning);
+        }
+    }
+
+    /// A peer's summary: push what it lacks, request what we lack.
+    pub(crate) fn summary(&mut self, from: PeerAddr, entries: Vec<(ModuleName, DeploymentNumber)>) {
+        let mut wanted = Vec::new();
+        for (module, number) in &entries {
+            self.note_seen(module, *number);
+            if self.config.number(module).is_none_or(|ours| ours < *number) {
+                wanted.push(module.clone());
+            }
+        }
+        let pushed: Vec<Deployment> = self
+            .config
+            .iter()
+            .filter(|d| {
+                !entries
+                    .iter()
+                    .any(|(m, n)| *m == d.module && *n >= d.number)
+            })
+            .cloned()
+            .collect();
+        if (wanted.is_empty() && pushed.is_empty())
+            || !self.cooldown.ready(Reply::SummaryAnswer(from), self.now)
+        {
+            return;
+        }
+        if !pushed.is_empty() {
+            self.send(from, Body::Records(pushed));
+        }
+        if !wanted.is_empty() {
+            self.send(from, Body::Request(wanted));
+        }
+    }
+
+    /// Sends our summary to a peer, at most once per cooldown.
+    pub(crate) fn send_summary(&mut self, to: PeerAddr) {
+        if self.cooldown.ready(Reply::Summary(to), self.now) {
+            self.send(to, Body::Summary(self.config.summary()));
+        }
+    }
+
+    /// Remembers an address for backup gossip, unless it is ours or a rendezvous node.
+    pub(crate) fn note_hint(&mut self, addr: PeerAddr) {
+        if addr != self.addr && !self.settings.rendezvous.contains(&addr) {
+            self.hints.insert(addr, &mut self.rng);
+        }
+    }
+}
