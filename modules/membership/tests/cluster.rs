@@ -1,0 +1,384 @@
+//! Cluster tests: a tiny deterministic driver — nodes in a Vec, messages in a queue,
+//! virtual time in 100 ms ticks, a seeded rng — runs the module natively through
+//! `hearsay_guest::factory`, exactly as the simulator will.
+
+use hearsay_guest::json::{self, Value};
+use hearsay_guest::{factory, DynModule, Host, Level};
+use membership::Membership;
+use std::collections::{BTreeSet, VecDeque};
+
+const TICK_MS: u64 = 100;
+
+/// splitmix64: small, seeded, good enough for a test.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+struct NodeHost {
+    addr: String,
+    now: u64,
+    rng: u64,
+    bootstrap: Vec<String>,
+    outbox: Vec<(String, Vec<u8>)>,
+}
+
+impl Host for NodeHost {
+    fn send(&mut self, to: &str, payload: &[u8]) {
+        self.outbox.push((to.to_string(), payload.to_vec()));
+    }
+    fn now_ms(&self) -> u64 {
+        self.now
+    }
+    fn random_u64(&mut self) -> u64 {
+        splitmix(&mut self.rng)
+    }
+    fn log(&mut self, _level: Level, _msg: &str) {}
+    fn bootstrap_peers(&self) -> Vec<String> {
+        self.bootstrap.clone()
+    }
+    fn self_addr(&self) -> String {
+        self.addr.clone()
+    }
+}
+
+struct Node {
+    host: NodeHost,
+    module: Option<Box<dyn DynModule>>,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    now: u64,
+    params: String,
+    rng: u64,
+    drop_one_in: u64,
+    max_message: usize,
+    messages: usize,
+}
+
+fn addr(i: usize) -> String {
+    format!("10.0.{}.{}:7000", i / 250, i % 250 + 1)
+}
+
+impl Cluster {
+    /// `n` nodes that all bootstrap through nodes 0 and 1.
+    fn new(n: usize, params: &str, seed: u64) -> Cluster {
+        let mut c = Cluster {
+            nodes: Vec::new(),
+            now: 0,
+            params: params.to_string(),
+            rng: seed,
+            drop_one_in: 0,
+            max_message: 0,
+            messages: 0,
+        };
+        for i in 0..n {
+            let host = NodeHost {
+                addr: addr(i),
+                now: 0,
+                rng: seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1),
+                bootstrap: vec![addr(0), addr(1)],
+                outbox: Vec::new(),
+            };
+            c.nodes.push(Node { host, module: None });
+            c.start(i);
+        }
+        c
+    }
+
+    fn start(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.host.now = self.now;
+        node.module = Some(factory::<Membership>()(&self.params, &mut node.host).expect("init"));
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.nodes[i].module = None;
+        self.nodes[i].host.outbox.clear();
+    }
+
+    fn index(&self, a: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.host.addr == a)
+    }
+
+    /// One tick everywhere, then deliver until the network is quiet (replies
+    /// included) — every message is encoded bytes, size-checked and maybe dropped.
+    fn round(&mut self) {
+        self.now += TICK_MS;
+        let now = self.now;
+        let mut queue = VecDeque::new();
+        for node in &mut self.nodes {
+            node.host.now = now;
+            if let Some(m) = node.module.as_mut() {
+                m.tick(now, &mut node.host);
+            }
+            for (to, bytes) in node.host.outbox.drain(..) {
+                queue.push_back((node.host.addr.clone(), to, bytes));
+            }
+        }
+        while let Some((from, to, bytes)) = queue.pop_front() {
+            self.messages += 1;
+            self.max_message = self.max_message.max(bytes.len());
+            if self.drop_one_in > 0 && splitmix(&mut self.rng) % self.drop_one_in == 0 {
+                continue;
+            }
+            let i = match self.index(&to) {
+                Some(i) => i,
+                None => continue,
+            };
+            let node = &mut self.nodes[i];
+            if let Some(m) = node.module.as_mut() {
+                m.receive(&from, &bytes, &mut node.host);
+            }
+            for (to, bytes) in node.host.outbox.drain(..) {
+                queue.push_back((node.host.addr.clone(), to, bytes));
+            }
+        }
+    }
+
+    fn query(&mut self, i: usize, args: &str) -> String {
+        let node = &mut self.nodes[i];
+        node.module.as_mut().expect("running").query(args, &mut node.host)
+    }
+
+    /// (live, suspected) as node `i` sees them.
+    fn view(&mut self, i: usize) -> (BTreeSet<String>, BTreeSet<String>) {
+        let doc = json::parse(&self.query(i, "")).expect("query answers JSON");
+        let list = |key: &str| -> BTreeSet<String> {
+            match doc.get(key) {
+                Some(Value::Array(items)) => items.iter().map(|v| v.as_str().unwrap().to_string()).collect(),
+                _ => panic!("no {} list", key),
+            }
+        };
+        (list("live"), list("suspected"))
+    }
+
+    fn running(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].module.is_some())
+            .collect()
+    }
+
+    /// Rounds until every running node sees every running node live.
+    fn converge(&mut self, max_rounds: usize) -> usize {
+        let everyone: BTreeSet<String> = self.running().into_iter().map(addr).collect();
+        for round in 1..=max_rounds {
+            self.round();
+            if self.running().into_iter().all(|i| self.view(i).0 == everyone) {
+                return round;
+            }
+        }
+        panic!("no convergence in {} rounds", max_rounds);
+    }
+}
+
+#[test]
+fn everybody_learns_everybody_and_nobody_is_falsely_suspected() {
+    let mut c = Cluster::new(50, "", 1);
+    let rounds = c.converge(40);
+    assert!(rounds <= 20, "took {} rounds", rounds);
+    for _ in 0..100 {
+        c.round();
+        for i in 0..50 {
+            let (live, suspected) = c.view(i);
+            assert_eq!(live.len(), 50, "node {} lost someone", i);
+            assert!(suspected.is_empty(), "node {} suspects {:?}", i, suspected);
+        }
+    }
+    assert!(c.max_message <= 1200, "a {} byte message", c.max_message);
+}
+
+#[test]
+fn a_crashed_node_is_suspected_then_removed_everywhere_and_can_come_back() {
+    let mut c = Cluster::new(50, "", 2);
+    c.converge(40);
+    let victim = addr(7);
+    c.crash(7);
+    let crashed_at = c.now;
+    let observers: Vec<usize> = c.running();
+    let mut seen_suspected = BTreeSet::new();
+    let mut removed_at = vec![None; 50];
+    while c.now < crashed_at + 4000 {
+        c.round();
+        for &i in &observers {
+            let (live, suspected) = c.view(i);
+            if suspected.contains(&victim) {
+                assert!(c.now >= crashed_at + 1000, "suspected too early");
+                seen_suspected.insert(i);
+            }
+            if !live.contains(&victim) && !suspected.contains(&victim) && removed_at[i].is_none() {
+                removed_at[i] = Some(c.now);
+            }
+            if removed_at[i].is_some() {
+                assert!(
+                    !live.contains(&victim) && !suspected.contains(&victim),
+                    "node {} resurrected {}",
+                    i,
+                    victim
+                );
+            }
+        }
+    }
+    assert_eq!(
+        seen_suspected.len(),
+        observers.len(),
+        "not everyone suspected before removing"
+    );
+    for &i in &observers {
+        let t = removed_at[i].unwrap_or_else(|| panic!("node {} never removed {}", i, victim));
+        assert!(
+            t >= crashed_at + 2000 && t <= crashed_at + 3000,
+            "node {} removed at +{}",
+            i,
+            t - crashed_at
+        );
+    }
+
+    // The node restarts with a fresh table; its new generation beats the tombstones.
+    c.start(7);
+    let rounds = c.converge(40);
+    assert!(rounds <= 20, "rejoin took {} rounds", rounds);
+}
+
+#[test]
+fn messages_respect_the_size_cap_and_sampling_still_converges() {
+    let params = r#"{"max_message_bytes":200,"suspect_after_ms":5000,"remove_after_ms":10000}"#;
+    let mut c = Cluster::new(50, params, 3);
+    c.converge(100);
+    for _ in 0..50 {
+        c.round();
+    }
+    assert!(c.max_message <= 200, "a {} byte message", c.max_message);
+    assert!(
+        c.max_message > 150,
+        "the cap should be nearly filled, max was {}",
+        c.max_message
+    );
+    for i in 0..50 {
+        let (live, suspected) = c.view(i);
+        assert_eq!((live.len(), suspected.len()), (50, 0), "node {}", i);
+    }
+}
+
+#[test]
+fn converges_despite_message_loss() {
+    let mut c = Cluster::new(50, "", 4);
+    c.drop_one_in = 10;
+    c.converge(60);
+    for _ in 0..50 {
+        c.round();
+        for i in 0..50 {
+            assert!(c.view(i).1.is_empty(), "node {} suspects someone at 10% loss", i);
+        }
+    }
+}
+
+#[test]
+fn state_export_then_import_keeps_the_view_across_a_hot_swap() {
+    let mut c = Cluster::new(20, "", 5);
+    c.converge(40);
+    let before = c.query(3, "");
+    let state = c.nodes[3]
+        .module
+        .as_ref()
+        .unwrap()
+        .export_state()
+        .expect("exports state");
+
+    let node = &mut c.nodes[3];
+    let mut next = factory::<Membership>()("", &mut node.host).unwrap();
+    assert!(next.import_state(&state, &mut node.host));
+    node.module = Some(next);
+    assert_eq!(c.query(3, ""), before);
+
+    // Its heartbeat carries on, so nobody notices the swap.
+    for _ in 0..30 {
+        c.round();
+        for i in 0..20 {
+            assert_eq!(c.view(i).0.len(), 20);
+        }
+    }
+}
+
+#[test]
+fn query_formats() {
+    let mut c = Cluster::new(3, "", 6);
+    c.converge(20);
+    assert_eq!(
+        c.query(0, ""),
+        r#"{"self":"10.0.0.1:7000","live":["10.0.0.1:7000","10.0.0.2:7000","10.0.0.3:7000"],"suspected":[]}"#
+    );
+    assert_eq!(
+        c.query(0, "count"),
+        r#"{"self":"10.0.0.1:7000","live":3,"suspected":0}"#
+    );
+    assert_eq!(c.query(0, "\"count\""), c.query(0, "count"));
+    let table = json::parse(&c.query(0, "table")).unwrap();
+    match table.get("members") {
+        Some(Value::Array(m)) => assert_eq!(m.len(), 2),
+        other => panic!("members: {:?}", other),
+    }
+}
+
+#[test]
+fn init_rejects_bad_params() {
+    let mut host = NodeHost {
+        addr: addr(0),
+        now: 0,
+        rng: 0,
+        bootstrap: vec![],
+        outbox: vec![],
+    };
+    assert!(factory::<Membership>()("{not json", &mut host).is_err());
+    assert!(factory::<Membership>()(r#"{"fanout":0}"#, &mut host).is_err());
+    assert!(factory::<Membership>()(r#"{"fanout":2,"whatever":[1,2]}"#, &mut host).is_ok());
+}
+
+#[test]
+fn garbage_and_truncated_input_is_ignored_without_panicking() {
+    let mut c = Cluster::new(5, "", 7);
+    c.converge(20);
+    // Capture a real message to mutate.
+    let node = &mut c.nodes[0];
+    node.module.as_mut().unwrap().tick(c.now + 1, &mut node.host);
+    let real = node.host.outbox.drain(..).next().expect("node 0 gossips").1;
+    let state = node.module.as_ref().unwrap().export_state().unwrap();
+
+    let view = c.query(1, "");
+    let mut rng = 99u64;
+    let node = &mut c.nodes[1];
+    let m = node.module.as_mut().unwrap();
+    for cut in 0..real.len() {
+        m.receive("10.0.0.1:7000", &real[..cut], &mut node.host);
+    }
+    node.host.outbox.clear();
+    assert_eq!(
+        m.query("", &mut node.host),
+        view,
+        "a truncated message changed the view"
+    );
+
+    for len in 0..300 {
+        let noise: Vec<u8> = (0..len).map(|_| splitmix(&mut rng) as u8).collect();
+        m.receive("10.0.0.1:7000", &noise, &mut node.host);
+        let mut flipped = real.clone();
+        let bit = splitmix(&mut rng) as usize % (real.len() * 8);
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        m.receive("10.0.0.1:7000", &flipped, &mut node.host);
+        let mut s = state.clone();
+        s[bit % state.len()] ^= 0xff;
+        let _ = m.import_state(&s[..(bit % state.len())], &mut node.host);
+        let _ = m.import_state(&noise, &mut node.host);
+    }
+    // Version byte 1 with a huge count and nothing behind it.
+    m.receive(
+        "x",
+        &[1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+        &mut node.host,
+    );
+    let _ = m.query("table", &mut node.host);
+}
