@@ -37,11 +37,7 @@ impl BackupGossip {
             Some(at) if now >= at => {
                 // Stay on the grid, but never schedule in the past after a long pause.
                 let next = at + self.interval;
-                self.next_at = Some(if next > now {
-                    next
-                } else {
-                    now + self.interval
-                });
+                self.next_at = Some(if next > now { next } else { now + self.interval });
                 true
             }
             Some(_) => false,

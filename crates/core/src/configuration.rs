@@ -72,9 +72,7 @@ impl Configuration {
                     Offer::Conflict
                 };
             }
-            _ => self
-                .deployments
-                .insert(deployment.module.clone(), deployment),
+            _ => self.deployments.insert(deployment.module.clone(), deployment),
         };
         self.digest = self.compute_digest();
         Offer::Adopted(outcome)
@@ -195,10 +193,7 @@ mod tests {
         assert_eq!(c.offer(dep("m", 4, 9, b"v2")), Offer::Stale);
         assert_eq!(c.offer(dep("m", 5, 1, b"v1")), Offer::Known);
         assert_eq!(c.offer(dep("m", 5, 1, b"evil")), Offer::Conflict);
-        assert!(matches!(
-            c.offer(dep("m", 5, 2, b"v2")),
-            Offer::Adopted(Some(_))
-        ));
+        assert!(matches!(c.offer(dep("m", 5, 2, b"v2")), Offer::Adopted(Some(_))));
         assert_eq!(
             c.get(&ModuleName::new("m").unwrap()).unwrap().version,
             Some(CodeVersion::of(b"v2"))

@@ -59,12 +59,8 @@ impl FromStr for DeploymentNumber {
             .split_once('@')
             .ok_or_else(|| format!("deployment number {s:?} is not TIME@ORIGIN"))?;
         Ok(DeploymentNumber {
-            time_ms: time
-                .parse()
-                .map_err(|e| format!("bad time in {s:?}: {e}"))?,
-            origin: origin
-                .parse()
-                .map_err(|e| format!("bad origin in {s:?}: {e}"))?,
+            time_ms: time.parse().map_err(|e| format!("bad time in {s:?}: {e}"))?,
+            origin: origin.parse().map_err(|e| format!("bad origin in {s:?}: {e}"))?,
         })
     }
 }
@@ -130,9 +126,7 @@ impl Serialize for CodeVersion {
 impl<'de> Deserialize<'de> for CodeVersion {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         if d.is_human_readable() {
-            String::deserialize(d)?
-                .parse()
-                .map_err(serde::de::Error::custom)
+            String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
         } else {
             <[u8; 32]>::deserialize(d).map(CodeVersion)
         }

@@ -168,10 +168,7 @@ mod tests {
             for bit in 0..bytes.len() * 8 {
                 let mut flipped = bytes.clone();
                 flipped[bit / 8] ^= 1 << (bit % 8);
-                assert!(
-                    Envelope::decode(&flipped, MAX).is_err(),
-                    "bit {bit} not detected"
-                );
+                assert!(Envelope::decode(&flipped, MAX).is_err(), "bit {bit} not detected");
             }
         }
     }
@@ -180,10 +177,7 @@ mod tests {
     fn every_truncation_is_refused() {
         let bytes = records().encode(MAX).unwrap();
         for len in 0..bytes.len() {
-            assert!(
-                Envelope::decode(&bytes[..len], MAX).is_err(),
-                "length {len}"
-            );
+            assert!(Envelope::decode(&bytes[..len], MAX).is_err(), "length {len}");
         }
     }
 
@@ -192,10 +186,7 @@ mod tests {
         let big = sample(vec![7; 2000]);
         assert_eq!(big.encode(1000), Err(EnvelopeError::Oversized));
         let bytes = big.encode(MAX).unwrap();
-        assert_eq!(
-            Envelope::decode(&bytes, 1000),
-            Err(EnvelopeError::Oversized)
-        );
+        assert_eq!(Envelope::decode(&bytes, 1000), Err(EnvelopeError::Oversized));
     }
 
     #[test]
@@ -206,10 +197,7 @@ mod tests {
         trailing.push(0);
         let crc = crc32fast::hash(&trailing);
         trailing.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(
-            Envelope::decode(&trailing, MAX),
-            Err(EnvelopeError::Malformed)
-        );
+        assert_eq!(Envelope::decode(&trailing, MAX), Err(EnvelopeError::Malformed));
         bytes[0] = 2;
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());

@@ -31,8 +31,7 @@ impl Fetch {
 
     /// When the download in flight times out.
     pub(crate) fn deadline(&self, timeout: Millis) -> Option<Millis> {
-        self.in_flight
-            .map(|(_, since)| since.saturating_add(timeout))
+        self.in_flight.map(|(_, since)| since.saturating_add(timeout))
     }
 }
 

@@ -94,8 +94,7 @@ impl ModuleName {
         if name.len() > MAX_MODULE_NAME_LEN {
             return Err(ModuleNameError::TooLong);
         }
-        let ok_char =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
         let first_ok = name
             .chars()
             .next()
@@ -153,10 +152,7 @@ mod tests {
         assert!(ModuleName::new("membership").is_ok());
         assert!(ModuleName::new("kelips-2_b").is_ok());
         assert_eq!(ModuleName::new(""), Err(ModuleNameError::Empty));
-        assert_eq!(
-            ModuleName::new("a".repeat(65)),
-            Err(ModuleNameError::TooLong)
-        );
+        assert_eq!(ModuleName::new("a".repeat(65)), Err(ModuleNameError::TooLong));
         for bad in ["../etc", "Members", "a b", "-x", "_x", "é", "a/b", "a\0"] {
             assert!(
                 matches!(ModuleName::new(bad), Err(ModuleNameError::BadCharacter(_))),

@@ -72,10 +72,7 @@ impl Core {
         let instance = self.instances.entry(module.clone()).or_default();
         if instance.running == Some(number)
             || instance.loading == Some(number)
-            || instance
-                .load_failed
-                .as_ref()
-                .is_some_and(|(n, _)| *n == number)
+            || instance.load_failed.as_ref().is_some_and(|(n, _)| *n == number)
         {
             return;
         }
@@ -109,22 +106,13 @@ impl Core {
         }
         instance.running = Some(number);
         instance.failed = None;
-        if instance
-            .load_failed
-            .as_ref()
-            .is_some_and(|(n, _)| *n <= number)
-        {
+        if instance.load_failed.as_ref().is_some_and(|(n, _)| *n <= number) {
             instance.load_failed = None;
         }
         self.reconcile(&module);
     }
 
-    pub(crate) fn load_failed(
-        &mut self,
-        module: ModuleName,
-        number: DeploymentNumber,
-        reason: String,
-    ) {
+    pub(crate) fn load_failed(&mut self, module: ModuleName, number: DeploymentNumber, reason: String) {
         let instance = self.instances.entry(module.clone()).or_default();
         if instance.loading == Some(number) {
             instance.loading = None;
@@ -134,12 +122,7 @@ impl Core {
         self.reconcile(&module);
     }
 
-    pub(crate) fn module_failed(
-        &mut self,
-        module: ModuleName,
-        number: DeploymentNumber,
-        reason: String,
-    ) {
+    pub(crate) fn module_failed(&mut self, module: ModuleName, number: DeploymentNumber, reason: String) {
         let instance = self.instances.entry(module).or_default();
         if instance.running == Some(number) {
             self.metrics.module_failures += 1;
@@ -155,9 +138,7 @@ impl Core {
         let Some(instance) = self.instances.get(module) else {
             return false;
         };
-        instance.running == Some(number)
-            && instance.failed.is_none()
-            && !self.superseded(module, instance)
+        instance.running == Some(number) && instance.failed.is_none() && !self.superseded(module, instance)
     }
 
     /// A newer deployment is configured and hasn't failed to load.
@@ -166,10 +147,7 @@ impl Core {
             return false;
         };
         instance.running.is_some_and(|r| r < wanted)
-            && !instance
-                .load_failed
-                .as_ref()
-                .is_some_and(|(n, _)| *n == wanted)
+            && instance.load_failed.as_ref().is_none_or(|(n, _)| *n != wanted)
     }
 
     /// A module's send: wrapped in an envelope tagged with its instance's deployment.
@@ -244,11 +222,7 @@ impl Core {
     /// The deployment running for a module, if its instance is alive.
     pub fn running(&self, module: &ModuleName) -> Option<DeploymentNumber> {
         let instance = self.instances.get(module)?;
-        instance
-            .failed
-            .is_none()
-            .then_some(instance.running)
-            .flatten()
+        instance.failed.is_none().then_some(instance.running).flatten()
     }
 
     /// The code version of the deployment running for a module.

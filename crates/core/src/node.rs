@@ -113,11 +113,7 @@ impl Core {
         self.now = self.now.max(now);
         match input {
             Input::Receive { bytes } => self.receive(&bytes),
-            Input::ModuleSend {
-                module,
-                to,
-                payload,
-            } => self.module_send(module, to, payload),
+            Input::ModuleSend { module, to, payload } => self.module_send(module, to, payload),
             Input::Tick => self.tick(),
             Input::CodeFetched { version, bytes } => self.code_fetched(version, bytes),
             Input::CodeFetchFailed { version, from } => self.code_fetch_failed(version, from),
@@ -165,10 +161,7 @@ impl Core {
         self.now = self.now.max(now);
         let version = CodeVersion::of(&code);
         if self.code.insert(version) {
-            self.out.push(Output::StoreCode {
-                version,
-                bytes: code,
-            });
+            self.out.push(Output::StoreCode { version, bytes: code });
         }
         let deployment = self.issue(module, Some(version), params);
         Ok((deployment, std::mem::take(&mut self.out)))
@@ -215,14 +208,8 @@ impl Core {
     }
 
     /// Makes and adopts a new deployment originating here.
-    fn issue(
-        &mut self,
-        module: ModuleName,
-        version: Option<CodeVersion>,
-        params: String,
-    ) -> Deployment {
-        let number =
-            DeploymentNumber::next(self.now, self.highest_seen.get(&module).copied(), self.id);
+    fn issue(&mut self, module: ModuleName, version: Option<CodeVersion>, params: String) -> Deployment {
+        let number = DeploymentNumber::next(self.now, self.highest_seen.get(&module).copied(), self.id);
         let previous = self.config.get(&module).and_then(|d| d.version);
         let deployment = Deployment {
             module,

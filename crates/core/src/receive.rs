@@ -49,8 +49,7 @@ impl Core {
                     .iter()
                     .filter_map(|m| self.config.get(m).cloned())
                     .collect();
-                if !records.is_empty() && self.cooldown.ready(Reply::RequestAnswer(from), self.now)
-                {
+                if !records.is_empty() && self.cooldown.ready(Reply::RequestAnswer(from), self.now) {
                     self.send(from, Body::Records(records));
                 }
             }
@@ -71,10 +70,7 @@ impl Core {
             None | Some(Ordering::Less) => {
                 // The sender runs something newer: ask it for the record.
                 self.metrics.drop(DropReason::VersionMismatch);
-                if self
-                    .cooldown
-                    .ready(Reply::Request(module.clone()), self.now)
-                {
+                if self.cooldown.ready(Reply::Request(module.clone()), self.now) {
                     self.send(from, Body::Request(vec![module]));
                 }
                 false
@@ -133,11 +129,7 @@ impl Core {
         let pushed: Vec<Deployment> = self
             .config
             .iter()
-            .filter(|d| {
-                !entries
-                    .iter()
-                    .any(|(m, n)| *m == d.module && *n >= d.number)
-            })
+            .filter(|d| !entries.iter().any(|(m, n)| *m == d.module && *n >= d.number))
             .cloned()
             .collect();
         if (wanted.is_empty() && pushed.is_empty())

@@ -1,0 +1,231 @@
+//! `hearsay sim`: runs the simulator's scenarios and prints what they measured.
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use hearsay_sim::scenario::{self, deploy_script, partition_script, Measure};
+use hearsay_sim::{NetworkModel, SimConfig};
+
+/// Arguments of `hearsay sim`.
+#[derive(Args)]
+pub struct SimArgs {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Deploy a new version at one node and measure until every node runs it.
+    Deploy {
+        #[command(flatten)]
+        common: Common,
+        /// Kill every module first: only the core's backup gossip can spread it.
+        #[arg(long)]
+        modules_dead: bool,
+    },
+    /// Cut nodes off, deploy on the majority side, heal, and measure the repair.
+    Partition {
+        #[command(flatten)]
+        common: Common,
+        /// How many nodes are cut off.
+        #[arg(long, default_value_t = 10)]
+        cut: usize,
+        /// Rounds the partition lasts after the deployment.
+        #[arg(long, default_value_t = 30)]
+        rounds_apart: u64,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Number of simulated nodes.
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Seed: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Probability that a message is lost.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability that a message is duplicated.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Peers each module gossips to per round.
+    #[arg(long, default_value_t = 3)]
+    fanout: usize,
+    /// Gossip round length in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    interval_ms: u64,
+    /// Backup gossip interval in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    backup_interval_ms: u64,
+    /// Rendezvous nodes.
+    #[arg(long, default_value_t = 3)]
+    rendezvous: usize,
+    /// Give up after this many rounds.
+    #[arg(long, default_value_t = 1000)]
+    max_rounds: u64,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Common {
+    fn check(&self) -> Result<()> {
+        if self.nodes < 2 || self.nodes > 1_000_000 {
+            bail!("--nodes must be between 2 and 1000000");
+        }
+        for (name, p) in [("--loss", self.loss), ("--duplicate", self.duplicate)] {
+            if !(0.0..1.0).contains(&p) {
+                bail!("{name} must be a probability in [0, 1)");
+            }
+        }
+        if self.fanout == 0 || self.interval_ms == 0 || self.backup_interval_ms == 0 {
+            bail!("--fanout, --interval-ms and --backup-interval-ms must be positive");
+        }
+        Ok(())
+    }
+
+    fn config(&self) -> SimConfig {
+        let mut cfg = SimConfig {
+            nodes: self.nodes,
+            seed: self.seed,
+            fanout: self.fanout,
+            gossip_interval_ms: self.interval_ms,
+            rendezvous: self.rendezvous,
+            network: NetworkModel {
+                loss: self.loss,
+                duplicate: self.duplicate,
+                ..NetworkModel::default()
+            },
+            ..SimConfig::default()
+        };
+        cfg.core.backup_interval_ms = self.backup_interval_ms;
+        cfg
+    }
+}
+
+/// What `hearsay sim` prints.
+#[derive(Serialize)]
+struct Report {
+    scenario: &'static str,
+    nodes: usize,
+    seed: u64,
+    fanout: usize,
+    loss: f64,
+    modules_dead: bool,
+    interval_ms: u64,
+    backup_interval_ms: u64,
+    #[serde(flatten)]
+    measure: Measure,
+    /// Rounds of backup gossip the measure spans.
+    backup_rounds: f64,
+    /// Nodes that ever loaded an older deployment than one they had: always 0.
+    regressions: u64,
+    /// Wall-clock seconds the simulation took.
+    wall_seconds: f64,
+}
+
+/// Runs `hearsay sim`.
+pub fn run(args: SimArgs) -> Result<()> {
+    let started = Instant::now();
+    let (name, common, modules_dead, steps) = match args.scenario {
+        Scenario::Deploy { common, modules_dead } => {
+            common.check()?;
+            let steps = deploy_script(modules_dead, common.max_rounds, common.nodes - 1);
+            ("deploy", common, modules_dead, steps)
+        }
+        Scenario::Partition {
+            common,
+            cut,
+            rounds_apart,
+        } => {
+            common.check()?;
+            if cut == 0 || cut + 2 > common.nodes {
+                bail!("--cut must leave at least two nodes on the majority side");
+            }
+            let steps = partition_script(common.nodes, cut, rounds_apart, common.max_rounds);
+            ("partition", common, false, steps)
+        }
+    };
+    let outcome = scenario::run(common.config(), &steps);
+    let measure = outcome
+        .measures
+        .into_iter()
+        .last()
+        .expect("every scenario measures");
+    let report = Report {
+        scenario: name,
+        nodes: common.nodes,
+        seed: common.seed,
+        fanout: common.fanout,
+        loss: common.loss,
+        modules_dead,
+        interval_ms: common.interval_ms,
+        backup_interval_ms: common.backup_interval_ms,
+        backup_rounds: measure.sim_seconds * 1000.0 / common.backup_interval_ms as f64,
+        measure,
+        regressions: outcome.regressions,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    if !report.measure.converged {
+        bail!(
+            "did not converge: {} of {} live nodes run the new deployment after {} rounds",
+            report.measure.reached,
+            report.measure.alive,
+            common.max_rounds
+        );
+    }
+    if report.regressions > 0 {
+        bail!("{} nodes moved back to an older deployment", report.regressions);
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    let m = &r.measure;
+    let t = &m.traffic;
+    let rows = [
+        ("scenario", r.scenario.to_string()),
+        ("nodes", r.nodes.to_string()),
+        (
+            "seed / fanout / loss",
+            format!("{} / {} / {}", r.seed, r.fanout, r.loss),
+        ),
+        ("modules dead", r.modules_dead.to_string()),
+        (
+            "converged",
+            format!("{} ({} of {} live nodes)", m.converged, m.reached, m.alive),
+        ),
+        (
+            "gossip rounds",
+            format!("{} ({} ms each)", m.rounds, r.interval_ms),
+        ),
+        (
+            "backup rounds",
+            format!("{:.1} ({} ms each)", r.backup_rounds, r.backup_interval_ms),
+        ),
+        ("simulated seconds", format!("{:.3}", m.sim_seconds)),
+        ("messages", t.messages.to_string()),
+        ("bytes", t.bytes.to_string()),
+        ("core (piggyback) bytes", t.core_bytes.to_string()),
+        ("backup exchanges", t.backup_exchanges.to_string()),
+        (
+            "code downloads",
+            format!("{} ({} bytes)", t.fetches, m.code_bytes),
+        ),
+        ("regressions", r.regressions.to_string()),
+        ("wall seconds", format!("{:.2}", r.wall_seconds)),
+    ];
+    for (k, v) in rows {
+        println!("{k:<24} {v}");
+    }
+}
