@@ -1,13 +1,14 @@
 //! The stand-in module: the simplest gossip a module can do — every round, send a
 //! small payload to `fanout` peers chosen uniformly from the whole cluster — so the
 //! core's piggyback path carries deployments exactly as it would under a real module.
-//! A dead stand-in sends nothing (a trapped, looping or silent module).
 
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
-use hearsay_core::PeerAddr;
+use hearsay_core::{Millis, PeerAddr};
 
 use crate::addr::addr_of;
+use crate::module::{Sends, SimModule};
 
 /// One node's stand-in module instance.
 #[derive(Debug, Clone)]
@@ -15,7 +16,6 @@ pub struct StandIn {
     me: usize,
     nodes: usize,
     fanout: usize,
-    dead: bool,
     round: u64,
     /// Payloads received by this instance.
     pub received: u64,
@@ -23,20 +23,20 @@ pub struct StandIn {
 
 impl StandIn {
     /// The instance on node `me` of a cluster of `nodes`.
-    pub fn new(me: usize, nodes: usize, fanout: usize, dead: bool) -> Self {
+    pub fn new(me: usize, nodes: usize, fanout: usize) -> Self {
         StandIn {
             me,
             nodes,
             fanout,
-            dead,
             round: 0,
             received: 0,
         }
     }
+}
 
-    /// One gossip round: the sends it makes.
-    pub fn tick(&mut self, rng: &mut impl Rng) -> Vec<(PeerAddr, Vec<u8>)> {
-        if self.dead || self.nodes < 2 {
+impl SimModule for StandIn {
+    fn tick(&mut self, _now: Millis, rng: &mut ChaCha8Rng) -> Sends {
+        if self.nodes < 2 {
             return Vec::new();
         }
         self.round += 1;
@@ -52,8 +52,12 @@ impl StandIn {
             .collect()
     }
 
-    /// A payload arrived.
-    pub fn receive(&mut self, _payload: &[u8]) {
+    fn receive(&mut self, _now: Millis, _from: PeerAddr, _payload: &[u8], _rng: &mut ChaCha8Rng) -> Sends {
         self.received += 1;
+        Vec::new()
+    }
+
+    fn query(&mut self, _now: Millis, _args: &str, _rng: &mut ChaCha8Rng) -> String {
+        format!("{{\"round\":{},\"received\":{}}}", self.round, self.received)
     }
 }

@@ -14,6 +14,7 @@ use hearsay_core::{
 };
 
 use crate::addr::{addr_of, node_of};
+use crate::module::{Guest, ModuleKind, Sends, SimModule};
 use crate::network::{Network, NetworkModel};
 use crate::queue::{Event, Queue};
 use crate::standin::StandIn;
@@ -44,6 +45,8 @@ pub struct SimConfig {
     pub core: Settings,
     /// Size of each module version's code.
     pub code_size: usize,
+    /// The module every node runs.
+    pub module: ModuleKind,
 }
 
 impl Default for SimConfig {
@@ -60,21 +63,23 @@ impl Default for SimConfig {
                 ..Settings::default()
             },
             code_size: 64 * 1024,
+            module: ModuleKind::StandIn,
         }
     }
 }
 
 /// One simulated node.
-#[derive(Debug)]
 pub struct SimNode {
     /// Its core.
     pub core: Core,
-    /// Its module instance, when one is loaded.
-    pub module: Option<StandIn>,
+    /// Its module instance, when one is loaded (and alive).
+    pub module: Option<Box<dyn SimModule>>,
     /// False once crashed.
     pub alive: bool,
     /// Code versions in its store.
     store: Vec<CodeVersion>,
+    /// The rendezvous nodes: its modules' bootstrap peers.
+    core_rendezvous: Vec<hearsay_core::PeerAddr>,
     /// The pending core wake-up (a stale one in the queue is ignored).
     wake_at: Option<Millis>,
     /// The highest deployment this node ever loaded.
@@ -113,7 +118,7 @@ pub struct Sim {
     code: HashMap<CodeVersion, Vec<u8>>,
     /// Extra totals.
     pub stats: SimStats,
-    /// When set, every loaded stand-in is silent.
+    /// When set, loaded modules get no instance: they are silent, as if dead.
     pub modules_dead: bool,
     /// The deployment whose spread is tracked.
     tracked: Option<DeploymentNumber>,
@@ -155,6 +160,7 @@ impl Sim {
                 module: None,
                 alive: true,
                 store: vec![version],
+                core_rendezvous: settings.rendezvous.clone(),
                 wake_at: None,
                 max_loaded: None,
                 reached_at: None,
@@ -316,12 +322,11 @@ impl Sim {
                     return;
                 }
                 let sends = match self.nodes[node].module.as_mut() {
-                    Some(m) => m.tick(&mut self.rng),
+                    Some(m) => m.tick(self.now, &mut self.rng),
                     None => Vec::new(),
                 };
-                for (to, payload) in sends {
-                    let module = self.module.clone();
-                    self.input(node, Input::ModuleSend { module, to, payload });
+                for input in self.sends_to_inputs(sends) {
+                    self.input(node, input);
                 }
                 let next = self.now + self.cfg.gossip_interval_ms;
                 self.queue.push(next, Event::ModuleTick { node });
@@ -363,76 +368,122 @@ impl Sim {
     fn apply(&mut self, node: usize, outputs: Vec<Output>) {
         let mut work: VecDeque<Output> = outputs.into();
         while let Some(output) = work.pop_front() {
-            let follow_up = match output {
+            let follow_up: Vec<Input> = match output {
                 Output::Send { to, bytes } => {
                     if let Some(peer) = node_of(to).filter(|p| *p < self.nodes.len()) {
                         for delay in self.net.transmit(node, peer, &mut self.rng) {
-                            self.queue.push(
-                                self.now + delay,
-                                Event::Arrive {
-                                    to: peer,
-                                    bytes: bytes.clone(),
-                                },
-                            );
+                            let arrive = Event::Arrive {
+                                to: peer,
+                                bytes: bytes.clone(),
+                            };
+                            self.queue.push(self.now + delay, arrive);
                         }
                     }
-                    None
+                    Vec::new()
                 }
-                Output::Deliver { payload, .. } => {
+                Output::Deliver { from, payload, .. } => {
                     self.stats.delivered += 1;
-                    if let Some(m) = self.nodes[node].module.as_mut() {
-                        m.receive(&payload);
-                    }
-                    None
+                    let sends = match self.nodes[node].module.as_mut() {
+                        Some(m) => m.receive(self.now, from, &payload, &mut self.rng),
+                        None => Vec::new(),
+                    };
+                    self.sends_to_inputs(sends)
                 }
                 Output::FetchCode { version, from } => {
                     self.fetch(node, version, from);
-                    None
+                    Vec::new()
                 }
                 Output::StoreCode { version, bytes } => {
                     self.nodes[node].store.push(version);
                     self.code.entry(version).or_insert(bytes);
-                    None
+                    Vec::new()
                 }
-                Output::Load { deployment } => Some(self.load(node, deployment)),
+                Output::Load { deployment } => self.load(node, deployment),
                 Output::Unload { .. } => {
                     self.nodes[node].module = None;
-                    None
+                    Vec::new()
                 }
                 Output::Persist { .. } => {
                     self.stats.persists += 1;
-                    None
+                    Vec::new()
                 }
             };
-            if let Some(input) = follow_up {
+            for input in follow_up {
                 work.extend(self.nodes[node].core.handle(self.now, input));
             }
         }
         self.schedule_wake(node);
     }
 
-    /// Swaps in a new stand-in instance for a deployment; checks the node never moves
-    /// back to a lower deployment.
-    fn load(&mut self, node: usize, deployment: Deployment) -> Input {
+    /// Swaps in a new module instance for a deployment (the old one is dropped: the
+    /// simulator does not model state handover); checks the node never moves back to a
+    /// lower deployment. The load result comes first, then the new instance's sends.
+    fn load(&mut self, node: usize, deployment: Deployment) -> Vec<Input> {
         let n = &mut self.nodes[node];
         if n.max_loaded.is_some_and(|m| m > deployment.number) {
             self.stats.regressions += 1;
         }
         n.max_loaded = n.max_loaded.max(Some(deployment.number));
-        n.module = Some(StandIn::new(
-            node,
-            self.cfg.nodes,
-            self.cfg.fanout,
-            self.modules_dead,
-        ));
         if self.tracked == Some(deployment.number) && n.reached_at.is_none() {
             n.reached_at = Some(self.now);
             self.reached += 1;
         }
-        Input::Loaded {
+        let (module, sends): (Option<Box<dyn SimModule>>, Sends) = match &self.cfg.module {
+            _ if self.modules_dead => (None, Vec::new()),
+            ModuleKind::StandIn => (
+                Some(Box::new(StandIn::new(node, self.cfg.nodes, self.cfg.fanout))),
+                Vec::new(),
+            ),
+            ModuleKind::Guest { factory, params } => {
+                let bootstrap = &self.nodes[node].core_rendezvous;
+                match Guest::start(
+                    *factory,
+                    params,
+                    addr_of(node),
+                    bootstrap,
+                    self.now,
+                    &mut self.rng,
+                ) {
+                    Ok((guest, sends)) => (Some(Box::new(guest)), sends),
+                    Err(reason) => {
+                        return vec![Input::LoadFailed {
+                            module: deployment.module,
+                            number: deployment.number,
+                            reason,
+                        }]
+                    }
+                }
+            }
+        };
+        self.nodes[node].module = module;
+        let mut inputs = vec![Input::Loaded {
             module: deployment.module,
             number: deployment.number,
+        }];
+        inputs.extend(self.sends_to_inputs(sends));
+        inputs
+    }
+
+    /// A module's sends as core inputs.
+    fn sends_to_inputs(&self, sends: Sends) -> Vec<Input> {
+        sends
+            .into_iter()
+            .map(|(to, payload)| Input::ModuleSend {
+                module: self.module.clone(),
+                to,
+                payload,
+            })
+            .collect()
+    }
+
+    /// A node's module query, if it runs one.
+    pub fn query(&mut self, node: usize, args: &str) -> Option<String> {
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        if !n.alive {
+            return None;
         }
+        n.module.as_mut().map(|m| m.query(now, args, &mut self.rng))
     }
 
     /// A code download over the network: succeeds only from a live, reachable peer that

@@ -51,6 +51,9 @@ pub struct Membership {
     table: Table,
     /// The host time of the last event, for views computed outside of one.
     now_ms: u64,
+    /// Members this node removed since it started: with no crashes, each one is a
+    /// false removal, so operators (and the simulator tests) watch this number.
+    removals: u64,
 }
 
 export_module!(Membership);
@@ -73,6 +76,7 @@ impl Module for Membership {
             params,
             table,
             now_ms,
+            removals: 0,
         })
     }
 
@@ -83,6 +87,7 @@ impl Module for Membership {
             .table
             .expire(now_ms, self.params.remove_after_ms, self.params.forget_after_ms)
         {
+            self.removals += 1;
             host.log(Level::Info, &format!("removed {}", addr));
         }
 
@@ -164,9 +169,10 @@ impl Module for Membership {
         push_quoted(&mut out, self.table.self_addr());
         match arg {
             "count" => out.push_str(&format!(
-                ",\"live\":{},\"suspected\":{}}}",
+                ",\"live\":{},\"suspected\":{},\"removed\":{}}}",
                 live.len(),
-                suspected.len()
+                suspected.len(),
+                self.removals
             )),
             "table" => {
                 let own = self.table.own();

@@ -314,7 +314,7 @@ fn query_formats() {
     );
     assert_eq!(
         c.query(0, "count"),
-        r#"{"self":"10.0.0.1:7000","live":3,"suspected":0}"#
+        r#"{"self":"10.0.0.1:7000","live":3,"suspected":0,"removed":0}"#
     );
     assert_eq!(c.query(0, "\"count\""), c.query(0, "count"));
     let table = json::parse(&c.query(0, "table")).unwrap();

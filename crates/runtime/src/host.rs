@@ -1,0 +1,232 @@
+//! [`ModuleHost`]: a node's module instances, driven by the core's outputs. It turns
+//! `Load`, `Unload` and `Deliver` into calls on instances, and what the instances do
+//! (sends, failures, load results) back into core inputs. The daemon and a wasm-backed
+//! simulator both use it, so the swap and containment logic exists once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hearsay_core::{Deployment, DeploymentNumber, Input, ModuleName, PeerAddr};
+
+use crate::instance::{Instance, InstanceContext};
+use crate::runtime::Runtime;
+use crate::state::{Effects, LogLine};
+use crate::LoadError;
+
+/// Counters of the module host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostMetrics {
+    /// Deployments loaded (first loads and swaps).
+    pub loads: u64,
+    /// Swaps where state was handed from the old instance to the new.
+    pub handovers: u64,
+    /// Loads that failed (the old instance kept running).
+    pub load_failures: u64,
+    /// Instances that failed while running.
+    pub failures: u64,
+    /// Sends dropped: bad address or over the payload limit.
+    pub dropped_sends: u64,
+}
+
+/// Why a query could not be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// No instance of that module runs here.
+    #[error("module {0} is not running on this node")]
+    NotRunning(ModuleName),
+    /// The instance failed (now, or earlier).
+    #[error("module {0} failed: {1}")]
+    Failed(ModuleName, crate::ModuleError),
+}
+
+struct Running {
+    number: DeploymentNumber,
+    instance: Instance,
+}
+
+/// The module instances of one node.
+pub struct ModuleHost {
+    runtime: Arc<Runtime>,
+    self_addr: String,
+    bootstrap: Vec<String>,
+    next_seed: u64,
+    running: BTreeMap<ModuleName, Running>,
+    /// Log lines from modules, for the driver to drain into its logs.
+    pub logs: Vec<(ModuleName, LogLine)>,
+    /// Counters.
+    pub metrics: HostMetrics,
+}
+
+impl ModuleHost {
+    /// The instances of the node at `self_addr`; `seed` feeds each instance's `random`.
+    pub fn new(runtime: Arc<Runtime>, self_addr: PeerAddr, bootstrap: Vec<PeerAddr>, seed: u64) -> Self {
+        ModuleHost {
+            runtime,
+            self_addr: self_addr.to_string(),
+            bootstrap: bootstrap.iter().map(ToString::to_string).collect(),
+            next_seed: seed,
+            running: BTreeMap::new(),
+            logs: Vec::new(),
+            metrics: HostMetrics::default(),
+        }
+    }
+
+    /// Loads a deployment's code: compile (or reuse), start the new instance next to
+    /// the old one, hand state over when both sides support it, then switch. On any
+    /// failure the old instance keeps running and `LoadFailed` says why. The inputs
+    /// start with the load result, so the core knows the new deployment runs before
+    /// it sees the new instance's first sends.
+    pub fn load(&mut self, now_ms: u64, deployment: &Deployment, wasm: &[u8]) -> Vec<Input> {
+        let module = deployment.module.clone();
+        let number = deployment.number;
+        match self.start(now_ms, deployment, wasm) {
+            Ok((instance, effects)) => {
+                self.metrics.loads += 1;
+                self.running.insert(module.clone(), Running { number, instance });
+                let mut inputs = vec![Input::Loaded {
+                    module: module.clone(),
+                    number,
+                }];
+                inputs.extend(self.effects(&module, effects));
+                inputs
+            }
+            Err(e) => {
+                self.metrics.load_failures += 1;
+                vec![Input::LoadFailed {
+                    module,
+                    number,
+                    reason: e.to_string(),
+                }]
+            }
+        }
+    }
+
+    fn start(
+        &mut self,
+        now_ms: u64,
+        deployment: &Deployment,
+        wasm: &[u8],
+    ) -> Result<(Instance, Effects), LoadError> {
+        let code = self.runtime.compile(wasm)?;
+        self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let ctx = InstanceContext {
+            self_addr: self.self_addr.clone(),
+            bootstrap: self.bootstrap.clone(),
+            seed: self.next_seed,
+            now_ms,
+        };
+        let (mut instance, effects) = Instance::start(&self.runtime, &code, &deployment.params, &ctx)?;
+        // Hand over state from a live old instance. A failed export (the old code is
+        // buggy) or a refused import just means the new instance starts fresh.
+        let old = self.running.get_mut(&deployment.module);
+        if let Some(Ok(Some(state))) = old.map(|o| o.instance.export_state(now_ms)) {
+            if instance.import_state(now_ms, &state)? {
+                self.metrics.handovers += 1;
+            }
+        }
+        Ok((instance, effects))
+    }
+
+    /// Drops a module's instance (a deployment stopped it).
+    pub fn unload(&mut self, module: &ModuleName) {
+        self.running.remove(module);
+    }
+
+    /// Ticks every live instance.
+    pub fn tick(&mut self, now_ms: u64) -> Vec<Input> {
+        let modules: Vec<ModuleName> = self.running.keys().cloned().collect();
+        let mut inputs = Vec::new();
+        for module in modules {
+            let result = match self.running.get_mut(&module) {
+                Some(r) if r.instance.failure().is_none() => r.instance.tick(now_ms),
+                _ => continue,
+            };
+            inputs.extend(self.outcome(&module, result));
+        }
+        inputs
+    }
+
+    /// Hands a payload to a module's instance.
+    pub fn deliver(
+        &mut self,
+        now_ms: u64,
+        module: &ModuleName,
+        from: PeerAddr,
+        payload: &[u8],
+    ) -> Vec<Input> {
+        let result = match self.running.get_mut(module) {
+            Some(r) if r.instance.failure().is_none() => {
+                r.instance.receive(now_ms, &from.to_string(), payload)
+            }
+            _ => return Vec::new(),
+        };
+        self.outcome(module, result)
+    }
+
+    /// Asks a module's instance its query; a failure here is reported like any other.
+    pub fn query(
+        &mut self,
+        now_ms: u64,
+        module: &ModuleName,
+        args: &str,
+    ) -> (Result<String, QueryError>, Vec<Input>) {
+        let Some(r) = self.running.get_mut(module) else {
+            return (Err(QueryError::NotRunning(module.clone())), Vec::new());
+        };
+        if let Some(e) = r.instance.failure() {
+            return (Err(QueryError::Failed(module.clone(), e.clone())), Vec::new());
+        }
+        match r.instance.query(now_ms, args) {
+            Ok((answer, effects)) => (Ok(answer), self.effects(module, effects)),
+            Err(e) => {
+                let number = r.number;
+                self.metrics.failures += 1;
+                let input = Input::ModuleFailed {
+                    module: module.clone(),
+                    number,
+                    reason: e.to_string(),
+                };
+                (Err(QueryError::Failed(module.clone(), e)), vec![input])
+            }
+        }
+    }
+
+    /// The deployment whose instance runs for a module, and whether it failed.
+    pub fn instance(&self, module: &ModuleName) -> Option<(DeploymentNumber, Option<&crate::ModuleError>)> {
+        self.running.get(module).map(|r| (r.number, r.instance.failure()))
+    }
+
+    fn outcome(&mut self, module: &ModuleName, result: Result<Effects, crate::ModuleError>) -> Vec<Input> {
+        match result {
+            Ok(effects) => self.effects(module, effects),
+            Err(e) => {
+                self.metrics.failures += 1;
+                let number = self.running[module].number;
+                vec![Input::ModuleFailed {
+                    module: module.clone(),
+                    number,
+                    reason: e.to_string(),
+                }]
+            }
+        }
+    }
+
+    /// Sends become `ModuleSend` inputs; logs are kept for the driver.
+    fn effects(&mut self, module: &ModuleName, effects: Effects) -> Vec<Input> {
+        self.metrics.dropped_sends += effects.dropped_sends;
+        self.logs
+            .extend(effects.logs.into_iter().map(|l| (module.clone(), l)));
+        let mut inputs = Vec::with_capacity(effects.sends.len());
+        for (to, payload) in effects.sends {
+            match to.parse::<PeerAddr>() {
+                Ok(to) => inputs.push(Input::ModuleSend {
+                    module: module.clone(),
+                    to,
+                    payload,
+                }),
+                Err(_) => self.metrics.dropped_sends += 1,
+            }
+        }
+        inputs
+    }
+}

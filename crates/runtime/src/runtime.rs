@@ -1,0 +1,132 @@
+//! [`Runtime`]: one wasmtime engine per node, the linker with the `hearsay` imports,
+//! and compiled code cached by version, so swapping back to code seen before (a
+//! rollback) costs an instantiation, not a compilation.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use hearsay_core::CodeVersion;
+use wasmtime::{Config, Engine, ExternType, Linker, Module, OptLevel, ValType};
+
+use crate::imports::{link, IMPORTS};
+use crate::limits::Limits;
+use crate::state::HostState;
+use crate::LoadError;
+
+/// Exports every module must have: name, parameter count, result count.
+const REQUIRED_EXPORTS: [(&str, usize, usize); 6] = [
+    ("hearsay_abi_version", 0, 1),
+    ("hearsay_alloc", 1, 1),
+    ("hearsay_init", 2, 1),
+    ("hearsay_tick", 1, 0),
+    ("hearsay_receive", 4, 0),
+    ("hearsay_query", 2, 0),
+];
+
+/// Compiled, ABI-checked module code.
+#[derive(Clone)]
+pub struct Code {
+    pub(crate) module: Module,
+    /// The sha256 of the wasm bytes.
+    pub version: CodeVersion,
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Code({:?})", self.version)
+    }
+}
+
+/// The WebAssembly host of one node.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) limits: Limits,
+    cache: Mutex<HashMap<CodeVersion, Code>>,
+}
+
+impl Runtime {
+    /// A runtime whose instances obey `limits`.
+    pub fn new(limits: Limits) -> Result<Self, String> {
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        config.cranelift_opt_level(OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let mut linker = Linker::new(&engine);
+        link(&mut linker).map_err(|e| format!("wasmtime linker: {e}"))?;
+        Ok(Runtime {
+            engine,
+            linker,
+            limits,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The limits every instance gets.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates, ABI-checks and compiles module code (or returns it from the cache).
+    pub fn compile(&self, wasm: &[u8]) -> Result<Code, LoadError> {
+        let version = CodeVersion::of(wasm);
+        if let Some(code) = self.cache.lock().expect("cache lock").get(&version) {
+            return Ok(code.clone());
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
+        }
+        let module =
+            Module::from_binary(&self.engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
+        check_abi(&module)?;
+        let code = Code { module, version };
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(version, code.clone());
+        Ok(code)
+    }
+}
+
+/// Refuses a valid wasm module that is not a hearsay module, with a reason a module
+/// author can act on.
+fn check_abi(module: &Module) -> Result<(), LoadError> {
+    for import in module.imports() {
+        let known = IMPORTS.iter().find(|(name, ..)| *name == import.name());
+        let ok = import.module() == "hearsay"
+            && match (known, import.ty()) {
+                (Some((_, params, results)), ExternType::Func(f)) => {
+                    f.params().len() == *params && f.results().len() == *results
+                }
+                _ => false,
+            };
+        if !ok {
+            return Err(LoadError::BadAbi(format!(
+                "unknown import {}::{} (a module may import only the hearsay ABI)",
+                import.module(),
+                import.name()
+            )));
+        }
+    }
+    match module.get_export("memory") {
+        Some(ExternType::Memory(_)) => {}
+        _ => return Err(LoadError::BadAbi("no exported memory named \"memory\"".into())),
+    }
+    for (name, params, results) in REQUIRED_EXPORTS {
+        match module.get_export(name) {
+            Some(ExternType::Func(f))
+                if f.params().len() == params
+                    && f.results().len() == results
+                    && f.params()
+                        .chain(f.results())
+                        .all(|t| matches!(t, ValType::I32 | ValType::I64)) => {}
+            Some(_) => {
+                return Err(LoadError::BadAbi(format!(
+                    "export {name} has the wrong signature"
+                )))
+            }
+            None => return Err(LoadError::BadAbi(format!("missing export {name}"))),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Hot swap through real wasmtime with the real membership module: state handed over
+//! keeps the membership view; a new version that fails to load leaves the old one
+//! running; truncated, corrupted or foreign wasm is refused with a clear error.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{wat_module_abi, MEMBERSHIP};
+use hearsay_core::{CodeVersion, Deployment, DeploymentNumber, Input, ModuleName, NodeId, PeerAddr};
+use hearsay_runtime::{Limits, LoadError, ModuleHost, Runtime};
+
+fn addr(i: usize) -> PeerAddr {
+    PeerAddr::from(([127, 0, 0, 1], 7000 + i as u16))
+}
+
+fn deployment(time_ms: u64, wasm: &[u8], params: &str) -> Deployment {
+    Deployment {
+        module: ModuleName::new("membership").unwrap(),
+        version: Some(CodeVersion::of(wasm)),
+        number: DeploymentNumber {
+            time_ms,
+            origin: NodeId(1),
+        },
+        params: params.into(),
+        previous: None,
+        signature: None,
+    }
+}
+
+/// Routes module sends straight between hosts (the core's part is tested elsewhere).
+fn route(hosts: &mut [ModuleHost], now: u64, inputs: Vec<(usize, Input)>) {
+    let mut queue = std::collections::VecDeque::from(inputs);
+    while let Some((from, input)) = queue.pop_front() {
+        if let Input::ModuleSend { module, to, payload } = input {
+            let to = (to.port() - 7000) as usize;
+            for i in hosts[to].deliver(now, &module, addr(from), &payload) {
+                queue.push_back((to, i));
+            }
+        }
+    }
+}
+
+fn live(host: &mut ModuleHost, now: u64) -> Vec<String> {
+    let module = ModuleName::new("membership").unwrap();
+    let (answer, _) = host.query(now, &module, "");
+    let json: serde_json::Value = serde_json::from_str(&answer.unwrap()).unwrap();
+    json["live"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn cluster(n: usize) -> (Vec<ModuleHost>, u64) {
+    let rt = Arc::new(Runtime::new(Limits::default()).unwrap());
+    let mut hosts: Vec<ModuleHost> = (0..n)
+        .map(|i| ModuleHost::new(rt.clone(), addr(i), vec![addr(0)], i as u64))
+        .collect();
+    let d = deployment(1, MEMBERSHIP, "");
+    let mut now = 1_000;
+    for (i, h) in hosts.iter_mut().enumerate() {
+        let inputs = h.load(now, &d, MEMBERSHIP);
+        assert!(matches!(inputs[0], Input::Loaded { .. }), "node {i}: {inputs:?}");
+    }
+    for _ in 0..20 {
+        now += 200;
+        let sends: Vec<(usize, Input)> = (0..n)
+            .flat_map(|i| hosts[i].tick(now).into_iter().map(move |s| (i, s)))
+            .collect();
+        route(&mut hosts, now, sends);
+    }
+    (hosts, now)
+}
+
+#[test]
+fn a_hot_swap_hands_the_membership_view_over() {
+    let (mut hosts, now) = cluster(5);
+    assert_eq!(
+        live(&mut hosts[0], now).len(),
+        5,
+        "the cluster must have formed first"
+    );
+    // A new deployment (new number, new params → a new instance) on node 0.
+    let d2 = deployment(2, MEMBERSHIP, r#"{"fanout":2}"#);
+    let inputs = hosts[0].load(now, &d2, MEMBERSHIP);
+    assert!(
+        matches!(&inputs[0], Input::Loaded { number, .. } if *number == d2.number),
+        "{inputs:?}"
+    );
+    assert_eq!(hosts[0].metrics.handovers, 1);
+    assert_eq!(
+        live(&mut hosts[0], now).len(),
+        5,
+        "the new instance must start with the old view"
+    );
+    assert_eq!(hosts[0].instance(&d2.module).unwrap().0, d2.number);
+}
+
+#[test]
+fn a_version_that_fails_to_load_leaves_the_old_one_running() {
+    let (mut hosts, now) = cluster(3);
+    let module = ModuleName::new("membership").unwrap();
+    let before = hosts[0].instance(&module).unwrap().0;
+    for (bad, why) in [
+        (
+            MEMBERSHIP[..MEMBERSHIP.len() / 2].to_vec(),
+            "not a valid WebAssembly module",
+        ),
+        (b"definitely not wasm".to_vec(), "not a valid WebAssembly module"),
+        (wat::parse_str("(module)").unwrap(), "not a hearsay module"),
+    ] {
+        let d = deployment(3, &bad, "");
+        let inputs = hosts[0].load(now, &d, &bad);
+        match &inputs[..] {
+            [Input::LoadFailed { reason, .. }] => assert!(reason.contains(why), "{reason}"),
+            other => panic!("expected LoadFailed, got {other:?}"),
+        }
+        assert_eq!(
+            hosts[0].instance(&module).unwrap().0,
+            before,
+            "the old instance must keep running"
+        );
+        assert_eq!(live(&mut hosts[0], now).len(), 3);
+    }
+    // Bad params fail in init, with the module's own reason.
+    let d = deployment(4, MEMBERSHIP, r#"{"fanout":0}"#);
+    match &hosts[0].load(now, &d, MEMBERSHIP)[..] {
+        [Input::LoadFailed { reason, .. }] => assert!(reason.starts_with("init failed"), "{reason}"),
+        other => panic!("expected LoadFailed, got {other:?}"),
+    }
+    assert_eq!(hosts[0].metrics.load_failures, 4);
+}
+
+#[test]
+fn corrupted_and_foreign_wasm_is_refused_with_a_reason() {
+    let rt = Runtime::new(Limits::default()).unwrap();
+    for len in [0, 4, 9, 100, MEMBERSHIP.len() / 3, MEMBERSHIP.len() - 1] {
+        let err = rt.compile(&MEMBERSHIP[..len]).unwrap_err();
+        assert!(matches!(err, LoadError::InvalidWasm(_)), "length {len}: {err}");
+    }
+    // The first 8 bytes alone are a valid, empty module: refused as not ours.
+    assert!(matches!(rt.compile(&MEMBERSHIP[..8]), Err(LoadError::BadAbi(_))));
+    let wasi = wat::parse_str(r#"(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (memory (export "memory") 1))"#).unwrap();
+    let err = rt.compile(&wasi).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unknown import wasi_snapshot_preview1::fd_write"),
+        "{err}"
+    );
+    let no_receive = wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap();
+    assert!(rt
+        .compile(&no_receive)
+        .unwrap_err()
+        .to_string()
+        .contains("missing export"));
+    // Flipped bits anywhere: refused or (when the flip still decodes) compiled — never a
+    // panic. Deciding whether code is the *right* code is the sha256's job, in the core.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..40 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut flipped = MEMBERSHIP.to_vec();
+        let bit = (state % (flipped.len() as u64 * 8)) as usize;
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        let _ = rt.compile(&flipped);
+    }
+    // A module speaking another ABI version is refused at start.
+    let v2 = wat_module_abi(2, "", "");
+    let code = rt.compile(&v2).unwrap();
+    let ctx = hearsay_runtime::InstanceContext {
+        self_addr: "127.0.0.1:1".into(),
+        bootstrap: vec![],
+        seed: 0,
+        now_ms: 0,
+    };
+    let err = hearsay_runtime::Instance::start(&rt, &code, "", &ctx).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not a hearsay module: module speaks ABI version 2; this host speaks 1"
+    );
+}

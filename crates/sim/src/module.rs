@@ -1,0 +1,139 @@
+//! Modules as the simulator hosts them: the [`SimModule`] trait, implemented by the
+//! stand-in and by [`Guest`] — a real guest module (the same source that builds to
+//! wasm) linked natively, so protocols run at 100,000 nodes.
+
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+
+use hearsay_core::{Millis, PeerAddr};
+use hearsay_guest::{DynModule, Factory, Host, Level};
+
+/// Sends a module made: `(to, payload)`.
+pub type Sends = Vec<(PeerAddr, Vec<u8>)>;
+
+/// A module instance in the simulator.
+pub trait SimModule {
+    /// One gossip round.
+    fn tick(&mut self, now: Millis, rng: &mut ChaCha8Rng) -> Sends;
+    /// A payload from a peer.
+    fn receive(&mut self, now: Millis, from: PeerAddr, payload: &[u8], rng: &mut ChaCha8Rng) -> Sends;
+    /// The module's query (JSON).
+    fn query(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String;
+}
+
+/// Which module every simulated node runs.
+#[derive(Debug, Clone)]
+pub enum ModuleKind {
+    /// The stand-in: fanout-F gossip of a counter.
+    StandIn,
+    /// A guest module built natively.
+    Guest {
+        /// Creates an instance (`hearsay_guest::factory::<M>()`).
+        factory: Factory,
+        /// Params handed to `init`.
+        params: String,
+    },
+}
+
+/// What a guest module sees of its node in the simulator.
+struct SimHost<'a> {
+    now: Millis,
+    rng: &'a mut ChaCha8Rng,
+    self_addr: &'a str,
+    bootstrap: &'a [String],
+    sends: Sends,
+}
+
+impl Host for SimHost<'_> {
+    fn send(&mut self, to: &str, payload: &[u8]) {
+        // An address the module made up is dropped, as the daemon drops it.
+        if let Ok(to) = to.parse() {
+            self.sends.push((to, payload.to_vec()));
+        }
+    }
+    fn now_ms(&self) -> u64 {
+        self.now
+    }
+    fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+    fn log(&mut self, _level: Level, _msg: &str) {}
+    fn bootstrap_peers(&self) -> Vec<String> {
+        self.bootstrap.to_vec()
+    }
+    fn self_addr(&self) -> String {
+        self.self_addr.to_string()
+    }
+}
+
+/// A native guest module on one simulated node.
+pub struct Guest {
+    inner: Box<dyn DynModule>,
+    self_addr: String,
+    bootstrap: Vec<String>,
+}
+
+impl Guest {
+    /// Starts an instance; returns it with the sends `init` made, or why it failed.
+    pub fn start(
+        factory: Factory,
+        params: &str,
+        self_addr: PeerAddr,
+        bootstrap: &[PeerAddr],
+        now: Millis,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<(Guest, Sends), String> {
+        let self_addr = self_addr.to_string();
+        let bootstrap: Vec<String> = bootstrap.iter().map(ToString::to_string).collect();
+        let mut host = SimHost {
+            now,
+            rng,
+            self_addr: &self_addr,
+            bootstrap: &bootstrap,
+            sends: Vec::new(),
+        };
+        let inner = factory(params, &mut host)?;
+        let sends = host.sends;
+        Ok((
+            Guest {
+                inner,
+                self_addr,
+                bootstrap,
+            },
+            sends,
+        ))
+    }
+}
+
+/// A host over a guest's own address and peers; a macro so the borrow of those
+/// fields stays disjoint from the mutable borrow of the instance.
+macro_rules! host {
+    ($guest:expr, $now:expr, $rng:expr) => {
+        SimHost {
+            now: $now,
+            rng: $rng,
+            self_addr: &$guest.self_addr,
+            bootstrap: &$guest.bootstrap,
+            sends: Vec::new(),
+        }
+    };
+}
+
+impl SimModule for Guest {
+    fn tick(&mut self, now: Millis, rng: &mut ChaCha8Rng) -> Sends {
+        let mut host = host!(self, now, rng);
+        self.inner.tick(now, &mut host);
+        host.sends
+    }
+
+    fn receive(&mut self, now: Millis, from: PeerAddr, payload: &[u8], rng: &mut ChaCha8Rng) -> Sends {
+        let mut host = host!(self, now, rng);
+        self.inner.receive(&from.to_string(), payload, &mut host);
+        host.sends
+    }
+
+    fn query(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String {
+        let mut host = host!(self, now, rng);
+        self.inner.query(args, &mut host)
+    }
+}
