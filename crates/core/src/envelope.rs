@@ -4,16 +4,26 @@
 //! began with one corrupted bit that gossip carried everywhere; this is where hearsay
 //! refuses to be that carrier.
 //!
-//! Layout: `[format: u8][postcard(Envelope)][crc32: u32 LE over everything before]`.
+//! Two seals, told apart by the first byte:
+//!
+//! - format 1, no cluster key: `[1][postcard(Envelope)][crc32 LE of all before]` —
+//!   catches corruption, not forgery;
+//! - format 2, with a cluster key: `[2][sent_at_ms: u64 LE][postcard(Envelope)]
+//!   [keyed BLAKE3 of all before: 32 bytes]` — only holders of the key can make one,
+//!   and one captured on the wire is refused once it is older than the replay window.
 
 use serde::{Deserialize, Serialize};
 
 use crate::configuration::ConfigDigest;
-use crate::deployment::{Deployment, DeploymentNumber};
+use crate::deployment::{Deployment, DeploymentNumber, Millis};
 use crate::ids::{ModuleName, NodeId, PeerAddr};
 
-/// The wire format this build writes. Decoders refuse any other.
+/// The wire format of checksummed envelopes.
 pub const FORMAT_VERSION: u8 = 1;
+/// The wire format of envelopes authenticated with the cluster key.
+pub const FORMAT_MAC: u8 = 2;
+/// Length of the MAC of a format-2 envelope.
+const MAC_BYTES: usize = 32;
 /// Default cap on an encoded envelope; larger ones are refused both ways.
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 64 * 1024;
 /// Bytes of framing around the postcard body: format byte + checksum.
@@ -73,39 +83,119 @@ pub enum EnvelopeError {
     /// Checksum fine, content not an envelope (or trailing bytes).
     #[error("malformed envelope")]
     Malformed,
+    /// The MAC does not match: sent without (or with another) cluster key, or forged.
+    #[error("envelope not authenticated by the cluster key")]
+    Unauthenticated,
+    /// Authentic, but sent outside the replay window: a replay or a badly wrong clock.
+    #[error("envelope outside the replay window")]
+    Replayed,
+}
+
+/// The secret shared by a cluster's nodes to authenticate gossip.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for ClusterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterKey(…)")
+    }
+}
+
+/// How a node seals and opens envelopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seal {
+    /// A checksum: integrity against corruption only.
+    Checksum,
+    /// A MAC with the cluster key, and a replay window.
+    Mac {
+        /// The cluster key.
+        key: ClusterKey,
+        /// Envelopes sent more than this long before (or after) `now` are refused.
+        window_ms: Millis,
+    },
 }
 
 impl Envelope {
-    /// Encodes the envelope, refusing one that would exceed `max_bytes`.
-    pub fn encode(&self, max_bytes: usize) -> Result<Vec<u8>, EnvelopeError> {
+    /// Encodes the envelope under `seal` at time `now`, refusing one that would exceed
+    /// `max_bytes`.
+    pub fn encode(&self, max_bytes: usize, seal: &Seal, now: Millis) -> Result<Vec<u8>, EnvelopeError> {
         let mut out = Vec::with_capacity(64);
-        out.push(FORMAT_VERSION);
+        match seal {
+            Seal::Checksum => out.push(FORMAT_VERSION),
+            Seal::Mac { .. } => {
+                out.push(FORMAT_MAC);
+                out.extend_from_slice(&now.to_le_bytes());
+            }
+        }
         let mut out = postcard::to_extend(self, out).map_err(|_| EnvelopeError::Malformed)?;
-        if out.len() + 4 > max_bytes {
+        let tag_len = match seal {
+            Seal::Checksum => 4,
+            Seal::Mac { .. } => MAC_BYTES,
+        };
+        if out.len() + tag_len > max_bytes {
             return Err(EnvelopeError::Oversized);
         }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        match seal {
+            Seal::Checksum => {
+                let crc = crc32fast::hash(&out);
+                out.extend_from_slice(&crc.to_le_bytes());
+            }
+            Seal::Mac { key, .. } => {
+                let mac = blake3::keyed_hash(&key.0, &out);
+                out.extend_from_slice(mac.as_bytes());
+            }
+        }
         Ok(out)
     }
 
-    /// Decodes and checks an envelope. Never panics, whatever the bytes.
-    pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Envelope, EnvelopeError> {
+    /// Decodes and checks an envelope under `seal` at time `now`. Never panics,
+    /// whatever the bytes.
+    pub fn decode(
+        bytes: &[u8],
+        max_bytes: usize,
+        seal: &Seal,
+        now: Millis,
+    ) -> Result<Envelope, EnvelopeError> {
         if bytes.len() > max_bytes {
             return Err(EnvelopeError::Oversized);
         }
         if bytes.len() < FRAME_BYTES {
             return Err(EnvelopeError::Truncated);
         }
-        let (framed, crc) = bytes.split_at(bytes.len() - 4);
-        let crc = u32::from_le_bytes(crc.try_into().map_err(|_| EnvelopeError::Truncated)?);
-        if crc32fast::hash(framed) != crc {
-            return Err(EnvelopeError::Corrupt);
-        }
-        if framed[0] != FORMAT_VERSION {
-            return Err(EnvelopeError::UnsupportedFormat);
-        }
-        match postcard::take_from_bytes::<Envelope>(&framed[1..]) {
+        let body = match seal {
+            Seal::Checksum => {
+                let (framed, crc) = bytes.split_at(bytes.len() - 4);
+                let crc = u32::from_le_bytes(crc.try_into().map_err(|_| EnvelopeError::Truncated)?);
+                if crc32fast::hash(framed) != crc {
+                    return Err(EnvelopeError::Corrupt);
+                }
+                match framed[0] {
+                    FORMAT_VERSION => &framed[1..],
+                    FORMAT_MAC => return Err(EnvelopeError::Unauthenticated),
+                    _ => return Err(EnvelopeError::UnsupportedFormat),
+                }
+            }
+            Seal::Mac { key, window_ms } => {
+                if bytes.len() < 1 + 8 + MAC_BYTES {
+                    return Err(EnvelopeError::Truncated);
+                }
+                let (framed, mac) = bytes.split_at(bytes.len() - MAC_BYTES);
+                let mac: [u8; MAC_BYTES] = mac.try_into().map_err(|_| EnvelopeError::Truncated)?;
+                // blake3::Hash compares in constant time.
+                if blake3::keyed_hash(&key.0, framed) != blake3::Hash::from_bytes(mac)
+                    || framed[0] != FORMAT_MAC
+                {
+                    return Err(EnvelopeError::Unauthenticated);
+                }
+                let sent_at =
+                    u64::from_le_bytes(framed[1..9].try_into().map_err(|_| EnvelopeError::Truncated)?);
+                if sent_at.abs_diff(now) > *window_ms {
+                    return Err(EnvelopeError::Replayed);
+                }
+                &framed[9..]
+            }
+        };
+        match postcard::take_from_bytes::<Envelope>(body) {
             Ok((env, [])) => Ok(env),
             _ => Err(EnvelopeError::Malformed),
         }
@@ -156,55 +246,125 @@ mod tests {
     #[test]
     fn round_trips() {
         for env in [sample(b"hello".to_vec()), records()] {
-            let bytes = env.encode(MAX).unwrap();
-            assert_eq!(Envelope::decode(&bytes, MAX).unwrap(), env);
+            let bytes = env.encode(MAX, &Seal::Checksum, 0).unwrap();
+            assert_eq!(Envelope::decode(&bytes, MAX, &Seal::Checksum, 0).unwrap(), env);
         }
     }
 
     #[test]
     fn every_single_bit_flip_is_detected() {
         for env in [sample(b"some payload bytes".to_vec()), records()] {
-            let bytes = env.encode(MAX).unwrap();
+            let bytes = env.encode(MAX, &Seal::Checksum, 0).unwrap();
             for bit in 0..bytes.len() * 8 {
                 let mut flipped = bytes.clone();
                 flipped[bit / 8] ^= 1 << (bit % 8);
-                assert!(Envelope::decode(&flipped, MAX).is_err(), "bit {bit} not detected");
+                assert!(
+                    Envelope::decode(&flipped, MAX, &Seal::Checksum, 0).is_err(),
+                    "bit {bit} not detected"
+                );
             }
         }
     }
 
     #[test]
     fn every_truncation_is_refused() {
-        let bytes = records().encode(MAX).unwrap();
+        let bytes = records().encode(MAX, &Seal::Checksum, 0).unwrap();
         for len in 0..bytes.len() {
-            assert!(Envelope::decode(&bytes[..len], MAX).is_err(), "length {len}");
+            assert!(
+                Envelope::decode(&bytes[..len], MAX, &Seal::Checksum, 0).is_err(),
+                "length {len}"
+            );
         }
     }
 
     #[test]
     fn size_cap_holds_both_ways() {
         let big = sample(vec![7; 2000]);
-        assert_eq!(big.encode(1000), Err(EnvelopeError::Oversized));
-        let bytes = big.encode(MAX).unwrap();
-        assert_eq!(Envelope::decode(&bytes, 1000), Err(EnvelopeError::Oversized));
+        assert_eq!(
+            big.encode(1000, &Seal::Checksum, 0),
+            Err(EnvelopeError::Oversized)
+        );
+        let bytes = big.encode(MAX, &Seal::Checksum, 0).unwrap();
+        assert_eq!(
+            Envelope::decode(&bytes, 1000, &Seal::Checksum, 0),
+            Err(EnvelopeError::Oversized)
+        );
     }
 
     #[test]
     fn trailing_bytes_and_unknown_format_are_refused() {
-        let mut bytes = sample(vec![1]).encode(MAX).unwrap();
+        let mut bytes = sample(vec![1]).encode(MAX, &Seal::Checksum, 0).unwrap();
         bytes.truncate(bytes.len() - 4);
         let mut trailing = bytes.clone();
         trailing.push(0);
         let crc = crc32fast::hash(&trailing);
         trailing.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(Envelope::decode(&trailing, MAX), Err(EnvelopeError::Malformed));
-        bytes[0] = 2;
+        assert_eq!(
+            Envelope::decode(&trailing, MAX, &Seal::Checksum, 0),
+            Err(EnvelopeError::Malformed)
+        );
+        bytes[0] = 3;
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(
-            Envelope::decode(&bytes, MAX),
+            Envelope::decode(&bytes, MAX, &Seal::Checksum, 0),
             Err(EnvelopeError::UnsupportedFormat)
         );
+    }
+
+    fn mac() -> Seal {
+        Seal::Mac {
+            key: ClusterKey([7; 32]),
+            window_ms: 30_000,
+        }
+    }
+
+    #[test]
+    fn cluster_key_authenticates_and_bounds_replays() {
+        let env = records();
+        let bytes = env.encode(MAX, &mac(), 100_000).unwrap();
+        assert_eq!(Envelope::decode(&bytes, MAX, &mac(), 100_000).unwrap(), env);
+        assert_eq!(
+            Envelope::decode(&bytes, MAX, &mac(), 129_000).unwrap(),
+            env,
+            "within the window"
+        );
+        assert_eq!(
+            Envelope::decode(&bytes, MAX, &mac(), 131_000),
+            Err(EnvelopeError::Replayed)
+        );
+        assert_eq!(
+            Envelope::decode(&bytes, MAX, &mac(), 60_000),
+            Err(EnvelopeError::Replayed),
+            "from the future"
+        );
+        // Without the key, or with another key: refused either way.
+        let other = Seal::Mac {
+            key: ClusterKey([8; 32]),
+            window_ms: 30_000,
+        };
+        assert_eq!(
+            Envelope::decode(&bytes, MAX, &other, 100_000),
+            Err(EnvelopeError::Unauthenticated)
+        );
+        assert_eq!(
+            Envelope::decode(&bytes, MAX, &Seal::Checksum, 100_000),
+            Err(EnvelopeError::Corrupt)
+        );
+        let plain = env.encode(MAX, &Seal::Checksum, 100_000).unwrap();
+        assert_eq!(
+            Envelope::decode(&plain, MAX, &mac(), 100_000),
+            Err(EnvelopeError::Unauthenticated)
+        );
+        // Every bit flip, the timestamp's included, is refused.
+        for bit in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                Envelope::decode(&flipped, MAX, &mac(), 100_000).is_err(),
+                "bit {bit}"
+            );
+        }
     }
 
     /// A valid checksum over garbage must still be refused, not panic: this is what an
@@ -221,15 +381,15 @@ mod tests {
 
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Envelope::decode(&bytes, MAX);
-            let _ = Envelope::decode(&with_valid_crc(bytes), MAX);
+            let _ = Envelope::decode(&bytes, MAX, &Seal::Checksum, 0);
+            let _ = Envelope::decode(&with_valid_crc(bytes), MAX, &Seal::Checksum, 0);
         }
 
         #[test]
         fn mutated_envelopes_never_panic(payload in proptest::collection::vec(any::<u8>(), 0..64),
                                          edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
                                          cut in any::<prop::sample::Index>()) {
-            let mut body = records().encode(MAX).unwrap();
+            let mut body = records().encode(MAX, &Seal::Checksum, 0).unwrap();
             body.truncate(body.len() - 4);
             body.remove(0);
             body.extend_from_slice(&payload);
@@ -239,7 +399,7 @@ mod tests {
             }
             let keep = cut.index(body.len() + 1);
             body.truncate(keep);
-            let _ = Envelope::decode(&with_valid_crc(body), MAX);
+            let _ = Envelope::decode(&with_valid_crc(body), MAX, &Seal::Checksum, 0);
         }
     }
 }

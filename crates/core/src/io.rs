@@ -135,4 +135,22 @@ pub enum CommandError {
     /// Params over the limit.
     #[error("params are longer than {} bytes", crate::deployment::MAX_PARAMS_LEN)]
     ParamsTooLong,
+    /// This node trusts deployment keys and has none to sign with.
+    #[error("this node accepts only signed deployments: sign it with a deployment key (--key)")]
+    Unsigned,
+    /// A pre-signed record was refused.
+    #[error("{0}")]
+    Untrusted(#[from] crate::trust::TrustError),
+    /// A pre-signed record whose number is not above every number seen here.
+    #[error("deployment number {0} is not above {1}, the highest seen for the module; ask for a new number")]
+    StaleNumber(
+        crate::deployment::DeploymentNumber,
+        crate::deployment::DeploymentNumber,
+    ),
+    /// A pre-signed record whose code is neither given nor stored here.
+    #[error("the code for version {0} was not sent and is not stored here")]
+    CodeNotGiven(CodeVersion),
+    /// A pre-signed record for code whose bytes don't hash to its version.
+    #[error("the code sent does not hash to the record's version {0}")]
+    CodeMismatch(CodeVersion),
 }

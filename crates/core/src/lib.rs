@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod node;
 mod receive;
 pub mod settings;
+pub mod trust;
 
 pub use configuration::{ConfigDigest, Configuration, Offer};
 pub use deployment::{CodeVersion, Deployment, DeploymentNumber, Millis};

@@ -33,9 +33,33 @@ pub enum DropReason {
     BadRecord,
     /// Downloaded code whose sha256 is not the version it was fetched as.
     CodeHashMismatch,
+    /// An envelope not authenticated by the cluster key.
+    Unauthenticated,
+    /// An authentic envelope outside the replay window.
+    Replayed,
+    /// A deployment record not signed by a trusted key.
+    Untrusted,
 }
 
 impl DropReason {
+    /// Every reason, for exporting a zero for each.
+    pub const ALL: [DropReason; 14] = [
+        DropReason::Truncated,
+        DropReason::Oversized,
+        DropReason::UnsupportedFormat,
+        DropReason::Corrupt,
+        DropReason::Malformed,
+        DropReason::FromSelf,
+        DropReason::VersionMismatch,
+        DropReason::ModuleNotRunning,
+        DropReason::SupersededSend,
+        DropReason::BadRecord,
+        DropReason::CodeHashMismatch,
+        DropReason::Unauthenticated,
+        DropReason::Replayed,
+        DropReason::Untrusted,
+    ];
+
     /// The Prometheus label / JSON name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,6 +74,9 @@ impl DropReason {
             DropReason::SupersededSend => "superseded_send",
             DropReason::BadRecord => "bad_record",
             DropReason::CodeHashMismatch => "code_hash_mismatch",
+            DropReason::Unauthenticated => "unauthenticated",
+            DropReason::Replayed => "replayed",
+            DropReason::Untrusted => "untrusted",
         }
     }
 }
@@ -62,6 +89,8 @@ impl From<EnvelopeError> for DropReason {
             EnvelopeError::UnsupportedFormat => DropReason::UnsupportedFormat,
             EnvelopeError::Corrupt => DropReason::Corrupt,
             EnvelopeError::Malformed => DropReason::Malformed,
+            EnvelopeError::Unauthenticated => DropReason::Unauthenticated,
+            EnvelopeError::Replayed => DropReason::Replayed,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::backup::BackupGossip;
 use crate::configuration::{Configuration, Offer};
 use crate::cooldown::Cooldown;
 use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis, MAX_PARAMS_LEN};
-use crate::envelope::{Body, Envelope};
+use crate::envelope::{Body, Envelope, Seal};
 use crate::fetch::Fetch;
 use crate::hints::Hints;
 use crate::ids::{ModuleName, NodeId, PeerAddr};
@@ -79,6 +79,10 @@ pub struct Core {
     pub(crate) metrics: Metrics,
     pub(crate) now: Millis,
     pub(crate) out: Vec<Output>,
+    pub(crate) seal: Seal,
+    /// Peers that sent records we refused: each is reported once.
+    rejected_sources: BTreeSet<PeerAddr>,
+    warnings: Vec<String>,
 }
 
 impl Core {
@@ -95,6 +99,9 @@ impl Core {
             hints: Hints::new(init.settings.max_hints),
             backup: BackupGossip::new(init.settings.backup_interval_ms),
             cooldown: Cooldown::new(init.settings.reply_cooldown_ms),
+            seal: init.settings.seal(),
+            rejected_sources: BTreeSet::new(),
+            warnings: Vec::new(),
             settings: init.settings,
             config: init.configuration,
             highest_seen,
@@ -163,7 +170,7 @@ impl Core {
         if self.code.insert(version) {
             self.out.push(Output::StoreCode { version, bytes: code });
         }
-        let deployment = self.issue(module, Some(version), params);
+        let deployment = self.issue(module, Some(version), params)?;
         Ok((deployment, std::mem::take(&mut self.out)))
     }
 
@@ -189,7 +196,7 @@ impl Core {
             return Err(CommandError::CodeMissing(target));
         }
         let params = current.params.clone();
-        let deployment = self.issue(module, Some(target), params);
+        let deployment = self.issue(module, Some(target), params)?;
         Ok((deployment, std::mem::take(&mut self.out)))
     }
 
@@ -203,24 +210,89 @@ impl Core {
         if self.config.get(&module).is_none() {
             return Err(CommandError::UnknownModule(module));
         }
-        let deployment = self.issue(module, None, String::new());
+        let deployment = self.issue(module, None, String::new())?;
         Ok((deployment, std::mem::take(&mut self.out)))
     }
 
-    /// Makes and adopts a new deployment originating here.
-    fn issue(&mut self, module: ModuleName, version: Option<CodeVersion>, params: String) -> Deployment {
-        let number = DeploymentNumber::next(self.now, self.highest_seen.get(&module).copied(), self.id);
+    /// Makes and adopts a new deployment originating here, signed with this node's key
+    /// when it has one (and refused when it trusts keys but has none to sign with).
+    fn issue(
+        &mut self,
+        module: ModuleName,
+        version: Option<CodeVersion>,
+        params: String,
+    ) -> Result<Deployment, CommandError> {
         let previous = self.config.get(&module).and_then(|d| d.version);
-        let deployment = Deployment {
+        let mut deployment = Deployment {
+            number: self.next_number(self.now, &module),
             module,
             version,
-            number,
             params,
             previous,
             signature: None,
         };
+        match &self.settings.signing_key {
+            Some(key) => crate::trust::sign(&mut deployment, key),
+            None if !self.settings.trusted_keys.is_insecure() => return Err(CommandError::Unsigned),
+            None => {}
+        }
+        self.settings.trusted_keys.check(&deployment)?;
         self.adopt(deployment.clone(), None);
-        deployment
+        Ok(deployment)
+    }
+
+    /// The number a deployment of `module` made here now would get: above every number
+    /// seen for it. An operator signing a record elsewhere asks for this first.
+    pub fn next_number(&self, now: Millis, module: &ModuleName) -> DeploymentNumber {
+        DeploymentNumber::next(now.max(self.now), self.highest_seen.get(module).copied(), self.id)
+    }
+
+    /// Deploys a record made and signed elsewhere (by an operator's key), with its code
+    /// unless the code is already stored here. Its number must be above every number
+    /// seen here for the module, so it is sure to win.
+    pub fn deploy_record(
+        &mut self,
+        now: Millis,
+        record: Deployment,
+        code: Option<Vec<u8>>,
+    ) -> Result<Vec<Output>, CommandError> {
+        self.now = self.now.max(now);
+        if record.check_limits().is_err() {
+            return Err(CommandError::ParamsTooLong);
+        }
+        self.settings.trusted_keys.check(&record)?;
+        if let Some(highest) = self.highest_seen.get(&record.module) {
+            if record.number <= *highest {
+                return Err(CommandError::StaleNumber(record.number, *highest));
+            }
+        }
+        if let Some(version) = record.version {
+            match code {
+                Some(bytes) if CodeVersion::of(&bytes) != version => {
+                    return Err(CommandError::CodeMismatch(version))
+                }
+                Some(bytes) => {
+                    if self.code.insert(version) {
+                        self.out.push(Output::StoreCode { version, bytes });
+                    }
+                }
+                None if !self.code.contains(&version) => return Err(CommandError::CodeNotGiven(version)),
+                None => {}
+            }
+        }
+        self.adopt(record, None);
+        Ok(std::mem::take(&mut self.out))
+    }
+
+    /// Replaces the set of trusted deployment keys (key rotation without a restart).
+    pub fn set_trusted_keys(&mut self, keys: crate::trust::TrustedKeys) {
+        self.settings.trusted_keys = keys;
+        self.rejected_sources.clear();
+    }
+
+    /// Warnings for the driver's log (a refused record, once per source), drained.
+    pub fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.warnings)
     }
 
     /// Offers a record to the configuration; on adoption, persists and reconciles.
@@ -228,6 +300,20 @@ impl Core {
     pub(crate) fn adopt(&mut self, deployment: Deployment, source: Option<PeerAddr>) {
         if deployment.check_limits().is_err() {
             self.metrics.drop(DropReason::BadRecord);
+            return;
+        }
+        if let Err(e) = self.settings.trusted_keys.check(&deployment) {
+            // Refused, counted, reported once per source — and never gossiped on,
+            // since only adopted records are.
+            self.metrics.drop(DropReason::Untrusted);
+            if let Some(source) = source {
+                if self.rejected_sources.insert(source) {
+                    self.warnings.push(format!(
+                        "refused a deployment of {} from {source}: {e} (further ones from this peer are counted, not logged)",
+                        deployment.module
+                    ));
+                }
+            }
             return;
         }
         let module = deployment.module.clone();
@@ -290,7 +376,7 @@ impl Core {
             digest: self.config.digest(),
             body,
         };
-        match envelope.encode(self.settings.max_envelope_bytes) {
+        match envelope.encode(self.settings.max_envelope_bytes, &self.seal, self.now) {
             Ok(bytes) => {
                 self.metrics.envelopes_out += 1;
                 self.metrics.bytes_out += bytes.len() as u64;

@@ -16,7 +16,7 @@ impl Core {
     pub(crate) fn receive(&mut self, bytes: &[u8]) {
         self.metrics.envelopes_in += 1;
         self.metrics.bytes_in += bytes.len() as u64;
-        let envelope = match Envelope::decode(bytes, self.settings.max_envelope_bytes) {
+        let envelope = match Envelope::decode(bytes, self.settings.max_envelope_bytes, &self.seal, self.now) {
             Ok(e) => e,
             Err(e) => return self.metrics.drop(e.into()),
         };

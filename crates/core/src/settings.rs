@@ -1,8 +1,11 @@
 //! Tunables of the core, with the defaults the daemon uses.
 
+use ed25519_dalek::SigningKey;
+
 use crate::deployment::Millis;
-use crate::envelope::DEFAULT_MAX_ENVELOPE_BYTES;
+use crate::envelope::{ClusterKey, Seal, DEFAULT_MAX_ENVELOPE_BYTES};
 use crate::ids::PeerAddr;
+use crate::trust::TrustedKeys;
 
 /// How the core behaves; every timer is here, none is hidden in code.
 #[derive(Debug, Clone)]
@@ -23,6 +26,29 @@ pub struct Settings {
     pub max_hints: usize,
     /// Static rendezvous nodes: backup gossip's peers when nothing else is known.
     pub rendezvous: Vec<PeerAddr>,
+    /// Deployment keys whose signatures this node accepts; empty = insecure (accepts
+    /// unsigned records).
+    pub trusted_keys: TrustedKeys,
+    /// A key this node signs its own deployments with (API deploys without a
+    /// pre-signed record). Without it, a secure node only takes signed records.
+    pub signing_key: Option<SigningKey>,
+    /// The cluster key: when set, every envelope is authenticated with it.
+    pub cluster_key: Option<ClusterKey>,
+    /// With a cluster key, envelopes sent further than this from `now` are refused.
+    pub replay_window_ms: Millis,
+}
+
+impl Settings {
+    /// How envelopes are sealed under these settings.
+    pub fn seal(&self) -> Seal {
+        match &self.cluster_key {
+            Some(key) => Seal::Mac {
+                key: key.clone(),
+                window_ms: self.replay_window_ms,
+            },
+            None => Seal::Checksum,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -35,6 +61,10 @@ impl Default for Settings {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             max_hints: 64,
             rendezvous: Vec::new(),
+            trusted_keys: TrustedKeys::default(),
+            signing_key: None,
+            cluster_key: None,
+            replay_window_ms: 60_000,
         }
     }
 }
