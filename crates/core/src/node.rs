@@ -267,17 +267,14 @@ impl Core {
             }
         }
         if let Some(version) = record.version {
-            match code {
-                Some(bytes) if CodeVersion::of(&bytes) != version => {
-                    return Err(CommandError::CodeMismatch(version))
-                }
-                Some(bytes) => {
-                    if self.code.insert(version) {
-                        self.out.push(Output::StoreCode { version, bytes });
-                    }
-                }
+            match &code {
+                Some(bytes) if CodeVersion::of(bytes) != version => return Err(CommandError::CodeMismatch(version)),
                 None if !self.code.contains(&version) => return Err(CommandError::CodeNotGiven(version)),
-                None => {}
+                _ => {}
+            }
+            let newly_stored = code.is_some() && self.code.insert(version);
+            if let (true, Some(bytes)) = (newly_stored, code) {
+                self.out.push(Output::StoreCode { version, bytes });
             }
         }
         self.adopt(record, None);
