@@ -1,0 +1,173 @@
+//! `hearsay agent`: runs one node until Ctrl-C or SIGTERM. Settings come from flags,
+//! then an optional TOML file (`--config`), then defaults.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+
+use hearsay_node::AgentConfig;
+
+/// Arguments of `hearsay agent`.
+#[derive(Args)]
+pub struct AgentArgs {
+    /// Data directory: node id, configuration, code store.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Gossip listener address [default: 127.0.0.1:7000].
+    #[arg(long)]
+    gossip: Option<SocketAddr>,
+    /// Management API address [default: 127.0.0.1:7001].
+    #[arg(long)]
+    api: Option<SocketAddr>,
+    /// The gossip address peers reach this node at, if not --gossip.
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// Rendezvous nodes' gossip addresses, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    rendezvous: Option<Vec<SocketAddr>>,
+    /// Module gossip interval in ms [default: 200].
+    #[arg(long)]
+    interval_ms: Option<u64>,
+    /// Backup gossip interval in ms [default: 1000].
+    #[arg(long)]
+    backup_interval_ms: Option<u64>,
+    /// A TOML file with any of the settings above (snake_case keys); flags win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// The TOML file's keys.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    gossip: Option<SocketAddr>,
+    api: Option<SocketAddr>,
+    advertise: Option<SocketAddr>,
+    rendezvous: Option<Vec<SocketAddr>>,
+    interval_ms: Option<u64>,
+    backup_interval_ms: Option<u64>,
+}
+
+fn config(args: AgentArgs) -> Result<AgentConfig> {
+    let file = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("{} is not a valid agent config", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .context("no data directory: pass --data-dir DIR (or data_dir in --config)")?;
+    let gossip = args
+        .gossip
+        .or(file.gossip)
+        .unwrap_or(([127, 0, 0, 1], 7000).into());
+    let api = args.api.or(file.api).unwrap_or(([127, 0, 0, 1], 7001).into());
+    let mut c = AgentConfig::new(data_dir, gossip, api);
+    c.advertise = args.advertise.or(file.advertise);
+    c.rendezvous = args.rendezvous.or(file.rendezvous).unwrap_or_default();
+    c.interval_ms = args.interval_ms.or(file.interval_ms).unwrap_or(c.interval_ms);
+    c.backup_interval_ms = args
+        .backup_interval_ms
+        .or(file.backup_interval_ms)
+        .unwrap_or(c.backup_interval_ms);
+    Ok(c)
+}
+
+pub fn run(args: AgentArgs) -> Result<()> {
+    let config = config(args)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    crate::block_on(async move {
+        hearsay_node::run(config, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = std::env::temp_dir().join(format!("hearsay-agent-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agent.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/d\"\ngossip = \"127.0.0.1:9000\"\nrendezvous = [\"127.0.0.1:9000\"]\ninterval_ms = 50\n",
+        )
+        .unwrap();
+        let args = AgentArgs {
+            data_dir: None,
+            gossip: None,
+            api: Some("127.0.0.1:9101".parse().unwrap()),
+            advertise: None,
+            rendezvous: None,
+            interval_ms: Some(100),
+            backup_interval_ms: None,
+            config: Some(file),
+        };
+        let c = config(args).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/d"));
+        assert_eq!(c.gossip.port(), 9000);
+        assert_eq!(c.api.port(), 9101);
+        assert_eq!(c.rendezvous.len(), 1);
+        assert_eq!(c.interval_ms, 100);
+        assert_eq!(c.backup_interval_ms, 1000);
+        std::fs::write(dir.join("bad.toml"), "colour = 1\n").unwrap();
+        let mut args = AgentArgs {
+            data_dir: None,
+            gossip: None,
+            api: None,
+            advertise: None,
+            rendezvous: None,
+            interval_ms: None,
+            backup_interval_ms: None,
+            config: Some(dir.join("bad.toml")),
+        };
+        assert!(config(args).is_err());
+        args = AgentArgs {
+            data_dir: None,
+            gossip: None,
+            api: None,
+            advertise: None,
+            rendezvous: None,
+            interval_ms: None,
+            backup_interval_ms: None,
+            config: None,
+        };
+        assert!(config(args).unwrap_err().to_string().contains("--data-dir"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,225 @@
+//! Local clusters of real agent processes (`hearsay cluster`, `hearsay bench`): the
+//! same binary started as `hearsay agent` children on 127.0.0.1, each with its own
+//! data directory and log file, stopped together — also when the parent dies
+//! (PR_SET_PDEATHSIG), so no agent outlives its cluster.
+
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use hearsay_node::ApiClient;
+
+/// How to lay out a local cluster.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub nodes: usize,
+    pub rendezvous: usize,
+    pub port_base: u16,
+    pub interval_ms: u64,
+    pub backup_interval_ms: u64,
+}
+
+/// One agent of a local cluster.
+pub struct AgentProc {
+    pub index: usize,
+    pub gossip: SocketAddr,
+    pub api: SocketAddr,
+    pub data_dir: PathBuf,
+    pub child: Child,
+}
+
+impl AgentProc {
+    pub fn log(&self) -> PathBuf {
+        self.data_dir.join("agent.log")
+    }
+}
+
+/// A running local cluster; dropping it stops every agent and removes a temporary
+/// directory.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub agents: Vec<AgentProc>,
+    remove_dir: bool,
+}
+
+impl Cluster {
+    /// Starts every agent (node `i` gossips on `port_base + 2i`, serves its API on the
+    /// next port; the first `rendezvous` nodes are the rendezvous list) and waits until
+    /// each API answers.
+    pub async fn start(layout: &Layout, dir: Option<PathBuf>) -> Result<Cluster> {
+        let last_port = layout.port_base as usize + 2 * layout.nodes;
+        if layout.nodes == 0 || last_port > u16::MAX as usize {
+            bail!(
+                "{} nodes don't fit in ports {}..65535",
+                layout.nodes,
+                layout.port_base
+            );
+        }
+        let (dir, remove_dir) = match dir {
+            Some(d) => (d, false),
+            None => {
+                let d = std::env::temp_dir().join(format!("hearsay-cluster-{}", std::process::id()));
+                let _ = fs::remove_dir_all(&d);
+                (d, true)
+            }
+        };
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let exe = std::env::current_exe().context("cannot find the hearsay binary")?;
+        let addr =
+            |i: usize, k: usize| SocketAddr::from(([127, 0, 0, 1], layout.port_base + (2 * i + k) as u16));
+        let rendezvous: Vec<String> = (0..layout.rendezvous.min(layout.nodes))
+            .map(|i| addr(i, 0).to_string())
+            .collect();
+        let mut cluster = Cluster {
+            dir: dir.clone(),
+            agents: Vec::new(),
+            remove_dir,
+        };
+        for i in 0..layout.nodes {
+            let data_dir = dir.join(format!("node-{i}"));
+            let (gossip, api) = (addr(i, 0), addr(i, 1));
+            let child = spawn(&exe, &data_dir, gossip, api, &rendezvous, layout)?;
+            cluster.agents.push(AgentProc {
+                index: i,
+                gossip,
+                api,
+                data_dir,
+                child,
+            });
+        }
+        cluster.wait_ready(Duration::from_secs(60)).await?;
+        Ok(cluster)
+    }
+
+    pub fn apis(&self) -> Vec<String> {
+        self.agents.iter().map(|a| a.api.to_string()).collect()
+    }
+
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut pending: Vec<usize> = (0..self.agents.len()).collect();
+        while !pending.is_empty() {
+            let mut still = Vec::new();
+            for i in pending {
+                self.check_alive(i)?;
+                let client = ApiClient::new(&self.agents[i].api.to_string())?;
+                if client.status().await.is_err() {
+                    still.push(i);
+                }
+            }
+            pending = still;
+            if Instant::now() > deadline {
+                bail!(
+                    "{} agents did not start within {} s",
+                    pending.len(),
+                    timeout.as_secs()
+                );
+            }
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// An error (with the end of its log) if agent `i` has exited.
+    pub fn check_alive(&mut self, i: usize) -> Result<()> {
+        let a = &mut self.agents[i];
+        if let Ok(Some(status)) = a.child.try_wait() {
+            let log = fs::read_to_string(a.log()).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(3).collect();
+            bail!(
+                "agent {} exited ({status}): {} [log: {}]",
+                a.index,
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+                a.log().display()
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        stop_all(&mut self.agents);
+        if self.remove_dir {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn spawn(
+    exe: &Path,
+    data_dir: &Path,
+    gossip: SocketAddr,
+    api: SocketAddr,
+    rendezvous: &[String],
+    layout: &Layout,
+) -> Result<Child> {
+    fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let log = fs::File::create(data_dir.join("agent.log")).context("cannot create the agent's log")?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("agent")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--gossip", &gossip.to_string(), "--api", &api.to_string()])
+        .args(["--interval-ms", &layout.interval_ms.to_string()])
+        .args(["--backup-interval-ms", &layout.backup_interval_ms.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    if !rendezvous.is_empty() {
+        cmd.arg("--rendezvous").arg(rendezvous.join(","));
+    }
+    // SAFETY: prctl is async-signal-safe; it only asks the kernel to send SIGTERM to
+    // the child when this (single-threaded runtime's) thread exits.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+/// SIGTERM to every agent, then SIGKILL to any still running after 3 s.
+pub fn stop_all(agents: &mut [AgentProc]) {
+    for a in agents.iter() {
+        signal(a.child.id(), libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    for a in agents.iter_mut() {
+        while matches!(a.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if matches!(a.child.try_wait(), Ok(None)) {
+            let _ = a.child.kill();
+            let _ = a.child.wait();
+        }
+    }
+}
+
+fn signal(pid: u32, sig: libc::c_int) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: sending a signal to a child we started (and have not yet reaped).
+        unsafe {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// `(VmRSS, RssAnon)` of a process in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("RssAnon:")?))
+}

@@ -1,0 +1,249 @@
+//! A harness for end-to-end tests with real `hearsay agent` processes on 127.0.0.1:
+//! start, SIGKILL, restart from the data directory, SIGSTOP/SIGCONT, a tiny HTTP/1.1
+//! client and polling with deadlines. Agents are killed when the harness drops; on a
+//! failing test their data directories and logs are kept and their path printed.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hearsay_node::api_types::StatusReport;
+
+pub const HEARSAY: &str = env!("CARGO_BIN_EXE_hearsay");
+
+/// The committed membership module.
+pub fn membership_wasm() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/dist/membership.wasm");
+    std::fs::read(path).expect("modules/dist/membership.wasm")
+}
+
+/// The same module as another code version: an empty custom section appended.
+pub fn variant(wasm: &[u8], name: &str) -> Vec<u8> {
+    assert!(name.len() < 100);
+    let mut out = wasm.to_vec();
+    out.extend([0, name.len() as u8 + 1, name.len() as u8]);
+    out.extend(name.as_bytes());
+    out
+}
+
+/// `n` ports free right now on 127.0.0.1 (all bound at once, so distinct).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners.iter().map(|l| l.local_addr().unwrap().port()).collect()
+}
+
+pub struct Agent {
+    pub index: usize,
+    pub gossip: SocketAddr,
+    pub api: SocketAddr,
+    pub data_dir: PathBuf,
+    rendezvous: Vec<SocketAddr>,
+    child: Option<Child>,
+}
+
+impl Agent {
+    pub fn api(&self) -> String {
+        self.api.to_string()
+    }
+
+    /// Starts (or restarts, from the same data directory) the agent.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "agent {} already runs", self.index);
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data_dir.join("agent.log"))
+            .unwrap();
+        let rendezvous: Vec<String> = self.rendezvous.iter().map(|a| a.to_string()).collect();
+        let child = Command::new(HEARSAY)
+            .arg("agent")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "--gossip",
+                &self.gossip.to_string(),
+                "--api",
+                &self.api.to_string(),
+            ])
+            .args(["--rendezvous", &rendezvous.join(",")])
+            .args(["--interval-ms", "200", "--backup-interval-ms", "1000"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("agent runs").id() as i32
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+        }
+    }
+
+    pub fn sigstop(&self) {
+        signal(self.pid(), libc::SIGSTOP);
+    }
+
+    pub fn sigcont(&self) {
+        signal(self.pid(), libc::SIGCONT);
+    }
+
+    /// The agent's status, if its API answers.
+    pub fn status(&self) -> Option<StatusReport> {
+        let (code, body) = http(&self.api(), "GET", "/status", b"").ok()?;
+        (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+    }
+
+    pub fn metric(&self, series: &str) -> u64 {
+        metric(&self.api(), series)
+    }
+}
+
+fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: signalling a child process this harness started and has not reaped.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub agents: Vec<Agent>,
+}
+
+impl Cluster {
+    /// Starts `n` agents; the first `rendezvous` are everyone's rendezvous nodes.
+    pub fn start(name: &str, n: usize, rendezvous: usize) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("hearsay-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ports = free_ports(2 * n);
+        let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
+        let rendezvous: Vec<SocketAddr> = (0..rendezvous).map(|i| addr(ports[2 * i])).collect();
+        let mut agents: Vec<Agent> = (0..n)
+            .map(|i| Agent {
+                index: i,
+                gossip: addr(ports[2 * i]),
+                api: addr(ports[2 * i + 1]),
+                data_dir: dir.join(format!("node-{i}")),
+                rendezvous: rendezvous.clone(),
+                child: None,
+            })
+            .collect();
+        for a in &mut agents {
+            a.start();
+        }
+        let cluster = Cluster { dir, agents };
+        for a in &cluster.agents {
+            wait_for(&format!("agent {} answers", a.index), 30, || a.status().is_some());
+        }
+        cluster
+    }
+
+    /// Starts one more agent, with its own rendezvous list.
+    pub fn add_agent(&mut self, rendezvous: Vec<SocketAddr>) -> usize {
+        let ports = free_ports(2);
+        let index = self.agents.len();
+        let mut a = Agent {
+            index,
+            gossip: SocketAddr::from(([127, 0, 0, 1], ports[0])),
+            api: SocketAddr::from(([127, 0, 0, 1], ports[1])),
+            data_dir: self.dir.join(format!("node-{index}")),
+            rendezvous,
+            child: None,
+        };
+        a.start();
+        wait_for(&format!("agent {index} answers"), 30, || a.status().is_some());
+        self.agents.push(a);
+        index
+    }
+
+    pub fn apis(&self) -> String {
+        self.agents.iter().map(Agent::api).collect::<Vec<_>>().join(",")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for a in &mut self.agents {
+            a.kill9();
+        }
+        if std::thread::panicking() {
+            eprintln!("agent data and logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Polls `check` every 100 ms until it holds; panics after `secs` seconds.
+/// Returns how long it took.
+pub fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out after {secs} s waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One HTTP/1.1 request; returns the status code and the body.
+pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    s.write_all(body)?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// One sample of `/metrics` (0 if absent), e.g. `hearsay_drops_total{reason="corrupt"}`.
+pub fn metric(api: &str, series: &str) -> u64 {
+    let (_, text) = http(api, "GET", "/metrics", b"").expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs the hearsay CLI.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(HEARSAY).args(args).output().unwrap()
+}
+
+/// Runs the hearsay CLI and returns its stdout; panics (with stderr) if it fails.
+pub fn cli_ok(args: &[&str]) -> String {
+    let out = cli(args);
+    assert!(
+        out.status.success(),
+        "hearsay {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -1,0 +1,130 @@
+//! Starting an agent: open the data directory, resume the configuration and the code
+//! store, build the core, the module host and the HTTP client, bind both listeners,
+//! and run the actor, the sender and the listeners until shutdown.
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hearsay_core::{Core, CoreInit, Settings};
+use hearsay_runtime::{Limits, ModuleHost, Runtime};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::actor::{Actor, ActorParts};
+use crate::api_http::{self, ApiState};
+use crate::config::AgentConfig;
+use crate::counters::NodeCounters;
+use crate::datadir::DataDir;
+use crate::error::NodeError;
+use crate::fsutil::random_u64;
+use crate::gossip_http::{self, GossipState};
+use crate::sender;
+
+/// Messages waiting for the actor; beyond this, gossip batches are shed (503).
+const INBOX: usize = 1024;
+
+/// Runs an agent until `shutdown` completes or a listener fails.
+pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    config.check()?;
+    let counters = Arc::new(NodeCounters::default());
+    let data = DataDir::open(&config.data_dir)?;
+    let id = data.node_id()?;
+    let configuration = data.configuration()?;
+    let (store, scan) = data.code_store()?;
+    for (path, reason) in &scan.rejected {
+        tracing::warn!(path = %path.display(), "removed bad code from the store: {reason}");
+        counters.store_rejected_files.inc();
+    }
+
+    let addr = config.advertised();
+    let settings = Settings {
+        backup_interval_ms: config.backup_interval_ms,
+        rendezvous: config.rendezvous.clone(),
+        ..Settings::default()
+    };
+    let seed = random_u64();
+    let modules = configuration.len();
+    let core = Core::new(CoreInit {
+        id,
+        addr,
+        settings,
+        configuration,
+        code: scan.versions,
+        seed,
+    });
+    let runtime = Arc::new(Runtime::new(Limits::default()).map_err(NodeError::Setup)?);
+    // A module's bootstrap peers: the rendezvous nodes other than this one.
+    let bootstrap = config
+        .rendezvous
+        .iter()
+        .filter(|a| **a != addr)
+        .copied()
+        .collect();
+    let host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(2)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .build()
+        .map_err(|e| NodeError::Setup(format!("HTTP client: {e}")))?;
+
+    let bind = |what: &'static str, at| async move {
+        TcpListener::bind(at).await.map_err(|source| NodeError::Bind {
+            what,
+            addr: at,
+            source,
+        })
+    };
+    let gossip_listener = bind("gossip", config.gossip).await?;
+    let api_listener = bind("api", config.api).await?;
+
+    let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
+    let outgoing = sender::spawn(client.clone(), counters.clone());
+    let gossip = gossip_http::router(GossipState {
+        inbox: inbox_tx.clone(),
+        store: store.clone(),
+        counters: counters.clone(),
+    });
+    let api = api_http::router(ApiState {
+        inbox: inbox_tx.clone(),
+        runtime: runtime.clone(),
+        counters: counters.clone(),
+        self_addr: addr,
+    });
+    let actor = Actor::new(ActorParts {
+        core,
+        host,
+        runtime,
+        store,
+        data,
+        outgoing,
+        inbox: inbox_tx,
+        client,
+        counters,
+        rendezvous: config.rendezvous.clone(),
+        api_addr: config.api,
+        interval: Duration::from_millis(config.interval_ms),
+    });
+
+    tracing::info!(
+        node_id = %id,
+        gossip = %addr,
+        api = %config.api,
+        data_dir = %config.data_dir.display(),
+        modules,
+        "hearsay agent ready"
+    );
+    tokio::select! {
+        r = axum::serve(gossip_listener, gossip).into_future() => r.map_err(|source| NodeError::Serve { what: "gossip", source }),
+        r = axum::serve(api_listener, api).into_future() => r.map_err(|source| NodeError::Serve { what: "api", source }),
+        () = actor.run(inbox_rx) => Ok(()),
+        () = shutdown => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The management listener: a small JSON REST API (documented in docs/api.md). Input
+//! is validated here — module name, base64, size, params, and the code itself (it
+//! must compile, speak the ABI and start with the given params) — before anything
+//! reaches the core, so a bad request changes nothing and is counted by reason.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use hearsay_core::deployment::MAX_PARAMS_LEN;
+use hearsay_core::{Deployment, ModuleName, PeerAddr};
+use hearsay_runtime::{Instance, InstanceContext, Runtime};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::actor::{ApiCall, Msg};
+use crate::api_error::ApiError;
+use crate::api_types::{DeployRequest, DeployResponse, RollbackRequest, StopRequest};
+use crate::counters::NodeCounters;
+use crate::metrics::render;
+use crate::now_ms;
+use crate::store::MAX_CODE_BYTES;
+
+/// Largest request body: base64 of the largest code, plus room for the rest.
+const MAX_BODY: usize = MAX_CODE_BYTES / 3 * 4 + (64 << 10);
+
+#[derive(Clone)]
+pub(crate) struct ApiState {
+    pub inbox: mpsc::Sender<Msg>,
+    pub runtime: Arc<Runtime>,
+    pub counters: Arc<NodeCounters>,
+    pub self_addr: PeerAddr,
+}
+
+pub(crate) fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/deploy", post(deploy))
+        .route("/rollback", post(rollback))
+        .route("/stop", post(stop))
+        .route("/modules/{name}/query", get(query))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+impl ApiState {
+    /// Sends a call to the actor and waits for its answer.
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox
+            .send(Msg::Api(make(tx)))
+            .await
+            .map_err(|_| ApiError::unavailable())?;
+        rx.await.map_err(|_| ApiError::unavailable())
+    }
+
+    /// The response for a handler's result; errors are counted and logged.
+    fn respond(&self, result: Result<Response, ApiError>) -> Response {
+        match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.counters.api_errors.inc(e.kind);
+                tracing::info!(kind = e.kind, "API request refused: {}", e.message);
+                e.into_response()
+            }
+        }
+    }
+}
+
+async fn status(State(s): State<ApiState>) -> Response {
+    let r = s.call(ApiCall::Status).await.map(|r| Json(r).into_response());
+    s.respond(r)
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    let r = s.call(ApiCall::Metrics).await.map(|snapshot| {
+        let text = render(&snapshot, &s.counters);
+        ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    });
+    s.respond(r)
+}
+
+async fn deploy(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = async {
+        let req: DeployRequest = json_body(body)?;
+        let module = module_name(req.module)?;
+        let wasm = base64::engine::general_purpose::STANDARD
+            .decode(req.wasm_base64.trim())
+            .map_err(|e| ApiError::bad("bad_request", format!("wasm_base64 is not valid base64: {e}")))?;
+        if wasm.len() > MAX_CODE_BYTES {
+            return Err(too_large());
+        }
+        let params = match req.params {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(p)) => p,
+            Some(v) => v.to_string(),
+        };
+        if params.len() > MAX_PARAMS_LEN {
+            return Err(ApiError::bad(
+                "params_too_long",
+                format!("params are longer than {MAX_PARAMS_LEN} bytes"),
+            ));
+        }
+        let wasm = validate(&s, wasm, &params).await?;
+        let d = s
+            .call(|reply| ApiCall::Deploy {
+                module,
+                wasm,
+                params,
+                reply,
+            })
+            .await??;
+        Ok(deployed(&d))
+    }
+    .await;
+    s.respond(r)
+}
+
+async fn rollback(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = async {
+        let req: RollbackRequest = json_body(body)?;
+        let module = module_name(req.module)?;
+        let to = req.to;
+        let d = s.call(|reply| ApiCall::Rollback { module, to, reply }).await??;
+        Ok(deployed(&d))
+    }
+    .await;
+    s.respond(r)
+}
+
+async fn stop(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = async {
+        let req: StopRequest = json_body(body)?;
+        let module = module_name(req.module)?;
+        let d = s.call(|reply| ApiCall::Stop { module, reply }).await??;
+        Ok(deployed(&d))
+    }
+    .await;
+    s.respond(r)
+}
+
+#[derive(Deserialize)]
+struct QueryArgs {
+    #[serde(default)]
+    args: String,
+}
+
+async fn query(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    args: Result<Query<QueryArgs>, QueryRejection>,
+) -> Response {
+    let r = async {
+        let module = module_name(name)?;
+        let Query(QueryArgs { args }) = args.map_err(|e| ApiError::bad("bad_request", e.body_text()))?;
+        let answer = s.call(|reply| ApiCall::Query { module, args, reply }).await??;
+        Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
+    }
+    .await;
+    s.respond(r)
+}
+
+async fn fallback(State(s): State<ApiState>) -> Response {
+    s.respond(Err(ApiError::not_found(
+        "no_such_endpoint",
+        "no such endpoint; see docs/api.md",
+    )))
+}
+
+fn deployed(d: &Deployment) -> Response {
+    Json(DeployResponse { deployment: d.into() }).into_response()
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("code is limited to {MAX_CODE_BYTES} bytes"),
+    )
+}
+
+fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let body = body.map_err(|_| too_large())?;
+    serde_json::from_slice(&body).map_err(|e| ApiError::bad("bad_request", format!("request body: {e}")))
+}
+
+fn module_name(name: String) -> Result<ModuleName, ApiError> {
+    ModuleName::new(name).map_err(|e| ApiError::bad("invalid_module_name", e))
+}
+
+/// The code must compile, speak the ABI and start with these params; a trial instance
+/// is started and dropped. Off the async threads: compiling takes a while.
+async fn validate(s: &ApiState, wasm: Vec<u8>, params: &str) -> Result<Vec<u8>, ApiError> {
+    let runtime = s.runtime.clone();
+    let params = params.to_string();
+    let ctx = InstanceContext {
+        self_addr: s.self_addr.to_string(),
+        bootstrap: Vec::new(),
+        seed: 0,
+        now_ms: now_ms(),
+    };
+    tokio::task::spawn_blocking(move || {
+        let result = runtime
+            .compile(&wasm)
+            .and_then(|code| Instance::start(&runtime, &code, &params, &ctx).map(drop));
+        crate::release_memory();
+        result.map(|()| wasm).map_err(ApiError::from)
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "validation crashed",
+        )
+    })?
+}

@@ -1,0 +1,169 @@
+//! The JSON documents of the management API, shared by the server, the client and the
+//! CLI. They are the stable interface (`hearsay status --json` prints a
+//! [`StatusReport`]); fields are only ever added.
+
+use serde::{Deserialize, Serialize};
+
+use hearsay_core::{Deployment, ModuleState, ModuleStatus};
+
+/// `POST /deploy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// The module name.
+    pub module: String,
+    /// The WebAssembly code, base64 (standard alphabet, padded).
+    pub wasm_base64: String,
+    /// Params handed to the module at start: a JSON string, or any JSON value (sent
+    /// on as its text). Absent: the module's defaults.
+    #[serde(default)]
+    pub params: Option<serde_json::Value>,
+}
+
+/// `POST /rollback`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// The module name.
+    pub module: String,
+    /// The code version to go back to (64 hex digits, or a unique prefix of at least
+    /// 8 among this node's stored code). Absent: the version the current deployment
+    /// replaced.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// `POST /stop`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StopRequest {
+    /// The module name.
+    pub module: String,
+}
+
+/// A deployment record as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentInfo {
+    /// The module.
+    pub module: String,
+    /// The code version (sha256 hex), `null` for a stopped module.
+    pub version: Option<String>,
+    /// The deployment number, `TIME_MS@ORIGIN`.
+    pub number: String,
+    /// The time part of the number (ms since the UNIX epoch at the origin).
+    pub time_ms: u64,
+    /// The node that made the deployment.
+    pub origin: String,
+    /// The version this deployment replaced at its origin.
+    pub previous: Option<String>,
+    /// The module's params.
+    pub params: String,
+}
+
+impl From<&Deployment> for DeploymentInfo {
+    fn from(d: &Deployment) -> Self {
+        DeploymentInfo {
+            module: d.module.to_string(),
+            version: d.version.map(|v| v.to_hex()),
+            number: d.number.to_string(),
+            time_ms: d.number.time_ms,
+            origin: d.number.origin.to_string(),
+            previous: d.previous.map(|v| v.to_hex()),
+            params: d.params.clone(),
+        }
+    }
+}
+
+/// The answer to deploy, rollback and stop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployResponse {
+    /// The new deployment; gossip spreads it from here.
+    pub deployment: DeploymentInfo,
+}
+
+/// One module on one node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModuleReport {
+    /// The configured (winning) deployment.
+    pub deployment: DeploymentInfo,
+    /// `running`, `fetching`, `loading`, `failed`, `load_failed` or `stopped`.
+    pub state: String,
+    /// Why, for `failed` and `load_failed`.
+    pub reason: Option<String>,
+    /// The deployment whose instance is loaded (it may be an older one while the
+    /// configured one is fetched or loaded, or failed to load).
+    pub running: Option<String>,
+    /// When this node adopted the configured deployment (ms since the UNIX epoch),
+    /// if it did so since it started.
+    pub adopted_at_ms: Option<u64>,
+    /// When the running instance was loaded (ms since the UNIX epoch).
+    pub running_since_ms: Option<u64>,
+}
+
+impl ModuleReport {
+    /// The report for a core's module status.
+    pub fn new(status: &ModuleStatus, adopted_at_ms: Option<u64>, running_since_ms: Option<u64>) -> Self {
+        let (state, reason) = match &status.state {
+            ModuleState::Running => ("running", None),
+            ModuleState::Fetching => ("fetching", None),
+            ModuleState::Loading => ("loading", None),
+            ModuleState::Failed { reason } => ("failed", Some(reason.clone())),
+            ModuleState::LoadFailed { reason } => ("load_failed", Some(reason.clone())),
+            ModuleState::Stopped => ("stopped", None),
+        };
+        ModuleReport {
+            deployment: DeploymentInfo::from(&status.deployment),
+            state: state.to_string(),
+            reason,
+            running: status.running.map(|n| n.to_string()),
+            adopted_at_ms,
+            running_since_ms,
+        }
+    }
+
+    /// True when this node runs exactly the deployment `number`.
+    pub fn runs(&self, number: &str) -> bool {
+        self.state == "running" && self.deployment.number == number
+    }
+}
+
+/// Peers a node knows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeersReport {
+    /// The static rendezvous list.
+    pub rendezvous: Vec<String>,
+    /// Addresses overheard in gossip (backup gossip draws from these too).
+    pub hints: Vec<String>,
+}
+
+/// `GET /status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// This node's identity.
+    pub node_id: String,
+    /// The gossip address peers reach it at.
+    pub gossip_addr: String,
+    /// The management API address.
+    pub api_addr: String,
+    /// The configuration digest (equal digests: same deployments).
+    pub digest: String,
+    /// The node's clock (ms since the UNIX epoch) when it answered.
+    pub now_ms: u64,
+    /// Every configured module, by name.
+    pub modules: Vec<ModuleReport>,
+    /// Peers known.
+    pub peers: PeersReport,
+}
+
+impl StatusReport {
+    /// The report of one module.
+    pub fn module(&self, name: &str) -> Option<&ModuleReport> {
+        self.modules.iter().find(|m| m.deployment.module == name)
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for people.
+    pub error: String,
+    /// A stable word for it, also the `reason` label of `hearsay_api_errors_total`.
+    pub kind: String,
+}

@@ -1,0 +1,167 @@
+//! A client of the management API, for the CLI and tests.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+
+use crate::api_types::{
+    DeployRequest, DeployResponse, DeploymentInfo, ErrorBody, RollbackRequest, StatusReport, StopRequest,
+};
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The address is not usable.
+    #[error("bad API address {0:?}: expected HOST:PORT")]
+    BadAddress(String),
+    /// No answer (not running, wrong port, timeout).
+    #[error("cannot reach the agent API at {addr}: {reason}")]
+    Unreachable {
+        /// The API address.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
+    /// The agent refused the request.
+    #[error("{} ({})", .0.error, .0.kind)]
+    Refused(ErrorBody),
+    /// The agent answered something unexpected.
+    #[error("unexpected answer from {addr}: {reason}")]
+    Protocol {
+        /// The API address.
+        addr: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// The management API of one agent.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    addr: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client of the agent whose API listens at `addr` (`HOST:PORT`, or an
+    /// `http://` URL).
+    pub fn new(addr: &str) -> Result<Self, ClientError> {
+        let addr = addr
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        if addr.is_empty() || !addr.contains(':') || addr.contains('/') {
+            return Err(ClientError::BadAddress(addr));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(ApiClient { addr, http })
+    }
+
+    /// The address this client talks to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `GET /status`.
+    pub async fn status(&self) -> Result<StatusReport, ClientError> {
+        self.json(self.http.get(self.url("/status"))).await
+    }
+
+    /// `POST /deploy`.
+    pub async fn deploy(
+        &self,
+        module: &str,
+        wasm: &[u8],
+        params: Option<serde_json::Value>,
+    ) -> Result<DeploymentInfo, ClientError> {
+        let req = DeployRequest {
+            module: module.to_string(),
+            wasm_base64: base64::engine::general_purpose::STANDARD.encode(wasm),
+            params,
+        };
+        let r: DeployResponse = self.json(self.http.post(self.url("/deploy")).json(&req)).await?;
+        Ok(r.deployment)
+    }
+
+    /// `POST /rollback`.
+    pub async fn rollback(&self, module: &str, to: Option<String>) -> Result<DeploymentInfo, ClientError> {
+        let req = RollbackRequest {
+            module: module.to_string(),
+            to,
+        };
+        let r: DeployResponse = self
+            .json(self.http.post(self.url("/rollback")).json(&req))
+            .await?;
+        Ok(r.deployment)
+    }
+
+    /// `POST /stop`.
+    pub async fn stop(&self, module: &str) -> Result<DeploymentInfo, ClientError> {
+        let req = StopRequest {
+            module: module.to_string(),
+        };
+        let r: DeployResponse = self.json(self.http.post(self.url("/stop")).json(&req)).await?;
+        Ok(r.deployment)
+    }
+
+    /// `GET /modules/{module}/query?args=…`: the module's JSON answer.
+    pub async fn query(&self, module: &str, args: &str) -> Result<serde_json::Value, ClientError> {
+        let url = self.url(&format!("/modules/{module}/query"));
+        self.json(self.http.get(url).query(&[("args", args)])).await
+    }
+
+    /// `GET /metrics`: Prometheus text.
+    pub async fn metrics(&self) -> Result<String, ClientError> {
+        let r = self.send(self.http.get(self.url("/metrics"))).await?;
+        r.text().await.map_err(|e| self.protocol(e))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let r = req.send().await.map_err(|e| ClientError::Unreachable {
+            addr: self.addr.clone(),
+            reason: if e.is_timeout() {
+                "timed out".to_string()
+            } else if e.is_connect() {
+                "connection refused (is the agent running?)".to_string()
+            } else {
+                e.to_string()
+            },
+        })?;
+        if r.status().is_success() {
+            return Ok(r);
+        }
+        let status = r.status();
+        let text = r.text().await.unwrap_or_default();
+        match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => Err(ClientError::Refused(body)),
+            Err(_) => Err(self.protocol(format!("HTTP {status}: {}", text.trim()))),
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        let r = self.send(req).await?;
+        let bytes = r.bytes().await.map_err(|e| self.protocol(e))?;
+        serde_json::from_slice(&bytes).map_err(|e| self.protocol(e))
+    }
+
+    fn protocol(&self, reason: impl ToString) -> ClientError {
+        ClientError::Protocol {
+            addr: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}

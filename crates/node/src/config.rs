@@ -1,0 +1,69 @@
+//! What an agent is told at start: where its data lives, where it listens, whom it
+//! knows, how fast it gossips.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::error::NodeError;
+
+/// Everything `hearsay agent` needs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The data directory (node id, configuration, code store).
+    pub data_dir: PathBuf,
+    /// The gossip listener: envelopes in batches, code by hash.
+    pub gossip: SocketAddr,
+    /// The management listener (REST, JSON).
+    pub api: SocketAddr,
+    /// The gossip address peers reach this node at, when it differs from `gossip`
+    /// (e.g. the listener is bound to 0.0.0.0).
+    pub advertise: Option<SocketAddr>,
+    /// Static rendezvous nodes: the module's bootstrap peers and backup gossip's
+    /// peers of last resort.
+    pub rendezvous: Vec<SocketAddr>,
+    /// Module gossip interval (one round), in ms.
+    pub interval_ms: u64,
+    /// Backup gossip interval, in ms.
+    pub backup_interval_ms: u64,
+}
+
+impl AgentConfig {
+    /// A configuration with the default intervals.
+    pub fn new(data_dir: PathBuf, gossip: SocketAddr, api: SocketAddr) -> Self {
+        AgentConfig {
+            data_dir,
+            gossip,
+            api,
+            advertise: None,
+            rendezvous: Vec::new(),
+            interval_ms: 200,
+            backup_interval_ms: 1000,
+        }
+    }
+
+    /// The address this node gossips as.
+    pub fn advertised(&self) -> SocketAddr {
+        self.advertise.unwrap_or(self.gossip)
+    }
+
+    /// Refuses settings the agent cannot run with.
+    pub fn check(&self) -> Result<(), NodeError> {
+        let bad = |m: &str| Err(NodeError::Config(m.to_string()));
+        if !(10..=60_000).contains(&self.interval_ms) {
+            return bad("the gossip interval must be between 10 and 60000 ms");
+        }
+        if !(10..=600_000).contains(&self.backup_interval_ms) {
+            return bad("the backup gossip interval must be between 10 and 600000 ms");
+        }
+        let adv = self.advertised();
+        if adv.ip().is_unspecified() || adv.port() == 0 {
+            return bad(
+                "the gossip address peers reach this node at must be a concrete ip:port (set --advertise)",
+            );
+        }
+        if self.gossip == self.api {
+            return bad("the gossip and API listeners need different addresses");
+        }
+        Ok(())
+    }
+}

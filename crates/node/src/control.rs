@@ -1,0 +1,147 @@
+//! The actor's side of the management API: operators' commands go to the core
+//! (`deploy`, `rollback`, `stop`), queries to the module host, and status and
+//! metrics are read from both.
+
+use std::collections::BTreeMap;
+
+use hearsay_core::{CodeVersion, Deployment, ModuleName, Output};
+
+use crate::actor::{Actor, ApiCall};
+use crate::api_error::ApiError;
+use crate::api_types::{ModuleReport, PeersReport, StatusReport};
+use crate::metrics::MetricsSnapshot;
+use crate::now_ms;
+
+/// Shortest prefix of a code version accepted by rollback.
+const MIN_PREFIX: usize = 8;
+
+impl Actor {
+    pub(crate) fn api(&mut self, call: ApiCall) {
+        let now = now_ms();
+        match call {
+            ApiCall::Status(reply) => {
+                let _ = reply.send(self.status());
+            }
+            ApiCall::Metrics(reply) => {
+                let _ = reply.send(self.metrics_snapshot());
+            }
+            ApiCall::Deploy {
+                module,
+                wasm,
+                params,
+                reply,
+            } => {
+                let result = self.core.deploy(now, module, wasm, params);
+                let _ = reply.send(self.command(now, "deploy", result.map_err(ApiError::from)));
+            }
+            ApiCall::Rollback { module, to, reply } => {
+                let result = match to.as_deref().map(|t| self.resolve_version(t)).transpose() {
+                    Ok(to) => self.core.rollback(now, module, to).map_err(ApiError::from),
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(self.command(now, "rollback", result));
+            }
+            ApiCall::Stop { module, reply } => {
+                let result = self.core.stop(now, module).map_err(ApiError::from);
+                let _ = reply.send(self.command(now, "stop", result));
+            }
+            ApiCall::Query { module, args, reply } => {
+                let (answer, inputs) = self.host.query(now, &module, &args);
+                for input in inputs {
+                    self.feed(input);
+                }
+                let _ = reply.send(answer.map_err(|e| ApiError::not_found("not_running", e)));
+            }
+        }
+    }
+
+    /// Carries out an accepted command's outputs.
+    fn command(
+        &mut self,
+        now: u64,
+        what: &str,
+        result: Result<(Deployment, Vec<Output>), ApiError>,
+    ) -> Result<Deployment, ApiError> {
+        let (deployment, outputs) = result?;
+        tracing::info!(command = what, deployment = ?deployment, "operator command");
+        self.apply(now, outputs);
+        Ok(deployment)
+    }
+
+    /// A code version from 64 hex digits, or from a unique prefix among stored code.
+    fn resolve_version(&self, text: &str) -> Result<CodeVersion, ApiError> {
+        let text = text.trim().trim_start_matches('v').to_ascii_lowercase();
+        if let Ok(v) = text.parse::<CodeVersion>() {
+            return Ok(v);
+        }
+        if text.len() < MIN_PREFIX || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ApiError::bad(
+                "bad_version",
+                format!("a code version is 64 hex digits or a prefix of at least {MIN_PREFIX}, not {text:?}"),
+            ));
+        }
+        let mut matches = self
+            .store
+            .versions()
+            .into_iter()
+            .filter(|v| v.to_hex().starts_with(&text));
+        match (matches.next(), matches.next()) {
+            (Some(v), None) => Ok(v),
+            (None, _) => Err(ApiError::bad(
+                "code_missing",
+                format!("no code in this node's store starts with {text}"),
+            )),
+            (Some(_), Some(_)) => Err(ApiError::bad(
+                "bad_version",
+                format!("{text} matches more than one stored version"),
+            )),
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusReport {
+        let modules = self
+            .core
+            .status()
+            .iter()
+            .map(|s| {
+                let module = &s.deployment.module;
+                let adopted = at(&self.adopted_at, module, s.deployment.number);
+                let since = s.running.and_then(|n| at(&self.running_since, module, n));
+                ModuleReport::new(s, adopted, since)
+            })
+            .collect();
+        StatusReport {
+            node_id: self.core.id().to_string(),
+            gossip_addr: self.core.addr().to_string(),
+            api_addr: self.api_addr.to_string(),
+            digest: self.core.configuration().digest().to_string(),
+            now_ms: now_ms(),
+            modules,
+            peers: PeersReport {
+                rendezvous: self.rendezvous.iter().map(ToString::to_string).collect(),
+                hints: self.core.hints().iter().map(ToString::to_string).collect(),
+            },
+        }
+    }
+
+    fn metrics_snapshot(&self) -> MetricsSnapshot {
+        let mut module_states = BTreeMap::new();
+        for m in self.status().modules {
+            *module_states.entry(m.state).or_default() += 1;
+        }
+        MetricsSnapshot {
+            core: self.core.metrics().clone(),
+            host: self.host.metrics.clone(),
+            module_states,
+            hints: self.core.hints().len(),
+        }
+    }
+}
+
+fn at<N: PartialEq + Copy>(
+    map: &BTreeMap<ModuleName, (N, u64)>,
+    module: &ModuleName,
+    number: N,
+) -> Option<u64> {
+    map.get(module).filter(|(n, _)| *n == number).map(|(_, t)| *t)
+}

@@ -1,0 +1,81 @@
+//! The daemon's own counters (HTTP, sender, store, API), shared by its tasks. The
+//! core's and the module host's counters are read from the actor when `/metrics` is
+//! asked; these are atomics because listeners and the sender update them directly.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A counter with one label.
+#[derive(Debug, Default)]
+pub struct Labeled(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Labeled {
+    /// Adds `n` under `label`.
+    pub fn add(&self, label: &'static str, n: u64) {
+        if let Ok(mut m) = self.0.lock() {
+            *m.entry(label).or_default() += n;
+        }
+    }
+
+    /// Adds one under `label`.
+    pub fn inc(&self, label: &'static str) {
+        self.add(label, 1);
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
+/// A plain counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one.
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the daemon counts besides the core and the module host.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    /// Batches received on `POST /gossip` and handed to the core.
+    pub gossip_batches_in: Counter,
+    /// Batches refused: bad framing, too large.
+    pub gossip_bad_batches: Counter,
+    /// Batches sent (answered with success).
+    pub gossip_batches_out: Counter,
+    /// Failed batch sends by reason (`connect`, `timeout`, `status`, `other`).
+    pub gossip_send_failures: Labeled,
+    /// Envelopes lost in the daemon by reason (`send_failed`, `queue_full`,
+    /// `inbox_full`, `too_many_peers`).
+    pub envelopes_lost: Labeled,
+    /// `GET /code/{version}` answers by result.
+    pub code_requests: Labeled,
+    /// Code downloads by result (`ok`, `not_found`, `error`, `too_large`).
+    pub code_fetches: Labeled,
+    /// API errors by reason (the `kind` of the error body).
+    pub api_errors: Labeled,
+    /// Files removed from the code store at startup because they didn't match their hash.
+    pub store_rejected_files: Counter,
+    /// Code store writes or reads that failed.
+    pub store_failures: Counter,
+    /// Configurations persisted.
+    pub persists: Counter,
+    /// Configurations that could not be persisted.
+    pub persist_failures: Counter,
+}

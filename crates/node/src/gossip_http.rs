@@ -1,0 +1,91 @@
+//! The gossip listener: `POST /gossip` (a batch of envelopes for the core) and
+//! `GET /code/{version}` (code by hash, from the store). Peers are untrusted: framing
+//! errors are refused and counted, envelopes are checked by the core, and a full
+//! inbox sheds load instead of queueing without bound.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use hearsay_core::CodeVersion;
+use tokio::sync::mpsc;
+
+use crate::actor::Msg;
+use crate::batch::{self, MAX_BATCH_BYTES};
+use crate::counters::NodeCounters;
+use crate::error::StoreError;
+use crate::store::CodeStore;
+
+#[derive(Clone)]
+pub(crate) struct GossipState {
+    pub inbox: mpsc::Sender<Msg>,
+    pub store: CodeStore,
+    pub counters: Arc<NodeCounters>,
+}
+
+pub(crate) fn router(state: GossipState) -> Router {
+    Router::new()
+        .route("/gossip", post(gossip))
+        .route("/code/{version}", get(code))
+        .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
+        .with_state(state)
+}
+
+async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection>) -> StatusCode {
+    let Ok(body) = body else {
+        s.counters.gossip_bad_batches.inc();
+        return StatusCode::PAYLOAD_TOO_LARGE;
+    };
+    let envelopes = match batch::decode(&body) {
+        Ok(envelopes) => envelopes,
+        Err(e) => {
+            tracing::debug!("refused a gossip batch: {e}");
+            s.counters.gossip_bad_batches.inc();
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    let count = envelopes.len() as u64;
+    match s.inbox.try_send(Msg::Gossip(envelopes)) {
+        Ok(()) => {
+            s.counters.gossip_batches_in.inc();
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => {
+            s.counters.envelopes_lost.add("inbox_full", count);
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+    }
+}
+
+async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Response {
+    let Ok(version) = version.parse::<CodeVersion>() else {
+        s.counters.code_requests.inc("bad_request");
+        return (StatusCode::BAD_REQUEST, "a code version is 64 hex digits\n").into_response();
+    };
+    let store = s.store.clone();
+    let read = tokio::task::spawn_blocking(move || store.read(&version)).await;
+    match read {
+        Ok(Ok(bytes)) => {
+            s.counters.code_requests.inc("served");
+            ([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response()
+        }
+        Ok(Err(StoreError::Io { source, .. })) if source.kind() == std::io::ErrorKind::NotFound => {
+            s.counters.code_requests.inc("not_found");
+            (StatusCode::NOT_FOUND, "no such code here\n").into_response()
+        }
+        Ok(Err(e)) => {
+            // A stored file that no longer matches its hash is never served: the peer
+            // would refuse it anyway, and it says the disk needs attention.
+            tracing::error!(version = %version.short(), "cannot serve code: {e}");
+            s.counters.code_requests.inc("corrupt");
+            s.counters.store_failures.inc();
+            (StatusCode::NOT_FOUND, "code unavailable here\n").into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

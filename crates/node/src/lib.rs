@@ -1,0 +1,67 @@
+//! The hearsay daemon: one node on the network. It drives the sans-IO core
+//! (`hearsay-core`) and the WebAssembly host (`hearsay-runtime`) with tokio and HTTP,
+//! persists the configuration and code, and serves a management API.
+//!
+//! One task, the actor, owns the core and the module instances; everything else talks
+//! to it through a channel. Envelopes leave through a sender task that batches them
+//! per peer; code downloads and compiles run beside it and report back. So the core
+//! sees one event at a time, exactly as in the simulator.
+//!
+//! # Layout
+//!
+//! - [`agent`]: startup and wiring; [`config`]: what an agent is told.
+//! - `actor`: the owner of the core and module host, and the `match` over outputs;
+//!   `control`: its side of the API (commands, status, metrics).
+//! - `gossip_http`: `POST /gossip`, `GET /code/{version}`; [`batch`]: the batch format.
+//! - `api_http`: the management API; [`api_types`]: its JSON documents;
+//!   [`api_error`]: its errors; [`client`]: a client of it.
+//! - `sender`: outgoing batches per peer; `fetcher`: code downloads.
+//! - [`datadir`]: node id, configuration, lock; [`store`]: the code store;
+//!   `fsutil`: atomic writes.
+//! - [`counters`], [`metrics`]: the daemon's counters and the Prometheus text.
+//! - [`error`]: startup and storage errors.
+#![warn(missing_docs)]
+
+mod actor;
+pub mod agent;
+pub mod api_error;
+mod api_http;
+pub mod api_types;
+pub mod batch;
+pub mod client;
+pub mod config;
+mod control;
+pub mod counters;
+pub mod datadir;
+pub mod error;
+mod fetcher;
+mod fsutil;
+mod gossip_http;
+pub mod metrics;
+mod sender;
+pub mod store;
+
+pub use agent::run;
+pub use api_types::{DeploymentInfo, ModuleReport, StatusReport};
+pub use client::{ApiClient, ClientError};
+pub use config::AgentConfig;
+pub use error::{NodeError, StoreError};
+
+/// Wall-clock milliseconds since the UNIX epoch: the daemon's `now`. Deployment
+/// numbers are compared across nodes, so every node uses the same epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Hands memory freed by a compile back to the OS. Compiling a module allocates tens
+/// of MiB briefly on a blocking thread, and glibc keeps a thread's freed heap; with
+/// many agents on one machine that retained heap is most of their resident memory.
+pub(crate) fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
