@@ -1,9 +1,8 @@
 //! A node that restarts with a current configuration but without the code for it
 //! (killed after adopting a deployment and before storing its code, or its stored
 //! code failed the hash check at startup) must find a peer to download the code from
-//! even when the others' modules have forgotten it. Ignored until the core names code
-//! sources for this case: backup gossip between equal configurations names none, and
-//! module traffic never reaches a node whose module isn't running.
+//! even when the others' modules have forgotten it: backup gossip names its peer as a
+//! source for code nobody else is known to hold.
 
 mod common;
 
@@ -13,7 +12,6 @@ use common::{cli_ok, membership_wasm, wait_for, Cluster};
 use hearsay_core::CodeVersion;
 
 #[test]
-#[ignore = "core gap: a configured version with no known source is never fetched"]
 fn a_node_restarted_without_its_code_fetches_it() {
     let mut c = Cluster::start("liveness", 3, 1);
     let v1 = membership_wasm();

@@ -90,6 +90,19 @@ impl Core {
         };
         self.metrics.backup_exchanges += 1;
         self.send(peer, Body::Summary(self.config.summary()));
+        // Code we want and know nobody to ask for (a restart found it missing or
+        // corrupt, and no module traffic names a holder): ask this peer. Peers with an
+        // equal configuration say nothing else, so without this such a node would wait
+        // forever.
+        let orphans: Vec<_> = self
+            .fetches
+            .iter()
+            .filter(|(_, f)| f.has_no_sources())
+            .map(|(v, _)| *v)
+            .collect();
+        for version in orphans {
+            self.add_code_source(version, peer);
+        }
     }
 }
 

@@ -29,6 +29,11 @@ impl Fetch {
         (self.in_flight.is_none() && !self.sources.is_empty()).then_some(self.retry_at)
     }
 
+    /// True when no peer is known to hold the version.
+    pub(crate) fn has_no_sources(&self) -> bool {
+        self.sources.is_empty()
+    }
+
     /// When the download in flight times out.
     pub(crate) fn deadline(&self, timeout: Millis) -> Option<Millis> {
         self.in_flight.map(|(_, since)| since.saturating_add(timeout))

@@ -268,7 +268,9 @@ impl Core {
         }
         if let Some(version) = record.version {
             match &code {
-                Some(bytes) if CodeVersion::of(bytes) != version => return Err(CommandError::CodeMismatch(version)),
+                Some(bytes) if CodeVersion::of(bytes) != version => {
+                    return Err(CommandError::CodeMismatch(version))
+                }
                 None if !self.code.contains(&version) => return Err(CommandError::CodeNotGiven(version)),
                 _ => {}
             }
