@@ -12,7 +12,7 @@ use serde::Deserialize;
 use hearsay_node::AgentConfig;
 
 /// Arguments of `hearsay agent`.
-#[derive(Args)]
+#[derive(Args, Default)]
 pub struct AgentArgs {
     /// Data directory: node id, configuration, code store.
     #[arg(long)]
@@ -35,6 +35,12 @@ pub struct AgentArgs {
     /// Backup gossip interval in ms [default: 1000].
     #[arg(long)]
     backup_interval_ms: Option<u64>,
+    /// Directory of compiled module code, shared by the agents of this host so each
+    /// version is compiled once [default: $XDG_CACHE_HOME/hearsay/compiled or
+    /// ~/.cache/hearsay/compiled]. Its files are executable code: keep it as private
+    /// as the hearsay binary.
+    #[arg(long)]
+    compile_cache: Option<PathBuf>,
     /// A TOML file with any of the settings above (snake_case keys); flags win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -51,6 +57,7 @@ struct FileConfig {
     rendezvous: Option<Vec<SocketAddr>>,
     interval_ms: Option<u64>,
     backup_interval_ms: Option<u64>,
+    compile_cache: Option<PathBuf>,
 }
 
 fn config(args: AgentArgs) -> Result<AgentConfig> {
@@ -80,7 +87,19 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         .backup_interval_ms
         .or(file.backup_interval_ms)
         .unwrap_or(c.backup_interval_ms);
+    c.compile_cache = args
+        .compile_cache
+        .or(file.compile_cache)
+        .or_else(default_compile_cache);
     Ok(c)
+}
+
+/// `$XDG_CACHE_HOME/hearsay/compiled`, else `~/.cache/hearsay/compiled`.
+fn default_compile_cache() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("hearsay").join("compiled"))
 }
 
 pub fn run(args: AgentArgs) -> Result<()> {
@@ -129,14 +148,10 @@ mod tests {
         )
         .unwrap();
         let args = AgentArgs {
-            data_dir: None,
-            gossip: None,
             api: Some("127.0.0.1:9101".parse().unwrap()),
-            advertise: None,
-            rendezvous: None,
             interval_ms: Some(100),
-            backup_interval_ms: None,
             config: Some(file),
+            ..AgentArgs::default()
         };
         let c = config(args).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/d"));
@@ -147,26 +162,11 @@ mod tests {
         assert_eq!(c.backup_interval_ms, 1000);
         std::fs::write(dir.join("bad.toml"), "colour = 1\n").unwrap();
         let mut args = AgentArgs {
-            data_dir: None,
-            gossip: None,
-            api: None,
-            advertise: None,
-            rendezvous: None,
-            interval_ms: None,
-            backup_interval_ms: None,
             config: Some(dir.join("bad.toml")),
+            ..AgentArgs::default()
         };
         assert!(config(args).is_err());
-        args = AgentArgs {
-            data_dir: None,
-            gossip: None,
-            api: None,
-            advertise: None,
-            rendezvous: None,
-            interval_ms: None,
-            backup_interval_ms: None,
-            config: None,
-        };
+        args = AgentArgs::default();
         assert!(config(args).unwrap_err().to_string().contains("--data-dir"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -170,6 +170,8 @@ fn spawn(
         .args(["--gossip", &gossip.to_string(), "--api", &api.to_string()])
         .args(["--interval-ms", &layout.interval_ms.to_string()])
         .args(["--backup-interval-ms", &layout.backup_interval_ms.to_string()])
+        .arg("--compile-cache")
+        .arg(data_dir.parent().unwrap_or(data_dir).join("compiled"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);

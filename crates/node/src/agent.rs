@@ -53,7 +53,10 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         code: scan.versions,
         seed,
     });
-    let runtime = Arc::new(Runtime::new(Limits::default()).map_err(NodeError::Setup)?);
+    let runtime = Arc::new(
+        Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
+            .map_err(NodeError::Setup)?,
+    );
     // A module's bootstrap peers: the rendezvous nodes other than this one.
     let bootstrap = config
         .rendezvous

@@ -71,6 +71,7 @@ impl From<LoadError> for ApiError {
         let kind = match e {
             LoadError::InvalidWasm(_) => "invalid_wasm",
             LoadError::BadAbi(_) => "bad_abi",
+            LoadError::WrongCode => "code_mismatch",
             LoadError::InitFailed(_) | LoadError::Failed(_) => "init_failed",
         };
         ApiError::bad(kind, e)

@@ -25,6 +25,8 @@ pub struct AgentConfig {
     pub interval_ms: u64,
     /// Backup gossip interval, in ms.
     pub backup_interval_ms: u64,
+    /// Compiled module code shared by the agents of this host (None: memory only).
+    pub compile_cache: Option<PathBuf>,
 }
 
 impl AgentConfig {
@@ -38,6 +40,7 @@ impl AgentConfig {
             rendezvous: Vec::new(),
             interval_ms: 200,
             backup_interval_ms: 1000,
+            compile_cache: None,
         }
     }
 

@@ -30,6 +30,9 @@ pub enum LoadError {
     /// Valid wasm, but not a hearsay module (missing exports, unknown imports, other ABI).
     #[error("not a hearsay module: {0}")]
     BadAbi(String),
+    /// The bytes are not the code the deployment names (their sha256 differs).
+    #[error("the code's sha256 is not the deployment's version")]
+    WrongCode,
     /// `hearsay_init` refused the params.
     #[error("init failed: {0}")]
     InitFailed(String),

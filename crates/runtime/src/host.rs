@@ -108,6 +108,9 @@ impl ModuleHost {
         wasm: &[u8],
     ) -> Result<(Instance, Effects), LoadError> {
         let code = self.runtime.compile(wasm)?;
+        if deployment.version != Some(code.version) {
+            return Err(LoadError::WrongCode);
+        }
         self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let ctx = InstanceContext {
             self_addr: self.self_addr.clone(),

@@ -13,6 +13,7 @@
 //! - [`error`]: load and run-time failures.
 #![warn(missing_docs)]
 
+mod compile_cache;
 pub mod error;
 pub mod host;
 mod imports;

@@ -1,8 +1,10 @@
 //! [`Runtime`]: one wasmtime engine per node, the linker with the `hearsay` imports,
-//! and compiled code cached by version, so swapping back to code seen before (a
-//! rollback) costs an instantiation, not a compilation.
+//! and compiled code cached by version — in memory, so swapping back to code seen
+//! before (a rollback) costs an instantiation, and optionally on disk
+//! ([`crate::compile_cache`]), so agents sharing a host compile each version once.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use hearsay_core::CodeVersion;
@@ -43,11 +45,19 @@ pub struct Runtime {
     pub(crate) linker: Linker<HostState>,
     pub(crate) limits: Limits,
     cache: Mutex<HashMap<CodeVersion, Code>>,
+    disk_cache: Option<PathBuf>,
 }
 
 impl Runtime {
-    /// A runtime whose instances obey `limits`.
+    /// A runtime whose instances obey `limits`, with compiled code cached in memory only.
     pub fn new(limits: Limits) -> Result<Self, String> {
+        Self::with_disk_cache(limits, None)
+    }
+
+    /// A runtime that also keeps compiled code in `dir`, shared by every agent of the
+    /// host that names the same directory. Its files are executable code: the directory
+    /// must be as trusted as the `hearsay` binary.
+    pub fn with_disk_cache(limits: Limits, dir: Option<PathBuf>) -> Result<Self, String> {
         let mut config = Config::new();
         config.consume_fuel(true);
         config.cranelift_opt_level(OptLevel::Speed);
@@ -59,6 +69,7 @@ impl Runtime {
             linker,
             limits,
             cache: Mutex::new(HashMap::new()),
+            disk_cache: dir,
         })
     }
 
@@ -76,8 +87,11 @@ impl Runtime {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
         }
-        let module =
-            Module::from_binary(&self.engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?;
+        let module = match &self.disk_cache {
+            Some(dir) => crate::compile_cache::compile(&self.engine, dir, version, wasm)?,
+            None => Module::from_binary(&self.engine, wasm)
+                .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?,
+        };
         check_abi(&module)?;
         let code = Code { module, version };
         self.cache

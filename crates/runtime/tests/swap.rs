@@ -103,6 +103,12 @@ fn a_version_that_fails_to_load_leaves_the_old_one_running() {
     let (mut hosts, now) = cluster(3);
     let module = ModuleName::new("membership").unwrap();
     let before = hosts[0].instance(&module).unwrap().0;
+    // Bytes that are not the deployment's code are refused, even valid ones.
+    let d = deployment(3, b"other code", "");
+    match &hosts[0].load(now, &d, MEMBERSHIP)[..] {
+        [Input::LoadFailed { reason, .. }] => assert!(reason.contains("sha256"), "{reason}"),
+        other => panic!("expected LoadFailed, got {other:?}"),
+    }
     for (bad, why) in [
         (
             MEMBERSHIP[..MEMBERSHIP.len() / 2].to_vec(),
@@ -130,7 +136,7 @@ fn a_version_that_fails_to_load_leaves_the_old_one_running() {
         [Input::LoadFailed { reason, .. }] => assert!(reason.starts_with("init failed"), "{reason}"),
         other => panic!("expected LoadFailed, got {other:?}"),
     }
-    assert_eq!(hosts[0].metrics.load_failures, 4);
+    assert_eq!(hosts[0].metrics.load_failures, 5);
 }
 
 #[test]
@@ -181,4 +187,39 @@ fn corrupted_and_foreign_wasm_is_refused_with_a_reason() {
         err.to_string(),
         "not a hearsay module: module speaks ABI version 2; this host speaks 1"
     );
+}
+
+/// Agents of one host share compiled code: a second runtime loads what the first
+/// compiled, and a corrupt cache file is recompiled, not trusted.
+#[test]
+fn compiled_code_is_shared_on_disk() {
+    let dir = std::env::temp_dir().join(format!("hearsay-compile-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let first = Runtime::with_disk_cache(Limits::default(), Some(dir.clone())).unwrap();
+    let cold = std::time::Instant::now();
+    first.compile(MEMBERSHIP).unwrap();
+    let cold = cold.elapsed();
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(files.len(), 1, "one compiled file per version");
+    let second = Runtime::with_disk_cache(Limits::default(), Some(dir.clone())).unwrap();
+    let warm = std::time::Instant::now();
+    let code = second.compile(MEMBERSHIP).unwrap();
+    eprintln!("compile: cold {cold:?}, from the disk cache {:?}", warm.elapsed());
+    let ctx = hearsay_runtime::InstanceContext {
+        self_addr: "127.0.0.1:1".into(),
+        bootstrap: vec![],
+        seed: 0,
+        now_ms: 0,
+    };
+    assert!(hearsay_runtime::Instance::start(&second, &code, "", &ctx).is_ok());
+    // A corrupt file is thrown away and the code compiled again.
+    std::fs::write(&files[0], b"garbage").unwrap();
+    let third = Runtime::with_disk_cache(Limits::default(), Some(dir.clone())).unwrap();
+    assert!(third.compile(MEMBERSHIP).is_ok());
+    assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000, "rewritten");
+    let _ = std::fs::remove_dir_all(&dir);
 }
