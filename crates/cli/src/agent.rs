@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use hearsay_node::keys;
 use serde::Deserialize;
 
 use hearsay_node::AgentConfig;
@@ -41,6 +42,21 @@ pub struct AgentArgs {
     /// as the hearsay binary.
     #[arg(long)]
     compile_cache: Option<PathBuf>,
+    /// Public deployment keys (FILE.pub from `hearsay keygen`) whose signed deployments
+    /// this node accepts, comma-separated. Without any, the node runs INSECURE and
+    /// accepts unsigned deployments from anyone who reaches its gossip port.
+    #[arg(long, value_delimiter = ',')]
+    trusted_keys: Option<Vec<PathBuf>>,
+    /// A deployment secret key this node signs its own API deployments with.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// The cluster key (`hearsay keygen --cluster`): authenticates every envelope.
+    #[arg(long)]
+    cluster_key: Option<PathBuf>,
+    /// Bearer token the management API requires (mandatory when --api is not loopback)
+    /// [default: $HEARSAY_API_TOKEN].
+    #[arg(long)]
+    api_token: Option<String>,
     /// A TOML file with any of the settings above (snake_case keys); flags win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -58,6 +74,10 @@ struct FileConfig {
     interval_ms: Option<u64>,
     backup_interval_ms: Option<u64>,
     compile_cache: Option<PathBuf>,
+    trusted_keys: Option<Vec<PathBuf>>,
+    signing_key: Option<PathBuf>,
+    cluster_key: Option<PathBuf>,
+    api_token: Option<String>,
 }
 
 fn config(args: AgentArgs) -> Result<AgentConfig> {
@@ -91,6 +111,23 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         .compile_cache
         .or(file.compile_cache)
         .or_else(default_compile_cache);
+    for path in args.trusted_keys.or(file.trusted_keys).unwrap_or_default() {
+        c.trusted_keys.push(keys::read_public_key(&path)?);
+    }
+    c.signing_key = args
+        .signing_key
+        .or(file.signing_key)
+        .map(|p| keys::read_signing_key(&p))
+        .transpose()?;
+    c.cluster_key = args
+        .cluster_key
+        .or(file.cluster_key)
+        .map(|p| keys::read_cluster_key(&p))
+        .transpose()?;
+    c.api_token = args
+        .api_token
+        .or(file.api_token)
+        .or_else(|| std::env::var("HEARSAY_API_TOKEN").ok().filter(|t| !t.is_empty()));
     Ok(c)
 }
 

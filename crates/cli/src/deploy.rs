@@ -7,6 +7,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use ed25519_dalek::SigningKey;
+use hearsay_core::{CodeVersion, Deployment, ModuleName};
+use hearsay_node::client::ClientError;
+use hearsay_node::keys::read_signing_key;
 use hearsay_node::{ApiClient, DeploymentInfo};
 
 use crate::watch::{self, Target, WatchOpts};
@@ -24,6 +28,9 @@ pub struct DeployArgs {
     /// Params handed to the module at start (JSON).
     #[arg(long)]
     params: Option<String>,
+    /// Sign the deployment with this deployment key (secret file from `hearsay keygen`).
+    #[arg(long)]
+    key: Option<PathBuf>,
     #[command(flatten)]
     out: Output,
 }
@@ -40,6 +47,9 @@ pub struct RollbackArgs {
     /// [default: the version the current deployment replaced].
     #[arg(long)]
     to: Option<String>,
+    /// Sign the rollback with this deployment key.
+    #[arg(long)]
+    key: Option<PathBuf>,
     #[command(flatten)]
     out: Output,
 }
@@ -77,16 +87,87 @@ pub fn deploy(args: DeployArgs) -> Result<()> {
     };
     let client = ApiClient::new(&args.api)?;
     let module = args.module.clone();
+    let key = args.key.as_deref().map(read_signing_key).transpose()?;
     crate::block_on(async move {
-        let d = client.deploy(&module, &wasm, params).await?;
+        let d = match key {
+            Some(key) => {
+                let params = match params {
+                    None | Some(serde_json::Value::Null) => String::new(),
+                    Some(serde_json::Value::String(p)) => p,
+                    Some(v) => v.to_string(),
+                };
+                let version = CodeVersion::of(&wasm);
+                signed(&client, &module, &key, Some(&wasm), |current| {
+                    Ok((Some(version), params.clone(), current))
+                })
+                .await?
+            }
+            None => client.deploy(&module, &wasm, params).await?,
+        };
         finish("deployed", &client, d, &args.out).await
     })
 }
 
+/// Deploys a record signed here: asks the node for the number to use, signs, sends;
+/// if another deployment took the number meanwhile, asks again.
+async fn signed(
+    client: &ApiClient,
+    module: &str,
+    key: &SigningKey,
+    wasm: Option<&[u8]>,
+    make: impl Fn(Option<Deployment>) -> Result<(Option<CodeVersion>, String, Option<Deployment>)>,
+) -> Result<DeploymentInfo> {
+    let name = ModuleName::new(module).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for _ in 0..3 {
+        let next = client.next(module).await?;
+        let (version, params, current) = make(next.current)?;
+        let mut record = Deployment {
+            module: name.clone(),
+            version,
+            number: next.number,
+            params,
+            previous: current.and_then(|c| c.version),
+            signature: None,
+        };
+        hearsay_core::trust::sign(&mut record, key);
+        match client.deploy_record(&record, wasm).await {
+            Err(ClientError::Refused(body)) if body.kind == "stale_number" => continue,
+            other => return Ok(other?),
+        }
+    }
+    anyhow::bail!("the deployment number kept being taken by other deployments; try again")
+}
+
 pub fn rollback(args: RollbackArgs) -> Result<()> {
     let client = ApiClient::new(&args.api)?;
+    let key = args.key.as_deref().map(read_signing_key).transpose()?;
     crate::block_on(async move {
-        let d = client.rollback(&args.module, args.to.clone()).await?;
+        let d = match key {
+            Some(key) => {
+                let to =
+                    match &args.to {
+                        Some(t) => Some(t.trim().trim_start_matches('v').parse::<CodeVersion>().map_err(
+                            |e| anyhow::anyhow!("{e} (a signed rollback names the full version)"),
+                        )?),
+                        None => None,
+                    };
+                let module = args.module.clone();
+                signed(&client, &args.module, &key, None, move |current| {
+                    let Some(current) = current else {
+                        anyhow::bail!("module {module} is not deployed");
+                    };
+                    let Some(target) = to.or(current.previous) else {
+                        anyhow::bail!(
+                            "module {module} has no previous version to roll back to; name one with --to"
+                        );
+                    };
+                    Ok((Some(target), current.params.clone(), Some(current)))
+                })
+                .await
+                .with_context(|| format!("signed rollback of {}", args.module))?
+            }
+            None => client.rollback(&args.module, args.to.clone()).await?,
+        };
         finish("rolled back", &client, d, &args.out).await
     })
 }

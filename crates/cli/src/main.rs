@@ -23,9 +23,11 @@ mod agent;
 mod bench;
 mod cluster;
 mod deploy;
+mod keygen;
 mod modules;
 mod procs;
 mod query;
+mod scenario;
 mod sim;
 mod status;
 mod watch;
@@ -62,6 +64,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run scenarios in the deterministic simulator.
     Sim(sim::SimArgs),
+    /// Play a story on a local cluster of real agents, checking every step (s3: a
+    /// poisoned cluster repaired by gossip).
+    Scenario(scenario::ScenarioArgs),
+    /// Make a deployment key pair (ed25519), or with --cluster a cluster key.
+    Keygen(keygen::KeygenArgs),
 }
 
 fn main() {
@@ -77,6 +84,8 @@ fn main() {
         Command::Cluster(args) => cluster::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Scenario(args) => scenario::run(args),
+        Command::Keygen(args) => keygen::run(args),
     };
     if let Err(e) = result {
         eprintln!("hearsay: {e:#}");

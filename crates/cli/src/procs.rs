@@ -70,6 +70,18 @@ impl Cluster {
         };
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let exe = std::env::current_exe().context("cannot find the hearsay binary")?;
+        // Secure by default: a deployment key made for this cluster, trusted by every
+        // node, and held by the nodes so `hearsay deploy` through any of them is signed.
+        let key = dir.join("deploy.key");
+        if !key.exists() {
+            hearsay_node::keys::write_deployment_key(&key, crate::keygen::secret_bytes()?)?;
+        }
+        let security = [
+            "--trusted-keys".to_string(),
+            hearsay_node::keys::public_path(&key).display().to_string(),
+            "--signing-key".to_string(),
+            key.display().to_string(),
+        ];
         let addr =
             |i: usize, k: usize| SocketAddr::from(([127, 0, 0, 1], layout.port_base + (2 * i + k) as u16));
         let rendezvous: Vec<String> = (0..layout.rendezvous.min(layout.nodes))
@@ -83,7 +95,7 @@ impl Cluster {
         for i in 0..layout.nodes {
             let data_dir = dir.join(format!("node-{i}"));
             let (gossip, api) = (addr(i, 0), addr(i, 1));
-            let child = spawn(&exe, &data_dir, gossip, api, &rendezvous, layout)?;
+            let child = spawn(&exe, &data_dir, gossip, api, &rendezvous, layout, &security)?;
             cluster.agents.push(AgentProc {
                 index: i,
                 gossip,
@@ -127,6 +139,12 @@ impl Cluster {
         Ok(())
     }
 
+    /// Keeps the data directory (and the agents' logs) when the cluster drops, e.g.
+    /// after a failed check.
+    pub fn keep_dir(&mut self) {
+        self.remove_dir = false;
+    }
+
     /// An error (with the end of its log) if agent `i` has exited.
     pub fn check_alive(&mut self, i: usize) -> Result<()> {
         let a = &mut self.agents[i];
@@ -160,6 +178,7 @@ fn spawn(
     api: SocketAddr,
     rendezvous: &[String],
     layout: &Layout,
+    security: &[String],
 ) -> Result<Child> {
     fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let log = fs::File::create(data_dir.join("agent.log")).context("cannot create the agent's log")?;
@@ -170,6 +189,7 @@ fn spawn(
         .args(["--gossip", &gossip.to_string(), "--api", &api.to_string()])
         .args(["--interval-ms", &layout.interval_ms.to_string()])
         .args(["--backup-interval-ms", &layout.backup_interval_ms.to_string()])
+        .args(security)
         .arg("--compile-cache")
         .arg(data_dir.parent().unwrap_or(data_dir).join("compiled"))
         .stdin(Stdio::null())

@@ -7,13 +7,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use base64::Engine as _;
-use common::{http, membership_wasm, variant, wait_for, Cluster};
+use common::{fake_peer, frame, http, membership_wasm, variant, wait_for, Cluster};
 use hearsay_core::envelope::{Seal, DEFAULT_MAX_ENVELOPE_BYTES};
 use hearsay_core::{Body, CodeVersion, ConfigDigest, Configuration, Envelope, NodeId};
 use hearsay_node::api_types::{DeployResponse, ErrorBody};
@@ -21,15 +18,6 @@ use serde_json::json;
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn frame(envelopes: &[&[u8]]) -> Vec<u8> {
-    let mut body = Vec::new();
-    for e in envelopes {
-        body.extend((e.len() as u32).to_le_bytes());
-        body.extend(*e);
-    }
-    body
 }
 
 #[test]
@@ -229,7 +217,7 @@ fn bad_input_is_refused_counted_and_changes_nothing() {
     // A peer that serves code whose hash doesn't match: a fresh node learns the
     // (genuine) deployment from it, downloads the code from it, refuses the bytes,
     // counts it, and neither stores nor runs them.
-    let (fake, served) = fake_peer(b"this is not the code you are looking for");
+    let (fake, served) = fake_peer(b"this is not the code you are looking for".to_vec());
     let fresh = c.add_agent(vec![fake]);
     let config: Configuration = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
     let record = config.iter().next().unwrap().clone();
@@ -263,34 +251,4 @@ fn bad_input_is_refused_counted_and_changes_nothing() {
         .unwrap()
         .count();
     assert_eq!(stored, 0, "nothing was stored");
-}
-
-/// A gossip peer that accepts every batch and answers every code download with
-/// `code`; returns its address and how many downloads it served.
-fn fake_peer(code: &'static [u8]) -> (SocketAddr, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = Arc::new(AtomicU64::new(0));
-    let count = served.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap_or(0);
-            let response = if buf[..n].starts_with(b"GET /code/") {
-                count.fetch_add(1, Ordering::SeqCst);
-                let mut r = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    code.len()
-                )
-                .into_bytes();
-                r.extend(code);
-                r
-            } else {
-                b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
-            };
-            let _ = s.write_all(&response);
-        }
-    });
-    (addr, served)
 }

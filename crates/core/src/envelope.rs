@@ -176,6 +176,10 @@ impl Envelope {
                 }
             }
             Seal::Mac { key, window_ms } => {
+                // Anything not sealed with a MAC is unauthenticated, however short.
+                if bytes[0] != FORMAT_MAC {
+                    return Err(EnvelopeError::Unauthenticated);
+                }
                 if bytes.len() < 1 + 8 + MAC_BYTES {
                     return Err(EnvelopeError::Truncated);
                 }

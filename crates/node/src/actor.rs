@@ -69,6 +69,18 @@ pub(crate) enum ApiCall {
         args: String,
         reply: oneshot::Sender<Result<String, ApiError>>,
     },
+    /// The number a deployment made here now would get, and the current deployment:
+    /// what an operator signs a record against.
+    Next {
+        module: ModuleName,
+        reply: oneshot::Sender<crate::api_types::NextReport>,
+    },
+    /// A record signed elsewhere, with its code unless stored here.
+    DeployRecord {
+        record: Deployment,
+        wasm: Option<Vec<u8>>,
+        reply: oneshot::Sender<Result<Deployment, ApiError>>,
+    },
 }
 
 /// What the actor is built from.
@@ -85,6 +97,7 @@ pub(crate) struct ActorParts {
     pub rendezvous: Vec<PeerAddr>,
     pub api_addr: SocketAddr,
     pub interval: Duration,
+    pub security: crate::api_types::SecurityReport,
 }
 
 /// The owner of a node's core and module instances.
@@ -108,6 +121,8 @@ pub(crate) struct Actor {
     pub(crate) adopted_at: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
     /// When each module's running instance was loaded.
     pub(crate) running_since: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
+    /// What protects this node, for status.
+    pub(crate) security: crate::api_types::SecurityReport,
 }
 
 impl Actor {
@@ -128,6 +143,7 @@ impl Actor {
             pending_loads: BTreeMap::new(),
             adopted_at: BTreeMap::new(),
             running_since: BTreeMap::new(),
+            security: p.security,
         }
     }
 
@@ -330,6 +346,9 @@ impl Actor {
                 2 => tracing::info!(%module, "{}", line.text),
                 _ => tracing::debug!(%module, "{}", line.text),
             }
+        }
+        for warning in self.core.take_warnings() {
+            tracing::warn!("{warning}");
         }
     }
 }

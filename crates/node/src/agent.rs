@@ -6,6 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hearsay_core::trust::TrustedKeys;
 use hearsay_core::{Core, CoreInit, Settings};
 use hearsay_runtime::{Limits, ModuleHost, Runtime};
 use tokio::net::TcpListener;
@@ -41,6 +42,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let settings = Settings {
         backup_interval_ms: config.backup_interval_ms,
         rendezvous: config.rendezvous.clone(),
+        trusted_keys: TrustedKeys::new(config.trusted_keys.clone()),
+        signing_key: config.signing_key.clone(),
+        cluster_key: config.cluster_key.clone(),
         ..Settings::default()
     };
     let seed = random_u64();
@@ -97,6 +101,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         runtime: runtime.clone(),
         counters: counters.clone(),
         self_addr: addr,
+        token: config.api_token.as_deref().map(Arc::from),
     });
     let actor = Actor::new(ActorParts {
         core,
@@ -111,8 +116,23 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         rendezvous: config.rendezvous.clone(),
         api_addr: config.api,
         interval: Duration::from_millis(config.interval_ms),
+        security: crate::api_types::SecurityReport {
+            secure: !config.trusted_keys.is_empty(),
+            trusted_keys: config.trusted_keys.len(),
+            signs_deployments: config.signing_key.is_some(),
+            cluster_key: config.cluster_key.is_some(),
+        },
     });
 
+    if config.trusted_keys.is_empty() {
+        tracing::warn!(
+            "INSECURE: no trusted deployment keys (--trusted-keys): anyone who reaches this node's \
+             gossip port can deploy code to the whole cluster"
+        );
+    }
+    if config.cluster_key.is_none() {
+        tracing::warn!("gossip is not authenticated (no --cluster-key)");
+    }
     tracing::info!(
         node_id = %id,
         gossip = %addr,

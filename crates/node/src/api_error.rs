@@ -59,8 +59,17 @@ impl From<CommandError> for ApiError {
             CommandError::NoPrevious(_) => "no_previous",
             CommandError::CodeMissing(_) => "code_missing",
             CommandError::ParamsTooLong => "params_too_long",
-            // Signing's refusals (and any the core adds later) share one kind.
-            _ => "refused",
+            CommandError::Unsigned | CommandError::Untrusted(_) => {
+                let kind = if matches!(e, CommandError::Unsigned) {
+                    "unsigned"
+                } else {
+                    "untrusted"
+                };
+                return ApiError::new(StatusCode::FORBIDDEN, kind, e);
+            }
+            CommandError::StaleNumber(..) => return ApiError::new(StatusCode::CONFLICT, "stale_number", e),
+            CommandError::CodeNotGiven(_) => "code_missing",
+            CommandError::CodeMismatch(_) => "code_mismatch",
         };
         ApiError::bad(kind, e)
     }

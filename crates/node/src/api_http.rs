@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::actor::{ApiCall, Msg};
 use crate::api_error::ApiError;
-use crate::api_types::{DeployRequest, DeployResponse, RollbackRequest, StopRequest};
+use crate::api_types::{DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest};
 use crate::counters::NodeCounters;
 use crate::metrics::render;
 use crate::now_ms;
@@ -37,6 +37,8 @@ pub(crate) struct ApiState {
     pub runtime: Arc<Runtime>,
     pub counters: Arc<NodeCounters>,
     pub self_addr: PeerAddr,
+    /// The bearer token every request must carry, if set.
+    pub token: Option<Arc<str>>,
 }
 
 pub(crate) fn router(state: ApiState) -> Router {
@@ -47,9 +49,76 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/rollback", post(rollback))
         .route("/stop", post(stop))
         .route("/modules/{name}/query", get(query))
+        .route("/modules/{name}/next", get(next))
+        .route("/deploy-record", post(deploy_record))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
+}
+
+/// With an API token set, every request needs `Authorization: Bearer TOKEN`.
+async fn require_token(
+    State(s): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &s.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Compared in constant time: the token is a secret.
+        let ok = given.is_some_and(|g| {
+            g.len() == token.len() && g.bytes().zip(token.bytes()).fold(0, |acc, (a, b)| acc | (a ^ b)) == 0
+        });
+        if !ok {
+            return s.respond(Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this API needs Authorization: Bearer TOKEN (--api-token)",
+            )));
+        }
+    }
+    next.run(request).await
+}
+
+async fn next(State(s): State<ApiState>, Path(name): Path<String>) -> Response {
+    let r = async {
+        let module = module_name(name)?;
+        let report = s.call(|reply| ApiCall::Next { module, reply }).await?;
+        Ok(Json(report).into_response())
+    }
+    .await;
+    s.respond(r)
+}
+
+async fn deploy_record(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let r = async {
+        let req: DeployRecordRequest = json_body(body)?;
+        let wasm = match req.wasm_base64 {
+            Some(text) => {
+                let wasm = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|e| {
+                        ApiError::bad("bad_request", format!("wasm_base64 is not valid base64: {e}"))
+                    })?;
+                if wasm.len() > MAX_CODE_BYTES {
+                    return Err(too_large());
+                }
+                Some(validate(&s, wasm, &req.record.params).await?)
+            }
+            None => None,
+        };
+        let record = req.record;
+        let d = s
+            .call(|reply| ApiCall::DeployRecord { record, wasm, reply })
+            .await??;
+        Ok(deployed(&d))
+    }
+    .await;
+    s.respond(r)
 }
 
 impl ApiState {

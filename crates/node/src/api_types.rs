@@ -150,6 +150,21 @@ pub struct StatusReport {
     pub modules: Vec<ModuleReport>,
     /// Peers known.
     pub peers: PeersReport,
+    /// Security: whether deployments must be signed, and by how many keys.
+    pub security: SecurityReport,
+}
+
+/// What protects this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecurityReport {
+    /// False when the node accepts unsigned deployments (no trusted keys).
+    pub secure: bool,
+    /// How many deployment keys it trusts.
+    pub trusted_keys: usize,
+    /// Whether it can sign its own API deployments.
+    pub signs_deployments: bool,
+    /// Whether gossip is authenticated with a cluster key.
+    pub cluster_key: bool,
 }
 
 impl StatusReport {
@@ -166,4 +181,23 @@ pub struct ErrorBody {
     pub error: String,
     /// A stable word for it, also the `reason` label of `hearsay_api_errors_total`.
     pub kind: String,
+}
+
+/// `GET /modules/{name}/next`: what an operator signs a new deployment against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NextReport {
+    /// The number a deployment made through this node now would get.
+    pub number: hearsay_core::DeploymentNumber,
+    /// The module's current deployment here, if any (its version becomes `previous`).
+    pub current: Option<hearsay_core::Deployment>,
+}
+
+/// `POST /deploy-record`: a deployment record signed by an operator's key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeployRecordRequest {
+    /// The signed record.
+    pub record: hearsay_core::Deployment,
+    /// Its code, base64, unless this node stores it already (a rollback).
+    #[serde(default)]
+    pub wasm_base64: Option<String>,
 }

@@ -41,6 +41,8 @@ pub enum ClientError {
 pub struct ApiClient {
     addr: String,
     http: reqwest::Client,
+    /// Bearer token for an API that requires one (`HEARSAY_API_TOKEN`).
+    token: Option<String>,
 }
 
 impl ApiClient {
@@ -64,7 +66,8 @@ impl ApiClient {
                 addr: addr.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(ApiClient { addr, http })
+        let token = std::env::var("HEARSAY_API_TOKEN").ok().filter(|t| !t.is_empty());
+        Ok(ApiClient { addr, http, token })
     }
 
     /// The address this client talks to.
@@ -130,7 +133,33 @@ impl ApiClient {
         format!("http://{}{path}", self.addr)
     }
 
+    /// `GET /modules/{name}/next`: the number to sign a new deployment with.
+    pub async fn next(&self, module: &str) -> Result<crate::api_types::NextReport, ClientError> {
+        self.json(self.http.get(self.url(&format!("/modules/{module}/next"))))
+            .await
+    }
+
+    /// `POST /deploy-record`: a record signed here, with its code unless stored there.
+    pub async fn deploy_record(
+        &self,
+        record: &hearsay_core::Deployment,
+        wasm: Option<&[u8]>,
+    ) -> Result<DeploymentInfo, ClientError> {
+        let body = crate::api_types::DeployRecordRequest {
+            record: record.clone(),
+            wasm_base64: wasm.map(|w| base64::engine::general_purpose::STANDARD.encode(w)),
+        };
+        let r: DeployResponse = self
+            .json(self.http.post(self.url("/deploy-record")).json(&body))
+            .await?;
+        Ok(r.deployment)
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
         let r = req.send().await.map_err(|e| ClientError::Unreachable {
             addr: self.addr.clone(),
             reason: if e.is_timeout() {

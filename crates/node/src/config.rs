@@ -4,6 +4,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use hearsay_core::envelope::ClusterKey;
+
 use crate::error::NodeError;
 
 /// Everything `hearsay agent` needs.
@@ -27,6 +30,14 @@ pub struct AgentConfig {
     pub backup_interval_ms: u64,
     /// Compiled module code shared by the agents of this host (None: memory only).
     pub compile_cache: Option<PathBuf>,
+    /// Deployment keys whose signatures this node accepts; none = insecure.
+    pub trusted_keys: Vec<VerifyingKey>,
+    /// A key to sign this node's own API deployments with.
+    pub signing_key: Option<SigningKey>,
+    /// The cluster key authenticating every envelope.
+    pub cluster_key: Option<ClusterKey>,
+    /// Bearer token the management API requires (mandatory off loopback).
+    pub api_token: Option<String>,
 }
 
 impl AgentConfig {
@@ -41,6 +52,10 @@ impl AgentConfig {
             interval_ms: 200,
             backup_interval_ms: 1000,
             compile_cache: None,
+            trusted_keys: Vec::new(),
+            signing_key: None,
+            cluster_key: None,
+            api_token: None,
         }
     }
 
@@ -63,6 +78,14 @@ impl AgentConfig {
             return bad(
                 "the gossip address peers reach this node at must be a concrete ip:port (set --advertise)",
             );
+        }
+        if !self.api.ip().is_loopback() && self.api_token.as_deref().is_none_or(str::is_empty) {
+            return bad("the management API is bound beyond 127.0.0.1: protect it with --api-token");
+        }
+        if let Some(key) = &self.signing_key {
+            if !self.trusted_keys.is_empty() && !self.trusted_keys.contains(&key.verifying_key()) {
+                return bad("the signing key is not among the trusted keys: this node would refuse its own deployments");
+            }
         }
         if self.gossip == self.api {
             return bad("the gossip and API listeners need different addresses");

@@ -45,6 +45,21 @@ impl Actor {
                 let result = self.core.stop(now, module).map_err(ApiError::from);
                 let _ = reply.send(self.command(now, "stop", result));
             }
+            ApiCall::Next { module, reply } => {
+                let report = crate::api_types::NextReport {
+                    number: self.core.next_number(now, &module),
+                    current: self.core.configuration().get(&module).cloned(),
+                };
+                let _ = reply.send(report);
+            }
+            ApiCall::DeployRecord { record, wasm, reply } => {
+                let result = self
+                    .core
+                    .deploy_record(now, record.clone(), wasm)
+                    .map(|outputs| (record, outputs))
+                    .map_err(ApiError::from);
+                let _ = reply.send(self.command(now, "deploy-record", result));
+            }
             ApiCall::Query { module, args, reply } => {
                 let (answer, inputs) = self.host.query(now, &module, &args);
                 for input in inputs {
@@ -121,6 +136,7 @@ impl Actor {
                 rendezvous: self.rendezvous.iter().map(ToString::to_string).collect(),
                 hints: self.core.hints().iter().map(ToString::to_string).collect(),
             },
+            security: self.security.clone(),
         }
     }
 

@@ -37,6 +37,7 @@ pub mod error;
 mod fetcher;
 mod fsutil;
 mod gossip_http;
+pub mod keys;
 pub mod metrics;
 mod sender;
 pub mod store;

@@ -10,19 +10,7 @@ use hearsay_runtime::HostMetrics;
 use crate::counters::{Labeled, NodeCounters};
 
 /// Every drop reason the core knows, so each series exists from the start.
-const DROP_REASONS: [DropReason; 11] = [
-    DropReason::Truncated,
-    DropReason::Oversized,
-    DropReason::UnsupportedFormat,
-    DropReason::Corrupt,
-    DropReason::Malformed,
-    DropReason::FromSelf,
-    DropReason::VersionMismatch,
-    DropReason::ModuleNotRunning,
-    DropReason::SupersededSend,
-    DropReason::BadRecord,
-    DropReason::CodeHashMismatch,
-];
+const DROP_REASONS: [DropReason; DropReason::ALL.len()] = DropReason::ALL;
 
 /// What the actor reports for `/metrics`.
 #[derive(Debug, Clone, Default)]

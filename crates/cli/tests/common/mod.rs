@@ -4,10 +4,14 @@
 //! failing test their data directories and logs are kept and their path printed.
 #![allow(dead_code)]
 
+pub mod statecast;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hearsay_node::api_types::StatusReport;
@@ -43,6 +47,8 @@ pub struct Agent {
     pub api: SocketAddr,
     pub data_dir: PathBuf,
     rendezvous: Vec<SocketAddr>,
+    /// More `hearsay agent` arguments (keys, tokens).
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -73,6 +79,7 @@ impl Agent {
             ])
             .args(["--rendezvous", &rendezvous.join(",")])
             .args(["--interval-ms", "200", "--backup-interval-ms", "1000"])
+            .args(&self.extra_args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -125,6 +132,16 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` agents; the first `rendezvous` are everyone's rendezvous nodes.
     pub fn start(name: &str, n: usize, rendezvous: usize) -> Cluster {
+        Self::start_with(name, n, rendezvous, |_| Vec::new())
+    }
+
+    /// Like `start`, with more arguments for agent `i`.
+    pub fn start_with(
+        name: &str,
+        n: usize,
+        rendezvous: usize,
+        args: impl Fn(usize) -> Vec<String>,
+    ) -> Cluster {
         let dir = std::env::temp_dir().join(format!("hearsay-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ports = free_ports(2 * n);
@@ -137,6 +154,7 @@ impl Cluster {
                 api: addr(ports[2 * i + 1]),
                 data_dir: dir.join(format!("node-{i}")),
                 rendezvous: rendezvous.clone(),
+                extra_args: args(i),
                 child: None,
             })
             .collect();
@@ -152,6 +170,11 @@ impl Cluster {
 
     /// Starts one more agent, with its own rendezvous list.
     pub fn add_agent(&mut self, rendezvous: Vec<SocketAddr>) -> usize {
+        self.add_agent_with(rendezvous, Vec::new())
+    }
+
+    /// Starts one more agent with more arguments.
+    pub fn add_agent_with(&mut self, rendezvous: Vec<SocketAddr>, extra_args: Vec<String>) -> usize {
         let ports = free_ports(2);
         let index = self.agents.len();
         let mut a = Agent {
@@ -160,6 +183,7 @@ impl Cluster {
             api: SocketAddr::from(([127, 0, 0, 1], ports[1])),
             data_dir: self.dir.join(format!("node-{index}")),
             rendezvous,
+            extra_args,
             child: None,
         };
         a.start();
@@ -246,4 +270,44 @@ pub fn cli_ok(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A `POST /gossip` body: each envelope framed by its u32 little-endian length.
+pub fn frame(envelopes: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for e in envelopes {
+        body.extend((e.len() as u32).to_le_bytes());
+        body.extend(*e);
+    }
+    body
+}
+
+/// A gossip peer that accepts every batch and answers every code download with
+/// `code`; returns its address and how many downloads it served.
+pub fn fake_peer(code: Vec<u8>) -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let response = if buf[..n].starts_with(b"GET /code/") {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut r = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/wasm\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    code.len()
+                )
+                .into_bytes();
+                r.extend(&code);
+                r
+            } else {
+                b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_vec()
+            };
+            let _ = s.write_all(&response);
+        }
+    });
+    (addr, served)
 }

@@ -1,0 +1,130 @@
+//! Key files: deployment key pairs (ed25519) and the cluster key, as one line of hex
+//! each. A secret is written with mode 0600 and refused when others can read it.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use hearsay_core::envelope::ClusterKey;
+
+/// Why a key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The file can't be read or written.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// Not 64 hex digits.
+    #[error("{0} does not hold a key (64 hex digits)")]
+    Format(PathBuf),
+    /// Not a valid ed25519 public key.
+    #[error("{0} is not an ed25519 public key")]
+    NotAPublicKey(PathBuf),
+    /// A secret readable by group or others.
+    #[error("{0} is readable by others (chmod 600 it): refusing to use a leaked secret")]
+    Exposed(PathBuf),
+    /// Would overwrite an existing key.
+    #[error("{0} exists: refusing to overwrite a key")]
+    Exists(PathBuf),
+}
+
+fn read_hex(path: &Path) -> Result<[u8; 32], KeyError> {
+    let text = fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| KeyError::Format(path.into()))?;
+    Ok(out)
+}
+
+fn read_secret(path: &Path) -> Result<[u8; 32], KeyError> {
+    let mode = fs::metadata(path)
+        .map_err(|e| KeyError::Io(path.into(), e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed(path.into()));
+    }
+    read_hex(path)
+}
+
+fn write_line(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyError::Exists(path.into()),
+            _ => KeyError::Io(path.into(), e),
+        })?;
+    writeln!(f, "{}", hex::encode(bytes))
+        .and_then(|_| f.sync_all())
+        .map_err(|e| KeyError::Io(path.into(), e))
+}
+
+/// The public key file of a secret key file: `FILE.pub`.
+pub fn public_path(secret: &Path) -> PathBuf {
+    let mut p = secret.as_os_str().to_owned();
+    p.push(".pub");
+    PathBuf::from(p)
+}
+
+/// Writes a new deployment key pair from `seed`: `path` (secret, 0600) and `path.pub`.
+pub fn write_deployment_key(path: &Path, seed: [u8; 32]) -> Result<VerifyingKey, KeyError> {
+    let key = SigningKey::from_bytes(&seed);
+    write_line(path, &seed, 0o600)?;
+    write_line(&public_path(path), key.verifying_key().as_bytes(), 0o644)?;
+    Ok(key.verifying_key())
+}
+
+/// Writes a new cluster key (0600).
+pub fn write_cluster_key(path: &Path, secret: [u8; 32]) -> Result<(), KeyError> {
+    write_line(path, &secret, 0o600)
+}
+
+/// Reads a deployment secret key.
+pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
+    read_secret(path).map(|seed| SigningKey::from_bytes(&seed))
+}
+
+/// Reads a deployment public key.
+pub fn read_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
+    VerifyingKey::from_bytes(&read_hex(path)?).map_err(|_| KeyError::NotAPublicKey(path.into()))
+}
+
+/// Reads the cluster key.
+pub fn read_cluster_key(path: &Path) -> Result<ClusterKey, KeyError> {
+    read_secret(path).map(ClusterKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_files_round_trip_and_guard_secrets() {
+        let dir = std::env::temp_dir().join(format!("hearsay-keys-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("ops.key");
+        let public = write_deployment_key(&secret, [9; 32]).unwrap();
+        assert_eq!(read_public_key(&public_path(&secret)).unwrap(), public);
+        assert_eq!(read_signing_key(&secret).unwrap().verifying_key(), public);
+        assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(matches!(
+            write_deployment_key(&secret, [1; 32]),
+            Err(KeyError::Exists(_))
+        ));
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(read_signing_key(&secret), Err(KeyError::Exposed(_))));
+        fs::write(dir.join("bad.pub"), "zz\n").unwrap();
+        assert!(matches!(
+            read_public_key(&dir.join("bad.pub")),
+            Err(KeyError::Format(_))
+        ));
+        let cluster = dir.join("cluster.key");
+        write_cluster_key(&cluster, [3; 32]).unwrap();
+        assert_eq!(read_cluster_key(&cluster).unwrap(), ClusterKey([3; 32]));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
