@@ -146,3 +146,79 @@ fn an_api_beyond_loopback_needs_a_token() {
     assert!(!out.status.success() && err.contains("--api-token"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Rotation by rolling restart: trust old+new, deploy with the new key, retire the old
+/// one. The module runs on every node throughout; the old key can't deploy afterwards.
+#[test]
+fn key_rotation_by_rolling_restart_keeps_the_cluster_running() {
+    let keys = std::env::temp_dir().join(format!("hearsay-keys-rotation-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keys);
+    let old = keygen(&keys, "old.key", false);
+    let new = keygen(&keys, "new.key", false);
+    let trust = |files: &[&str]| -> Vec<String> {
+        let list: Vec<String> = files.iter().map(|f| format!("{f}.pub")).collect();
+        vec!["--trusted-keys".into(), list.join(",")]
+    };
+    let mut c = Cluster::start_with("rotation", 3, 1, |_| trust(&[&old]));
+    let v1 = membership_wasm();
+    let v1_file = c.dir.join("v1.wasm");
+    std::fs::write(&v1_file, &v1).unwrap();
+    cli_ok(&[
+        "deploy",
+        "--key",
+        &old,
+        "--api",
+        &c.agents[0].api(),
+        "membership",
+        v1_file.to_str().unwrap(),
+    ]);
+    let v1_version = CodeVersion::of(&v1);
+    wait_for("v1 everywhere", 30, || (0..3).all(|i| runs(&c, i, &v1_version)));
+
+    let rolling_restart = |c: &mut Cluster, files: &[&str]| {
+        for i in 0..3 {
+            c.agents[i].kill9();
+            c.agents[i].extra_args = trust(files);
+            c.agents[i].start();
+            wait_for("the restarted node runs its module again", 30, || {
+                c.agents[i]
+                    .status()
+                    .is_some_and(|s| s.module("membership").is_some_and(|m| m.state == "running"))
+            });
+            // The others never stopped.
+            assert!((0..3).filter(|j| *j != i).all(|j| c.agents[j].status().is_some()));
+        }
+    };
+    rolling_restart(&mut c, &[&old, &new]);
+    let v2 = variant(&v1, "rotated-v2");
+    let v2_file = c.dir.join("v2.wasm");
+    std::fs::write(&v2_file, &v2).unwrap();
+    cli_ok(&[
+        "deploy",
+        "--key",
+        &new,
+        "--api",
+        &c.agents[1].api(),
+        "membership",
+        v2_file.to_str().unwrap(),
+    ]);
+    let v2_version = CodeVersion::of(&v2);
+    wait_for("v2, signed with the new key, everywhere", 30, || {
+        (0..3).all(|i| runs(&c, i, &v2_version))
+    });
+
+    rolling_restart(&mut c, &[&new]);
+    let out = cli(&[
+        "deploy",
+        "--key",
+        &old,
+        "--api",
+        &c.agents[2].api(),
+        "membership",
+        v1_file.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("untrusted"), "{err}");
+    assert!((0..3).all(|i| runs(&c, i, &v2_version)));
+    let _ = std::fs::remove_dir_all(&keys);
+}
