@@ -11,6 +11,17 @@
 //! bring it back; a restarted node, whose heartbeat carries a new generation, can.
 //! Nothing here reads a clock or an rng: time and randomness come from the host.
 //!
+//! A table too big for one message (`max_message_bytes`, about 350 members) is
+//! sampled, and a member's heartbeat then reaches a node only when some sample
+//! carries it: at 1,000 members and 10% loss, random samples let live members go
+//! unheard for 2 s often enough for hundreds of false removals in 1,000 rounds. So
+//! samples are steered, push-pull style: a push gives part of its room to the members
+//! its sender heard from least recently (suspected ones too) — a request — and the
+//! reply leads with newer heartbeats for what the push carried and leaves out what
+//! the push showed the pusher already has. And the timeouts grow with `log10` of the
+//! cluster size (`scale_timeouts`), as news takes longer to reach everyone in a bigger
+//! cluster; up to 100 members they are as configured.
+//!
 //! What it does not do: indirect probing (SWIM), authentication (the core's
 //! envelopes carry that), or bounding how many members a peer may invent.
 //!
@@ -20,8 +31,8 @@
 //! - [`table`]: the heartbeat table — merge, suspicion, removal, tombstones, and
 //!   the state handed over on a hot swap.
 //! - [`wire`]: the versioned binary gossip message and its total decoder.
-//! - this file: the [`Membership`] module — who to gossip with, message sampling
-//!   under the size cap, joining through bootstrap peers, queries.
+//! - this file: the [`Membership`] module — who to gossip with, what goes in a
+//!   message under the size cap, joining through bootstrap peers, queries.
 //!
 //! # Queries
 //!
@@ -37,7 +48,8 @@ pub mod wire;
 
 use hearsay_guest::json::push_quoted;
 use hearsay_guest::{export_module, Host, Level, Module};
-use params::Params;
+use params::{Params, Timeouts};
+use std::collections::BTreeMap;
 use table::{Heartbeat, Status, Table};
 
 /// One in this many ticks, a node that knows others also gossips with a bootstrap
@@ -48,6 +60,8 @@ const REJOIN_ONE_IN: u64 = 16;
 #[derive(Debug, Clone)]
 pub struct Membership {
     params: Params,
+    /// The timeouts in force, for the cluster size seen at the last tick.
+    timeouts: Timeouts,
     table: Table,
     /// The host time of the last event, for views computed outside of one.
     now_ms: u64,
@@ -73,6 +87,7 @@ impl Module for Membership {
             return Err("max_message_bytes is too small for this node's address".to_string());
         }
         Ok(Membership {
+            timeouts: params.timeouts(1),
             params,
             table,
             now_ms,
@@ -83,10 +98,9 @@ impl Module for Membership {
     fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
         self.now_ms = now_ms;
         self.table.beat();
-        for addr in self
-            .table
-            .expire(now_ms, self.params.remove_after_ms, self.params.forget_after_ms)
-        {
+        self.timeouts = self.params.timeouts(self.table.len() + 1);
+        let t = self.timeouts;
+        for addr in self.table.expire(now_ms, t.remove_after_ms, t.forget_after_ms) {
             self.removals += 1;
             host.log(Level::Info, &format!("removed {}", addr));
         }
@@ -98,7 +112,7 @@ impl Module for Membership {
             .collect();
         let live_others = self
             .table
-            .members(now_ms, self.params.suspect_after_ms)
+            .members(now_ms, t.suspect_after_ms)
             .filter(|(_, s, _)| *s == Status::Live)
             .count();
         let mut targets = pick(&members, self.params.fanout as usize, host);
@@ -119,14 +133,14 @@ impl Module for Membership {
                 .filter(|p| {
                     self.table
                         .age_ms(p, now_ms)
-                        .map_or(true, |age| age >= self.params.suspect_after_ms)
+                        .map_or(true, |age| age >= t.suspect_after_ms)
                 })
                 .collect();
             targets.extend(pick(&unseen, 1, host));
         }
 
         for peer in targets {
-            let message = self.gossip(true, host);
+            let message = self.gossip(true, None, host);
             host.send(&peer, &message);
         }
     }
@@ -148,7 +162,7 @@ impl Module for Membership {
             self.table.merge(addr, *heartbeat, now);
         }
         if gossip.want_reply {
-            let message = self.gossip(false, host);
+            let message = self.gossip(false, Some(&gossip.entries), host);
             host.send(from, &message);
         }
     }
@@ -158,7 +172,7 @@ impl Module for Membership {
         let arg = args.trim().trim_matches('"');
         let mut live = vec![self.table.self_addr().to_string()];
         let mut suspected = Vec::new();
-        for (addr, status, _) in self.table.members(now, self.params.suspect_after_ms) {
+        for (addr, status, _) in self.table.members(now, self.timeouts.suspect_after_ms) {
             match status {
                 Status::Live => live.push(addr.to_string()),
                 Status::Suspected => suspected.push(addr.to_string()),
@@ -180,8 +194,10 @@ impl Module for Membership {
                     ",\"generation\":{},\"heartbeat\":{},\"members\":[",
                     own.generation, own.counter
                 ));
-                for (i, (addr, status, hb)) in
-                    self.table.members(now, self.params.suspect_after_ms).enumerate()
+                for (i, (addr, status, hb)) in self
+                    .table
+                    .members(now, self.timeouts.suspect_after_ms)
+                    .enumerate()
                 {
                     if i > 0 {
                         out.push(',');
@@ -229,38 +245,79 @@ impl Module for Membership {
 }
 
 impl Membership {
-    /// This node's gossip message: its own entry and its live members, or — when
-    /// they don't fit `max_message_bytes` — its own entry and a random sample of the
-    /// rest that does (so over rounds every entry still gets carried).
-    fn gossip(&self, want_reply: bool, host: &mut dyn Host) -> Vec<u8> {
+    /// This node's gossip message: its own entry, then every other member it
+    /// considers live — or, when they don't fit `max_message_bytes`, a sample of them
+    /// that does, chosen so that what the peer most likely lacks comes first:
+    ///
+    /// - A reply (`told` is the push it answers) leaves out what the pusher holds
+    ///   as new or newer, and leads with the members the push carried that this node
+    ///   holds newer heartbeats for, suspected ones included.
+    /// - A push gives `request_percent` of its room to the members this node heard
+    ///   from least recently, suspected ones included: a request for newer heartbeats,
+    ///   which the reply answers first.
+    /// - The rest of the room holds a random sample of the other live members, so over
+    ///   rounds every entry still gets carried.
+    fn gossip(&self, want_reply: bool, told: Option<&[(String, Heartbeat)]>, host: &mut dyn Host) -> Vec<u8> {
         let own = (self.table.self_addr(), self.table.own());
-        let mut others: Vec<(&str, Heartbeat)> = self
-            .table
-            .members(self.now_ms, self.params.suspect_after_ms)
-            .filter(|(_, s, _)| *s == Status::Live)
-            .map(|(a, _, hb)| (a, hb))
+        let told: BTreeMap<&str, Heartbeat> = told
+            .unwrap_or(&[])
+            .iter()
+            .map(|(a, hb)| (a.as_str(), *hb))
             .collect();
-        let max = self.params.max_message_bytes as usize;
-        let mut bytes = wire::entry_len(own.0, own.1);
-        let all: usize = bytes
-            + others
-                .iter()
-                .map(|(a, hb)| wire::entry_len(a, *hb))
-                .sum::<usize>();
-        let mut entries = vec![own];
-        if wire::message_len(others.len() + 1, all) <= max {
-            entries.extend(others);
-        } else {
-            shuffle(&mut others, host);
-            for (addr, hb) in others {
-                let len = wire::entry_len(addr, hb);
-                if wire::message_len(entries.len() + 1, bytes + len) <= max {
-                    bytes += len;
-                    entries.push((addr, hb));
-                }
+        let requests = want_reply && self.params.request_percent > 0;
+        let suspect = self.timeouts.suspect_after_ms;
+        // (address, heartbeat, when it last rose here)
+        let mut news: Vec<(&str, Heartbeat, u64)> = Vec::new();
+        let mut live: Vec<(&str, Heartbeat, u64)> = Vec::new();
+        let mut suspected: Vec<(&str, Heartbeat, u64)> = Vec::new();
+        for (addr, hb, heard) in self.table.heard() {
+            let is_live = self.now_ms.saturating_sub(heard) < suspect;
+            match told.get(addr) {
+                Some(theirs) if *theirs >= hb => {}
+                Some(_) => news.push((addr, hb, heard)),
+                None if is_live => live.push((addr, hb, heard)),
+                None if requests => suspected.push((addr, hb, heard)),
+                None => {}
             }
         }
-        wire::encode_gossip(want_reply, &entries)
+        let max = self.params.max_message_bytes as usize;
+        let mut sample = Sample {
+            entries: vec![own],
+            bytes: wire::entry_len(own.0, own.1),
+        };
+        let candidates = news.len() + live.len() + suspected.len();
+        let all: usize = sample.bytes
+            + news
+                .iter()
+                .chain(&live)
+                .chain(&suspected)
+                .map(|(a, hb, _)| wire::entry_len(a, *hb))
+                .sum::<usize>();
+        if wire::message_len(candidates + 1, all) <= max {
+            for list in [&news, &live, &suspected] {
+                sample.entries.extend(list.iter().map(|(a, hb, _)| (*a, *hb)));
+            }
+            return wire::encode_gossip(want_reply, &sample.entries);
+        }
+        shuffle(&mut news, host);
+        sample.fill(&news, max);
+        shuffle(&mut live, host);
+        if requests {
+            let mut pool = live;
+            pool.append(&mut suspected);
+            // Least recently heard first; the shuffle orders ties at random.
+            shuffle(&mut pool, host);
+            pool.sort_by_key(|(_, _, heard)| *heard);
+            let used = wire::message_len(sample.entries.len(), sample.bytes);
+            let room = max.saturating_sub(used);
+            let asked =
+                sample.take_while_fits(&pool, used + room * self.params.request_percent as usize / 100);
+            live = pool.split_off(asked);
+            live.retain(|(_, _, heard)| self.now_ms.saturating_sub(*heard) < suspect);
+            shuffle(&mut live, host);
+        }
+        sample.fill(&live, max);
+        wire::encode_gossip(want_reply, &sample.entries)
     }
 
     fn bootstrap_peers(&self, host: &mut dyn Host) -> Vec<String> {
@@ -272,6 +329,42 @@ impl Membership {
         peers.sort();
         peers.dedup();
         peers
+    }
+}
+
+/// A gossip message being put together under the size cap.
+struct Sample<'a> {
+    entries: Vec<(&'a str, Heartbeat)>,
+    bytes: usize,
+}
+
+impl<'a> Sample<'a> {
+    fn fits(&self, len: usize, max: usize) -> bool {
+        wire::message_len(self.entries.len() + 1, self.bytes + len) <= max
+    }
+
+    /// Adds every candidate that still fits, in order.
+    fn fill(&mut self, candidates: &[(&'a str, Heartbeat, u64)], max: usize) {
+        for (addr, hb, _) in candidates {
+            let len = wire::entry_len(addr, *hb);
+            if self.fits(len, max) {
+                self.bytes += len;
+                self.entries.push((*addr, *hb));
+            }
+        }
+    }
+
+    /// Adds candidates in order until one doesn't fit; returns how many were added.
+    fn take_while_fits(&mut self, candidates: &[(&'a str, Heartbeat, u64)], max: usize) -> usize {
+        for (i, (addr, hb, _)) in candidates.iter().enumerate() {
+            let len = wire::entry_len(addr, *hb);
+            if !self.fits(len, max) {
+                return i;
+            }
+            self.bytes += len;
+            self.entries.push((*addr, *hb));
+        }
+        candidates.len()
     }
 }
 

@@ -160,6 +160,24 @@ impl Table {
         })
     }
 
+    /// Every other member with its heartbeat and the local time it last rose, in
+    /// address order.
+    pub fn heard(&self) -> impl Iterator<Item = (&str, Heartbeat, u64)> + '_ {
+        self.members
+            .iter()
+            .map(|(addr, m)| (addr.as_str(), m.heartbeat, m.last_increase_ms))
+    }
+
+    /// Number of other members (live or suspected).
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether this node knows no other member.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
     /// Milliseconds since `addr`'s heartbeat last rose, if it is a member.
     pub fn age_ms(&self, addr: &str, now: u64) -> Option<u64> {
         self.members

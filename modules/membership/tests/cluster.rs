@@ -4,6 +4,8 @@
 
 use hearsay_guest::json::{self, Value};
 use hearsay_guest::{factory, DynModule, Host, Level};
+use membership::table::Heartbeat;
+use membership::wire::{decode_gossip, encode_gossip};
 use membership::Membership;
 use std::collections::{BTreeSet, VecDeque};
 
@@ -381,4 +383,153 @@ fn garbage_and_truncated_input_is_ignored_without_panicking() {
         &mut node.host,
     );
     let _ = m.query("table", &mut node.host);
+}
+
+fn lone_node(params: &str) -> (Box<dyn DynModule>, NodeHost) {
+    let mut host = NodeHost {
+        addr: addr(0),
+        now: 0,
+        rng: 11,
+        bootstrap: vec![],
+        outbox: vec![],
+    };
+    let m = factory::<Membership>()(params, &mut host).expect("init");
+    (m, host)
+}
+
+fn hb(counter: u64) -> Heartbeat {
+    Heartbeat {
+        generation: 1,
+        counter,
+    }
+}
+
+/// Node 0 hears `members` (by index) at heartbeat `counter`, at `now`.
+fn hear(
+    m: &mut Box<dyn DynModule>,
+    host: &mut NodeHost,
+    members: impl Iterator<Item = usize>,
+    counter: u64,
+    now: u64,
+) {
+    host.now = now;
+    let names: Vec<String> = members.map(addr).collect();
+    let entries: Vec<(&str, Heartbeat)> = names.iter().map(|a| (a.as_str(), hb(counter))).collect();
+    m.receive(&names[0], &encode_gossip(false, &entries), host);
+    assert!(host.outbox.is_empty(), "a push-only message got a reply");
+}
+
+fn sent(host: &mut NodeHost) -> Vec<Vec<(String, Heartbeat)>> {
+    host.outbox
+        .drain(..)
+        .map(|(_, bytes)| decode_gossip(&bytes).expect("well-formed").entries)
+        .collect()
+}
+
+fn indices(entries: &[(String, Heartbeat)]) -> BTreeSet<usize> {
+    entries
+        .iter()
+        .map(|(a, _)| (0..1000).find(|i| addr(*i) == *a).expect("a test address"))
+        .collect()
+}
+
+#[test]
+fn a_reply_leads_with_what_the_push_lacks_and_leaves_out_what_it_has() {
+    for cap in ["200", "8192"] {
+        let (mut m, mut host) = lone_node(&format!(r#"{{"max_message_bytes":{}}}"#, cap));
+        hear(&mut m, &mut host, 1..=40, 5, 0);
+        // The push: 1-5 older than node 0's, 6-10 the same, 11-12 newer.
+        let names: Vec<String> = (1..=12).chain([41]).map(addr).collect();
+        let push: Vec<(&str, Heartbeat)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                (
+                    a.as_str(),
+                    hb([3, 5, 9, 1][[0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 3][i]]),
+                )
+            })
+            .collect();
+        host.now = 100;
+        m.receive(&addr(41), &encode_gossip(true, &push), &mut host);
+        let replies = sent(&mut host);
+        assert_eq!(replies.len(), 1);
+        let reply = &replies[0];
+        assert_eq!(reply[0].0, addr(0), "own entry first");
+        assert_eq!(
+            indices(&reply[1..6]),
+            (1..=5).collect(),
+            "cap {}: news first",
+            cap
+        );
+        assert!(reply[1..6].iter().all(|(_, h)| *h == hb(5)));
+        let rest = indices(&reply[6..]);
+        assert!(
+            rest.iter().all(|i| (13..=40).contains(i)),
+            "cap {}: {:?}",
+            cap,
+            rest
+        );
+        if cap == "200" {
+            assert_eq!(reply.len(), 11, "the cap is filled");
+        } else {
+            assert_eq!(rest.len(), 28, "everything the pusher lacks");
+        }
+    }
+}
+
+#[test]
+fn a_sampled_push_asks_for_the_members_heard_from_least_recently() {
+    let (mut m, mut host) = lone_node(r#"{"max_message_bytes":200,"request_percent":100}"#);
+    hear(&mut m, &mut host, 1..=10, 5, 0);
+    hear(&mut m, &mut host, 11..=40, 5, 800);
+    // At 1,100 ms, 1-10 are suspected; they are asked for all the same.
+    host.now = 1100;
+    m.tick(1100, &mut host);
+    let pushes = sent(&mut host);
+    assert_eq!(pushes.len(), 3);
+    for push in &pushes {
+        assert!(push.len() >= 11, "the cap is filled");
+        assert_eq!(indices(&push[1..11]), (1..=10).collect());
+    }
+
+    // Without requests, a push carries a random sample of the live members only.
+    let (mut m, mut host) = lone_node(r#"{"max_message_bytes":200,"request_percent":0}"#);
+    hear(&mut m, &mut host, 1..=10, 5, 0);
+    hear(&mut m, &mut host, 11..=40, 5, 800);
+    host.now = 1100;
+    m.tick(1100, &mut host);
+    for push in sent(&mut host) {
+        assert!(push.len() >= 11, "the cap is filled");
+        assert!(indices(&push[1..]).iter().all(|i| *i > 10));
+    }
+}
+
+/// Suspicions seen over `rounds` at 10% loss among 60 nodes whose messages hold 11
+/// entries.
+fn suspicions_when_sampled(request_percent: u64, rounds: usize) -> usize {
+    let params = format!(
+        r#"{{"max_message_bytes":200,"request_percent":{}}}"#,
+        request_percent
+    );
+    let mut c = Cluster::new(60, &params, 8);
+    c.drop_one_in = 10;
+    c.converge(100);
+    let mut suspicions = 0;
+    for _ in 0..rounds {
+        c.round();
+        for i in 0..60 {
+            suspicions += c.view(i).1.len();
+        }
+    }
+    suspicions
+}
+
+#[test]
+fn requests_keep_sampled_heartbeats_fresh() {
+    let random = suspicions_when_sampled(0, 300);
+    let steered = suspicions_when_sampled(25, 300);
+    eprintln!("suspicions: random samples {}, with requests {}", random, steered);
+    assert!(random > 0, "random samples should fall behind now and then");
+    assert_eq!(steered, 0);
 }
