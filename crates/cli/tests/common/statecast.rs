@@ -107,22 +107,8 @@ pub fn poison(c: &Cluster) -> DeploymentInfo {
     bad
 }
 
-/// FNV-1a of version and value: a sound statecast record's check.
-pub fn checksum(version: u64, value: u64) -> u32 {
-    let mut hash: u32 = 0x811c_9dc5;
-    for byte in version.to_le_bytes().iter().chain(value.to_le_bytes().iter()) {
-        hash ^= u32::from(*byte);
-        hash = hash.wrapping_mul(0x0100_0193);
-    }
-    hash
-}
-
-/// A statecast push message carrying the sound record `{version, value}`.
+/// A statecast push message carrying the sound record `{version, value}`, encoded by
+/// the module's own code.
 pub fn message(version: u64, value: u64) -> Vec<u8> {
-    let mut out = vec![1, 0];
-    out.extend(version.to_le_bytes());
-    out.extend(value.to_le_bytes());
-    out.extend(checksum(version, value).to_le_bytes());
-    out.push(0); // no peers
-    out
+    statecast::engine::wire::encode_message(false, &statecast::Record::new(version, value), &[])
 }
