@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use hearsay_node::keys;
+use hearsay_node::tls::TlsFiles;
 use serde::Deserialize;
 
 use hearsay_node::AgentConfig;
@@ -57,6 +58,17 @@ pub struct AgentArgs {
     /// [default: $HEARSAY_API_TOKEN].
     #[arg(long)]
     api_token: Option<String>,
+    /// TLS for gossip: this node's certificate (PEM; `hearsay keygen --tls`). Needs
+    /// --tls-key and --tls-ca; then the node serves and speaks only HTTPS to peers,
+    /// both sides presenting certificates of the cluster CA.
+    #[arg(long, requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the certificate's private key (PEM, mode 0600).
+    #[arg(long, requires_all = ["tls_cert", "tls_ca"])]
+    tls_key: Option<PathBuf>,
+    /// TLS: the cluster CA certificate(s) peers must chain to (PEM).
+    #[arg(long, requires_all = ["tls_cert", "tls_key"])]
+    tls_ca: Option<PathBuf>,
     /// A TOML file with any of the settings above (snake_case keys); flags win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -78,6 +90,9 @@ struct FileConfig {
     signing_key: Option<PathBuf>,
     cluster_key: Option<PathBuf>,
     api_token: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
 }
 
 fn config(args: AgentArgs) -> Result<AgentConfig> {
@@ -128,6 +143,15 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         .api_token
         .or(file.api_token)
         .or_else(|| std::env::var("HEARSAY_API_TOKEN").ok().filter(|t| !t.is_empty()));
+    c.tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+        args.tls_ca.or(file.tls_ca),
+    ) {
+        (Some(cert), Some(key), Some(ca)) => Some(TlsFiles { cert, key, ca }),
+        (None, None, None) => None,
+        _ => anyhow::bail!("TLS needs all three of tls_cert, tls_key and tls_ca"),
+    };
     Ok(c)
 }
 

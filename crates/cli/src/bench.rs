@@ -91,6 +91,7 @@ async fn bench(args: ClusterBench) -> Result<()> {
         port_base: args.port_base,
         interval_ms: args.interval_ms,
         backup_interval_ms: args.backup_interval_ms,
+        tls: false,
     };
     let started = Instant::now();
     esay!("starting {} agents…", args.nodes);

@@ -38,6 +38,9 @@ pub struct ClusterArgs {
     /// Don't deploy the membership module.
     #[arg(long)]
     no_deploy: bool,
+    /// Gossip over TLS: a cluster CA and certificate are made in the data directory.
+    #[arg(long)]
+    tls: bool,
 }
 
 pub fn run(args: ClusterArgs) -> Result<()> {
@@ -50,6 +53,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         port_base: args.port_base,
         interval_ms: args.interval_ms,
         backup_interval_ms: args.backup_interval_ms,
+        tls: args.tls,
     };
     crate::block_on(async move {
         let mut cluster = Cluster::start(&layout, args.data_dir.clone()).await?;

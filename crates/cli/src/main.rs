@@ -24,6 +24,7 @@ mod bench;
 mod cluster;
 mod deploy;
 mod keygen;
+mod keygen_tls;
 mod modules;
 mod procs;
 mod query;

@@ -14,6 +14,8 @@ use anyhow::{bail, Context, Result};
 
 use hearsay_node::ApiClient;
 
+use crate::keygen_tls::{self, CertFiles};
+
 /// How to lay out a local cluster.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -22,6 +24,30 @@ pub struct Layout {
     pub port_base: u16,
     pub interval_ms: u64,
     pub backup_interval_ms: u64,
+    /// Gossip over TLS with a CA and certificate made for this cluster.
+    pub tls: bool,
+}
+
+/// A CA and one certificate for the whole local cluster (made once in `dir`), as
+/// agent flags.
+fn cluster_tls(dir: &Path) -> Result<Vec<String>> {
+    let (ca, node) = (
+        CertFiles::at(&dir.join("tls-ca")),
+        CertFiles::at(&dir.join("tls")),
+    );
+    if !node.cert.exists() {
+        keygen_tls::new_ca(&ca)?;
+        keygen_tls::issue(&ca, &node, "hearsay-node")?;
+    }
+    let s = |p: &Path| p.display().to_string();
+    Ok(vec![
+        "--tls-cert".into(),
+        s(&node.cert),
+        "--tls-key".into(),
+        s(&node.key),
+        "--tls-ca".into(),
+        s(&ca.cert),
+    ])
 }
 
 /// One agent of a local cluster.
@@ -76,12 +102,15 @@ impl Cluster {
         if !key.exists() {
             hearsay_node::keys::write_deployment_key(&key, crate::keygen::secret_bytes()?)?;
         }
-        let security = [
+        let mut security = vec![
             "--trusted-keys".to_string(),
             hearsay_node::keys::public_path(&key).display().to_string(),
             "--signing-key".to_string(),
             key.display().to_string(),
         ];
+        if layout.tls {
+            security.extend(cluster_tls(&dir)?);
+        }
         let addr =
             |i: usize, k: usize| SocketAddr::from(([127, 0, 0, 1], layout.port_base + (2 * i + k) as u16));
         let rendezvous: Vec<String> = (0..layout.rendezvous.min(layout.nodes))

@@ -36,22 +36,30 @@ fn table(s: &StatusReport) -> String {
     let sec = &s.security;
     if sec.secure {
         out.push_str(&format!(
-            "security: deployments must be signed by one of {} trusted key(s){}; gossip {}\n",
+            "security: deployments must be signed by one of {} trusted key(s){}\n",
             sec.trusted_keys,
             if sec.signs_deployments {
                 " (this node signs its own)"
             } else {
                 ""
             },
-            if sec.cluster_key {
-                "authenticated by the cluster key"
-            } else {
-                "not authenticated (no cluster key)"
-            },
         ));
     } else {
         out.push_str("security: INSECURE — no trusted deployment keys: anyone reaching the gossip port can deploy code\n");
     }
+    out.push_str(&format!(
+        "gossip: {}, {}\n",
+        if sec.cluster_key {
+            "authenticated by the cluster key"
+        } else {
+            "not authenticated (no cluster key)"
+        },
+        if sec.tls {
+            "encrypted (TLS)"
+        } else {
+            "in clear text"
+        },
+    ));
     if s.modules.is_empty() {
         out.push_str("no modules deployed\n");
     } else {

@@ -22,6 +22,7 @@ use crate::api_types::StatusReport;
 use crate::counters::NodeCounters;
 use crate::datadir::DataDir;
 use crate::metrics::MetricsSnapshot;
+use crate::peer_client::PeerClient;
 use crate::sender::Outgoing;
 use crate::store::CodeStore;
 use crate::{fetcher, now_ms};
@@ -92,7 +93,7 @@ pub(crate) struct ActorParts {
     pub data: DataDir,
     pub outgoing: mpsc::Sender<Outgoing>,
     pub inbox: mpsc::Sender<Msg>,
-    pub client: reqwest::Client,
+    pub client: PeerClient,
     pub counters: Arc<NodeCounters>,
     pub rendezvous: Vec<PeerAddr>,
     pub api_addr: SocketAddr,
@@ -109,7 +110,7 @@ pub(crate) struct Actor {
     data: DataDir,
     outgoing: mpsc::Sender<Outgoing>,
     inbox: mpsc::Sender<Msg>,
-    client: reqwest::Client,
+    client: PeerClient,
     pub(crate) counters: Arc<NodeCounters>,
     pub(crate) rendezvous: Vec<PeerAddr>,
     pub(crate) api_addr: SocketAddr,

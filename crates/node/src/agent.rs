@@ -20,7 +20,10 @@ use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::fsutil::random_u64;
 use crate::gossip_http::{self, GossipState};
+use crate::peer_client::PeerClient;
 use crate::sender;
+use crate::tls::Tls;
+use crate::tls_listener;
 
 /// Messages waiting for the actor; beyond this, gossip batches are shed (503).
 const INBOX: usize = 1024;
@@ -69,15 +72,8 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         .copied()
         .collect();
     let host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(2))
-        .pool_idle_timeout(Duration::from_secs(30))
-        .pool_max_idle_per_host(2)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .build()
-        .map_err(|e| NodeError::Setup(format!("HTTP client: {e}")))?;
+    let tls = config.tls.as_ref().map(Tls::load).transpose()?;
+    let client = PeerClient::new(tls.as_ref())?;
 
     let bind = |what: &'static str, at| async move {
         TcpListener::bind(at).await.map_err(|source| NodeError::Bind {
@@ -91,11 +87,19 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
 
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
     let outgoing = sender::spawn(client.clone(), counters.clone());
+    let tls_server = tls.as_ref().map(|t| t.server.clone());
     let gossip = gossip_http::router(GossipState {
         inbox: inbox_tx.clone(),
         store: store.clone(),
         counters: counters.clone(),
     });
+    let tls_counters = counters.clone();
+    let gossip_served = async move {
+        match tls_server {
+            Some(config) => tls_listener::serve(gossip_listener, gossip, config, tls_counters).await,
+            None => axum::serve(gossip_listener, gossip).into_future().await,
+        }
+    };
     let api = api_http::router(ApiState {
         inbox: inbox_tx.clone(),
         runtime: runtime.clone(),
@@ -121,6 +125,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             trusted_keys: config.trusted_keys.len(),
             signs_deployments: config.signing_key.is_some(),
             cluster_key: config.cluster_key.is_some(),
+            tls: tls.is_some(),
         },
     });
 
@@ -133,6 +138,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     if config.cluster_key.is_none() {
         tracing::warn!("gossip is not authenticated (no --cluster-key)");
     }
+    if config.tls.is_none() {
+        tracing::info!("gossip travels in clear text (no --tls-cert)");
+    }
     tracing::info!(
         node_id = %id,
         gossip = %addr,
@@ -142,7 +150,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         "hearsay agent ready"
     );
     tokio::select! {
-        r = axum::serve(gossip_listener, gossip).into_future() => r.map_err(|source| NodeError::Serve { what: "gossip", source }),
+        r = gossip_served => r.map_err(|source| NodeError::Serve { what: "gossip", source }),
         r = axum::serve(api_listener, api).into_future() => r.map_err(|source| NodeError::Serve { what: "api", source }),
         () = actor.run(inbox_rx) => Ok(()),
         () = shutdown => {

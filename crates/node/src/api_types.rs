@@ -165,6 +165,9 @@ pub struct SecurityReport {
     pub signs_deployments: bool,
     /// Whether gossip is authenticated with a cluster key.
     pub cluster_key: bool,
+    /// Whether gossip is encrypted (TLS with the cluster CA, both ways).
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl StatusReport {

@@ -57,6 +57,7 @@ impl ApiClient {
         if addr.is_empty() || !addr.contains(':') || addr.contains('/') {
             return Err(ClientError::BadAddress(addr));
         }
+        crate::tls::install_crypto();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))

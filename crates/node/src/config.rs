@@ -8,6 +8,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use hearsay_core::envelope::ClusterKey;
 
 use crate::error::NodeError;
+use crate::tls::TlsFiles;
 
 /// Everything `hearsay agent` needs.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct AgentConfig {
     pub cluster_key: Option<ClusterKey>,
     /// Bearer token the management API requires (mandatory off loopback).
     pub api_token: Option<String>,
+    /// TLS for gossip (listener and requests to peers); None = clear text.
+    pub tls: Option<TlsFiles>,
 }
 
 impl AgentConfig {
@@ -56,6 +59,7 @@ impl AgentConfig {
             signing_key: None,
             cluster_key: None,
             api_token: None,
+            tls: None,
         }
     }
 

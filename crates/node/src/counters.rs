@@ -57,6 +57,9 @@ pub struct NodeCounters {
     pub gossip_batches_in: Counter,
     /// Batches refused: bad framing, too large.
     pub gossip_bad_batches: Counter,
+    /// TLS handshakes refused or timed out on the gossip listener (no or a wrong
+    /// client certificate, plain HTTP on a TLS port, …).
+    pub tls_handshakes_failed: Counter,
     /// Batches sent (answered with success).
     pub gossip_batches_out: Counter,
     /// Failed batch sends by reason (`connect`, `timeout`, `status`, `other`).

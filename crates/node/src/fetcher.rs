@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::actor::Msg;
 use crate::counters::NodeCounters;
+use crate::peer_client::PeerClient;
 use crate::store::MAX_CODE_BYTES;
 
 /// How long one download may take.
@@ -17,7 +18,7 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Starts a download; the actor gets `Msg::Fetched` whatever happens.
 pub(crate) fn spawn(
-    client: reqwest::Client,
+    client: PeerClient,
     counters: Arc<NodeCounters>,
     inbox: mpsc::Sender<Msg>,
     version: CodeVersion,
@@ -39,13 +40,10 @@ pub(crate) fn spawn(
     });
 }
 
-async fn fetch(
-    client: &reqwest::Client,
-    version: CodeVersion,
-    from: PeerAddr,
-) -> Result<Vec<u8>, &'static str> {
+async fn fetch(client: &PeerClient, version: CodeVersion, from: PeerAddr) -> Result<Vec<u8>, &'static str> {
     let mut response = client
-        .get(format!("http://{from}/code/{}", version.to_hex()))
+        .http
+        .get(client.url(from, &format!("/code/{}", version.to_hex())))
         .timeout(FETCH_TIMEOUT)
         .send()
         .await

@@ -36,7 +36,8 @@ fn read_hex(path: &Path) -> Result<[u8; 32], KeyError> {
     Ok(out)
 }
 
-fn read_secret(path: &Path) -> Result<[u8; 32], KeyError> {
+/// Refuses a secret file that group or others can read.
+pub fn ensure_private(path: &Path) -> Result<(), KeyError> {
     let mode = fs::metadata(path)
         .map_err(|e| KeyError::Io(path.into(), e))?
         .permissions()
@@ -44,10 +45,21 @@ fn read_secret(path: &Path) -> Result<[u8; 32], KeyError> {
     if mode & 0o077 != 0 {
         return Err(KeyError::Exposed(path.into()));
     }
+    Ok(())
+}
+
+fn read_secret(path: &Path) -> Result<[u8; 32], KeyError> {
+    ensure_private(path)?;
     read_hex(path)
 }
 
 fn write_line(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
+    write_new(path, &format!("{}\n", hex::encode(bytes)), mode)
+}
+
+/// Writes a new file with `mode`, never overwriting one (keys are not replaced by
+/// accident), and syncs it.
+pub fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), KeyError> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -57,7 +69,7 @@ fn write_line(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
             std::io::ErrorKind::AlreadyExists => KeyError::Exists(path.into()),
             _ => KeyError::Io(path.into(), e),
         })?;
-    writeln!(f, "{}", hex::encode(bytes))
+    f.write_all(text.as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| KeyError::Io(path.into(), e))
 }

@@ -15,7 +15,8 @@
 //! - `gossip_http`: `POST /gossip`, `GET /code/{version}`; [`batch`]: the batch format.
 //! - `api_http`: the management API; [`api_types`]: its JSON documents;
 //!   [`api_error`]: its errors; [`client`]: a client of it.
-//! - `sender`: outgoing batches per peer; `fetcher`: code downloads.
+//! - `sender`: outgoing batches per peer; `fetcher`: code downloads; `peer_client`:
+//!   the HTTP(S) client they share; [`tls`], `tls_listener`: the cluster's TLS.
 //! - [`datadir`]: node id, configuration, lock; [`store`]: the code store;
 //!   `fsutil`: atomic writes.
 //! - [`counters`], [`metrics`]: the daemon's counters and the Prometheus text.
@@ -39,8 +40,11 @@ mod fsutil;
 mod gossip_http;
 pub mod keys;
 pub mod metrics;
+mod peer_client;
 mod sender;
 pub mod store;
+pub mod tls;
+mod tls_listener;
 
 pub use agent::run;
 pub use api_types::{DeploymentInfo, ModuleReport, StatusReport};

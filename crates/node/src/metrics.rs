@@ -134,6 +134,12 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
     );
     counter(
         &mut out,
+        "tls_handshakes_failed_total",
+        "TLS handshakes refused or timed out on the gossip listener.",
+        n.tls_handshakes_failed.get(),
+    );
+    counter(
+        &mut out,
         "gossip_batches_out_total",
         "Gossip batches delivered to peers.",
         n.gossip_batches_out.get(),

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::batch::{self, MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES};
 use crate::counters::NodeCounters;
+use crate::peer_client::PeerClient;
 
 /// Envelopes waiting for the sender, all peers together.
 pub(crate) const SEND_QUEUE: usize = 8192;
@@ -35,13 +36,13 @@ struct PeerQueue {
 }
 
 /// Starts the sender task; envelopes go in through the returned channel.
-pub(crate) fn spawn(client: reqwest::Client, counters: Arc<NodeCounters>) -> mpsc::Sender<Outgoing> {
+pub(crate) fn spawn(client: PeerClient, counters: Arc<NodeCounters>) -> mpsc::Sender<Outgoing> {
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
     tokio::spawn(run(rx, client, counters));
     tx
 }
 
-async fn run(mut rx: mpsc::Receiver<Outgoing>, client: reqwest::Client, counters: Arc<NodeCounters>) {
+async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc<NodeCounters>) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerAddr>();
     let mut peers: HashMap<PeerAddr, PeerQueue> = HashMap::new();
     loop {
@@ -112,15 +113,10 @@ fn take_batch(q: &mut PeerQueue) -> (Vec<u8>, usize) {
     (body, count)
 }
 
-async fn post(
-    client: &reqwest::Client,
-    peer: PeerAddr,
-    body: Vec<u8>,
-    count: usize,
-    counters: &NodeCounters,
-) {
+async fn post(client: &PeerClient, peer: PeerAddr, body: Vec<u8>, count: usize, counters: &NodeCounters) {
     let result = client
-        .post(format!("http://{peer}/gossip"))
+        .http
+        .post(client.url(peer, "/gossip"))
         .header("content-type", "application/octet-stream")
         .body(body)
         .send()

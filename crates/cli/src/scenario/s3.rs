@@ -53,6 +53,7 @@ pub async fn run(args: S3Args) -> Result<()> {
         port_base: args.port_base,
         interval_ms: args.interval_ms,
         backup_interval_ms: args.backup_interval_ms,
+        tls: false,
     };
     if let Some(dir) = &args.data_dir {
         if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {

@@ -1,0 +1,47 @@
+//! The HTTP client this node reaches its peers with (gossip batches, code downloads):
+//! plain HTTP, or HTTPS with the cluster's TLS identity.
+
+use std::time::Duration;
+
+use hearsay_core::PeerAddr;
+
+use crate::error::NodeError;
+use crate::tls::Tls;
+
+/// A client for peers' gossip listeners; cheap to clone (shares its connection pool).
+#[derive(Clone)]
+pub(crate) struct PeerClient {
+    pub http: reqwest::Client,
+    scheme: &'static str,
+}
+
+impl PeerClient {
+    /// Short timeouts (gossip is periodic: a late batch is superseded) and a small
+    /// keep-alive pool per peer.
+    pub fn new(tls: Option<&Tls>) -> Result<PeerClient, NodeError> {
+        crate::tls::install_crypto();
+        let builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(2)
+            .tcp_nodelay(true)
+            .no_proxy();
+        let (builder, scheme) = match tls {
+            Some(tls) => (
+                builder.use_preconfigured_tls(tls.client.clone()).https_only(true),
+                "https",
+            ),
+            None => (builder, "http"),
+        };
+        let http = builder
+            .build()
+            .map_err(|e| NodeError::Setup(format!("HTTP client: {e}")))?;
+        Ok(PeerClient { http, scheme })
+    }
+
+    /// `scheme://peer/path`.
+    pub fn url(&self, peer: PeerAddr, path: &str) -> String {
+        format!("{}://{peer}{path}", self.scheme)
+    }
+}
