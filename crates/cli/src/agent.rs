@@ -69,6 +69,10 @@ pub struct AgentArgs {
     /// TLS: the cluster CA certificate(s) peers must chain to (PEM).
     #[arg(long, requires_all = ["tls_cert", "tls_key"])]
     tls_ca: Option<PathBuf>,
+    /// For experiments: drop this fraction of outgoing gossip batches (0–1), to
+    /// measure the protocols under loss with real agents [default: 0].
+    #[arg(long)]
+    gossip_loss: Option<f64>,
     /// A TOML file with any of the settings above (snake_case keys); flags win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -93,6 +97,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
+    gossip_loss: Option<f64>,
 }
 
 fn config(args: AgentArgs) -> Result<AgentConfig> {
@@ -152,6 +157,7 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         (None, None, None) => None,
         _ => anyhow::bail!("TLS needs all three of tls_cert, tls_key and tls_ca"),
     };
+    c.gossip_loss = args.gossip_loss.or(file.gossip_loss).unwrap_or(0.0);
     Ok(c)
 }
 

@@ -54,6 +54,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         interval_ms: args.interval_ms,
         backup_interval_ms: args.backup_interval_ms,
         tls: args.tls,
+        extra_args: Vec::new(),
     };
     crate::block_on(async move {
         let mut cluster = Cluster::start(&layout, args.data_dir.clone()).await?;

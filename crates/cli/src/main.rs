@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node: gossip listener, management API, modules.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Deploy a module's code from a file through one node; gossip spreads it.
     Deploy(deploy::DeployArgs),
     /// Roll a module back: a new deployment of older code (default: the previous one).
@@ -61,7 +61,7 @@ enum Command {
     Watch(watch::WatchArgs),
     /// Start a local cluster of agents (separate processes) and deploy membership.
     Cluster(cluster::ClusterArgs),
-    /// Benchmarks on real processes.
+    /// The evaluation: propagation, overhead, membership, repair, runtime — one table.
     Bench(bench::BenchArgs),
     /// Run scenarios in the deterministic simulator.
     Sim(sim::SimArgs),
@@ -75,7 +75,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Agent(args) => agent::run(args),
+        Command::Agent(args) => agent::run(*args),
         Command::Deploy(args) => deploy::deploy(args),
         Command::Rollback(args) => deploy::rollback(args),
         Command::Stop(args) => deploy::stop(args),

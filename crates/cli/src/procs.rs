@@ -26,6 +26,8 @@ pub struct Layout {
     pub backup_interval_ms: u64,
     /// Gossip over TLS with a CA and certificate made for this cluster.
     pub tls: bool,
+    /// More `hearsay agent` arguments for every agent.
+    pub extra_args: Vec<String>,
 }
 
 /// A CA and one certificate for the whole local cluster (made once in `dir`), as
@@ -71,6 +73,10 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub agents: Vec<AgentProc>,
     remove_dir: bool,
+    exe: PathBuf,
+    layout: Layout,
+    rendezvous: Vec<String>,
+    agent_args: Vec<String>,
 }
 
 impl Cluster {
@@ -111,30 +117,76 @@ impl Cluster {
         if layout.tls {
             security.extend(cluster_tls(&dir)?);
         }
-        let addr =
-            |i: usize, k: usize| SocketAddr::from(([127, 0, 0, 1], layout.port_base + (2 * i + k) as u16));
+        security.extend(layout.extra_args.iter().cloned());
         let rendezvous: Vec<String> = (0..layout.rendezvous.min(layout.nodes))
-            .map(|i| addr(i, 0).to_string())
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], layout.port_base + 2 * i as u16)).to_string())
             .collect();
         let mut cluster = Cluster {
             dir: dir.clone(),
             agents: Vec::new(),
             remove_dir,
+            exe,
+            layout: layout.clone(),
+            rendezvous,
+            agent_args: security,
         };
-        for i in 0..layout.nodes {
-            let data_dir = dir.join(format!("node-{i}"));
-            let (gossip, api) = (addr(i, 0), addr(i, 1));
-            let child = spawn(&exe, &data_dir, gossip, api, &rendezvous, layout, &security)?;
-            cluster.agents.push(AgentProc {
-                index: i,
-                gossip,
-                api,
-                data_dir,
-                child,
-            });
+        for _ in 0..layout.nodes {
+            cluster.spawn_next()?;
         }
         cluster.wait_ready(Duration::from_secs(60)).await?;
         Ok(cluster)
+    }
+
+    /// Starts agent number `agents.len()` (ports `port_base + 2i`, `+ 2i + 1`).
+    fn spawn_next(&mut self) -> Result<usize> {
+        let i = self.agents.len();
+        let port = |k: usize| self.layout.port_base as usize + 2 * i + k;
+        if port(1) > u16::MAX as usize {
+            bail!("agent {i} doesn't fit in the ports below 65536");
+        }
+        let addr = |k: usize| SocketAddr::from(([127, 0, 0, 1], port(k) as u16));
+        let data_dir = self.dir.join(format!("node-{i}"));
+        let (gossip, api) = (addr(0), addr(1));
+        let child = spawn(
+            &self.exe,
+            &data_dir,
+            gossip,
+            api,
+            &self.rendezvous,
+            &self.layout,
+            &self.agent_args,
+        )?;
+        self.agents.push(AgentProc {
+            index: i,
+            gossip,
+            api,
+            data_dir,
+            child,
+        });
+        Ok(i)
+    }
+
+    /// Starts one more agent like the others (a node joining) and returns its index
+    /// once its API answers.
+    pub async fn add_agent(&mut self) -> Result<usize> {
+        let i = self.spawn_next()?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = ApiClient::new(&self.agents[i].api.to_string())?;
+        while client.status().await.is_err() {
+            self.check_alive(i)?;
+            if Instant::now() > deadline {
+                bail!("agent {i} did not start within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(i)
+    }
+
+    /// SIGKILL to agent `i` (a crash), reaped.
+    pub fn kill9(&mut self, i: usize) {
+        let child = &mut self.agents[i].child;
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     pub fn apis(&self) -> Vec<String> {

@@ -109,6 +109,13 @@ pub struct Metrics {
     /// Bytes sent that were the core's and not a module's: envelope headers around
     /// module payloads plus every core message (summaries, records, requests).
     pub core_bytes_out: u64,
+    /// Envelopes sent that carried a module's payload.
+    pub module_envelopes_out: u64,
+    /// The module payload bytes in them.
+    pub module_payload_bytes_out: u64,
+    /// The rest of them: the core's piggyback (sender, address, digest, module,
+    /// deployment number) and the seal — what the core adds to a module's gossip.
+    pub piggyback_bytes_out: u64,
     /// Module payloads delivered.
     pub delivered: u64,
     /// Deployments adopted from the network or the API.

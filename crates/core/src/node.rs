@@ -366,8 +366,8 @@ impl Core {
     /// Wraps a body in an envelope from this node and queues it for `to`.
     pub(crate) fn send(&mut self, to: PeerAddr, body: Body) {
         let payload_len = match &body {
-            Body::Module { payload, .. } => payload.len(),
-            _ => 0,
+            Body::Module { payload, .. } => Some(payload.len()),
+            _ => None,
         };
         let envelope = Envelope {
             sender: self.id,
@@ -379,7 +379,13 @@ impl Core {
             Ok(bytes) => {
                 self.metrics.envelopes_out += 1;
                 self.metrics.bytes_out += bytes.len() as u64;
-                self.metrics.core_bytes_out += (bytes.len() - payload_len) as u64;
+                let payload = payload_len.unwrap_or(0);
+                self.metrics.core_bytes_out += (bytes.len() - payload) as u64;
+                if payload_len.is_some() {
+                    self.metrics.module_envelopes_out += 1;
+                    self.metrics.module_payload_bytes_out += payload as u64;
+                    self.metrics.piggyback_bytes_out += (bytes.len() - payload) as u64;
+                }
                 self.out.push(Output::Send { to, bytes });
             }
             Err(e) => self.metrics.drop(e.into()),

@@ -86,7 +86,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let api_listener = bind("api", config.api).await?;
 
     let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
-    let outgoing = sender::spawn(client.clone(), counters.clone());
+    let outgoing = sender::spawn(client.clone(), counters.clone(), config.gossip_loss);
     let tls_server = tls.as_ref().map(|t| t.server.clone());
     let gossip = gossip_http::router(GossipState {
         inbox: inbox_tx.clone(),

@@ -41,6 +41,9 @@ pub struct AgentConfig {
     pub api_token: Option<String>,
     /// TLS for gossip (listener and requests to peers); None = clear text.
     pub tls: Option<TlsFiles>,
+    /// Fraction of outgoing gossip batches dropped on purpose, to measure protocols
+    /// under loss with real agents (0 in production).
+    pub gossip_loss: f64,
 }
 
 impl AgentConfig {
@@ -60,6 +63,7 @@ impl AgentConfig {
             cluster_key: None,
             api_token: None,
             tls: None,
+            gossip_loss: 0.0,
         }
     }
 
@@ -90,6 +94,9 @@ impl AgentConfig {
             if !self.trusted_keys.is_empty() && !self.trusted_keys.contains(&key.verifying_key()) {
                 return bad("the signing key is not among the trusted keys: this node would refuse its own deployments");
             }
+        }
+        if !(0.0..1.0).contains(&self.gossip_loss) {
+            return bad("--gossip-loss must be at least 0 and below 1");
         }
         if self.gossip == self.api {
             return bad("the gossip and API listeners need different addresses");

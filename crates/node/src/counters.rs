@@ -77,6 +77,12 @@ pub struct NodeCounters {
     pub store_rejected_files: Counter,
     /// Code store writes or reads that failed.
     pub store_failures: Counter,
+    /// Time the actor spent in the core (`Core::handle`), in ns.
+    pub core_ns: Counter,
+    /// Time the actor spent in module instances (ticks, deliveries), in ns.
+    pub module_ns: Counter,
+    /// Gossip batches dropped on purpose (`--gossip-loss`, for loss experiments).
+    pub injected_losses: Counter,
     /// Configurations persisted.
     pub persists: Counter,
     /// Configurations that could not be persisted.

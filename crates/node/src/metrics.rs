@@ -29,7 +29,7 @@ pub struct MetricsSnapshot {
 pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
     let mut out = String::new();
     let c = &s.core;
-    let plain: [(&str, &str, u64); 13] = [
+    let plain: [(&str, &str, u64); 16] = [
         (
             "envelopes_in_total",
             "Envelopes received (valid or not).",
@@ -42,6 +42,21 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
             "core_bytes_out_total",
             "Bytes sent that were the core's, not a module's.",
             c.core_bytes_out,
+        ),
+        (
+            "module_envelopes_out_total",
+            "Envelopes sent carrying a module payload.",
+            c.module_envelopes_out,
+        ),
+        (
+            "module_payload_bytes_out_total",
+            "Module payload bytes in them.",
+            c.module_payload_bytes_out,
+        ),
+        (
+            "piggyback_bytes_out_total",
+            "Bytes the core added to them (header, deployment number, seal).",
+            c.piggyback_bytes_out,
         ),
         ("delivered_total", "Module payloads delivered.", c.delivered),
         (
@@ -131,6 +146,24 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
         "gossip_bad_batches_total",
         "Gossip batches refused (framing, size).",
         n.gossip_bad_batches.get(),
+    );
+    counter(
+        &mut out,
+        "core_nanoseconds_total",
+        "Time the actor spent in the core (envelope encode/decode, checks, merges).",
+        n.core_ns.get(),
+    );
+    counter(
+        &mut out,
+        "module_nanoseconds_total",
+        "Time the actor spent in module instances (ticks, deliveries).",
+        n.module_ns.get(),
+    );
+    counter(
+        &mut out,
+        "injected_losses_total",
+        "Gossip batches dropped on purpose (--gossip-loss).",
+        n.injected_losses.get(),
     );
     counter(
         &mut out,

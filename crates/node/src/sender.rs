@@ -7,6 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use hearsay_core::PeerAddr;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 
 use crate::batch::{self, MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES};
@@ -36,13 +38,16 @@ struct PeerQueue {
 }
 
 /// Starts the sender task; envelopes go in through the returned channel.
-pub(crate) fn spawn(client: PeerClient, counters: Arc<NodeCounters>) -> mpsc::Sender<Outgoing> {
+/// `loss`: the fraction of batches dropped on purpose (`--gossip-loss`, to measure
+/// the protocols under loss with real agents); 0 in production.
+pub(crate) fn spawn(client: PeerClient, counters: Arc<NodeCounters>, loss: f64) -> mpsc::Sender<Outgoing> {
     let (tx, rx) = mpsc::channel(SEND_QUEUE);
-    tokio::spawn(run(rx, client, counters));
+    tokio::spawn(run(rx, client, counters, loss));
     tx
 }
 
-async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc<NodeCounters>) {
+async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc<NodeCounters>, loss: f64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::fsutil::random_u64());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerAddr>();
     let mut peers: HashMap<PeerAddr, PeerQueue> = HashMap::new();
     loop {
@@ -69,6 +74,12 @@ async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc
             if !q.in_flight && !q.pending.is_empty() {
                 q.in_flight = true;
                 let (body, count) = take_batch(q);
+                if loss > 0.0 && rng.gen_bool(loss) {
+                    q.in_flight = false;
+                    counters.injected_losses.inc();
+                    counters.envelopes_lost.add("injected", count as u64);
+                    continue;
+                }
                 let (client, counters, done) = (client.clone(), counters.clone(), done_tx.clone());
                 let peer = *peer;
                 tokio::spawn(async move {
@@ -77,6 +88,8 @@ async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc
                 });
             }
         }
+        // Peers whose batch was dropped on purpose and have nothing left.
+        peers.retain(|_, q| q.in_flight || !q.pending.is_empty());
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hearsay_core::{CodeVersion, Deployment, DeploymentNumber, ModuleName, NodeId, PeerAddr};
-use hearsay_runtime::{Instance, InstanceContext, Limits, ModuleHost, Runtime};
+use hearsay_runtime::{sample, Instance, InstanceContext, Limits, ModuleHost, Runtime};
 
 const MEMBERSHIP: &[u8] = include_bytes!("../../../modules/dist/membership.wasm");
 
@@ -53,48 +53,14 @@ fn boundary(c: &mut Criterion) {
     });
     // Membership: a real push-pull message from a peer that knows 100 members.
     let code = rt.compile(MEMBERSHIP).expect("membership compiles");
-    let mut peer = Instance::start(
-        &rt,
-        &code,
-        "",
-        &InstanceContext {
-            self_addr: "127.0.0.1:7001".into(),
-            ..ctx()
-        },
-    )
-    .expect("starts")
-    .0;
-    let mut me = Instance::start(&rt, &code, "", &ctx()).expect("starts").0;
-    // 100 members introduce themselves to `peer` (their bootstrap peer).
-    for i in 0..100 {
-        let addr = format!("127.0.0.1:{}", 8000 + i);
-        let member_ctx = InstanceContext {
-            self_addr: addr.clone(),
-            bootstrap: vec!["127.0.0.1:7001".into()],
-            ..ctx()
-        };
-        let mut member = Instance::start(&rt, &code, "", &member_ctx).expect("starts").0;
-        for (to, hello) in member.tick(1100).expect("tick").sends {
-            if to == "127.0.0.1:7001" {
-                peer.receive(1100, &addr, &hello).expect("receive");
-            }
-        }
-    }
-    let message = peer
-        .tick(1200)
-        .expect("tick")
-        .sends
-        .into_iter()
-        .next()
-        .map(|(_, m)| m)
-        .expect("a message");
+    let (mut me, message) = sample::membership_push(&rt, &code, 100).expect("membership runs");
     assert!(
         message.len() > 100 * 15,
         "the message must carry the 100 members ({} bytes)",
         message.len()
     );
     group.bench_function("membership message: receive → merge → reply", |b| {
-        b.iter(|| me.receive(1300, "127.0.0.1:7001", &message).expect("membership"))
+        b.iter(|| me.receive(1300, sample::PEER, &message).expect("membership"))
     });
     group.finish();
 }

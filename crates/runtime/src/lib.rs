@@ -20,6 +20,7 @@ mod imports;
 pub mod instance;
 pub mod limits;
 pub mod runtime;
+pub mod sample;
 mod state;
 
 pub use error::{LoadError, ModuleError};

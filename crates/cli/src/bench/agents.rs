@@ -1,0 +1,346 @@
+//! Rows measured on local agents (real processes, real sockets, the real
+//! membership.wasm): for each cluster size, update propagation (modules alive) and
+//! cold deploys (backup gossip only) with full membership views after each; on the
+//! largest, the core's overhead from the agents' counters, resident memory, and
+//! nodes joining and crashing.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hearsay_node::{now_ms, ApiClient};
+
+use super::poll::{self, all_running, all_stopped, until_views};
+use super::report::Row;
+use super::Plan;
+use crate::modules::{variant, MEMBERSHIP};
+use crate::procs::{rss_kib, Cluster, Layout};
+use crate::watch;
+
+const GROUP: &str = "agents";
+const STEP_TIMEOUT: Duration = Duration::from_secs(90);
+/// Pause between runs, so one deployment's traffic is over before the next.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// The paper's layout: one rendezvous node in ten.
+pub fn layout(plan: &Plan, nodes: usize, extra_args: Vec<String>) -> Layout {
+    Layout {
+        nodes,
+        rendezvous: (nodes / 10).max(1),
+        port_base: plan.port_base,
+        interval_ms: plan.interval_ms,
+        backup_interval_ms: plan.backup_interval_ms,
+        tls: false,
+        extra_args,
+    }
+}
+
+/// Another code version of membership for each deployment of a run.
+pub struct Versions(usize);
+
+impl Versions {
+    pub fn new() -> Versions {
+        Versions(0)
+    }
+
+    pub fn next(&mut self) -> Vec<u8> {
+        self.0 += 1;
+        variant(MEMBERSHIP, &format!("hearsay-bench-{}", self.0))
+    }
+}
+
+pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &n in &plan.agent_sizes {
+        esay!("agents: {n} agents…");
+        let mut cluster = Cluster::start(&layout(plan, n, Vec::new()), None)
+            .await
+            .with_context(|| format!("starting {n} agents"))?;
+        rows.extend(propagation(plan, &cluster, n).await?);
+        if n == plan.big() {
+            rows.extend(overhead(plan, &cluster, n).await?);
+            rows.push(memory(&cluster, n));
+            rows.extend(join_and_crash(plan, &mut cluster, n).await?);
+        }
+    }
+    Ok(rows)
+}
+
+/// `log3(N) + ln ln N` (push-pull) and `log2(N) + ln N` (push), in rounds.
+pub fn bounds(n: usize) -> (f64, f64) {
+    let n = n as f64;
+    (n.log(3.0) + n.ln().ln(), n.log2() + n.ln())
+}
+
+async fn propagation(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row>> {
+    let clients = watch::clients(&cluster.apis())?;
+    let mut versions = Versions::new();
+    let (mut cold, mut update, mut update_median, mut views) = (vec![], vec![], vec![], vec![]);
+    for run in 0..plan.runs {
+        // Cold: no module runs anywhere (the first run: nothing deployed yet; later
+        // ones: stopped), so only the core's backup gossip carries the deployment,
+        // and every membership instance starts with an empty view.
+        if run > 0 {
+            clients[0].stop("membership").await?;
+            all_stopped(&clients, "membership", STEP_TIMEOUT).await?;
+            tokio::time::sleep(SETTLE).await;
+        }
+        let d = clients[run % n]
+            .deploy("membership", &versions.next(), None)
+            .await?;
+        let spread = all_running(&clients, &d, STEP_TIMEOUT).await?;
+        cold.push(spread.last);
+        let full = until_views(&clients, d.time_ms, STEP_TIMEOUT, "full views", |v| {
+            v.live == n as u64
+        })
+        .await?;
+        views.push((full - spread.last).max(0.0));
+        esay!(
+            "  run {}: cold deploy {:.2} s, all {n} in every view {:.2} s later",
+            run + 1,
+            spread.last,
+            full - spread.last
+        );
+        tokio::time::sleep(SETTLE).await;
+        // Update: the running module's gossip carries it (and its state is handed over).
+        let d = clients[(run * 7 + n / 2) % n]
+            .deploy("membership", &versions.next(), None)
+            .await?;
+        let spread = all_running(&clients, &d, STEP_TIMEOUT).await?;
+        update.push(spread.last);
+        update_median.push(spread.median);
+        esay!("  run {}: update {:.2} s", run + 1, spread.last);
+        tokio::time::sleep(SETTLE).await;
+    }
+    let round = plan.interval_ms as f64 / 1000.0;
+    let (push_pull, push) = bounds(n);
+    let bound_text = format!("push-pull bound {push_pull:.1}, push {push:.1} rounds");
+    let rounds: Vec<f64> = update.iter().map(|s| s / round).collect();
+    let mut rows = vec![
+        Row::new(
+            GROUP,
+            format!("update → all {n} agents running it"),
+            "s",
+            update.clone(),
+        ),
+        Row::new(
+            GROUP,
+            format!("update → all {n} agents running it"),
+            "rounds",
+            rounds,
+        )
+        .vs(bound_text),
+    ];
+    let median = Row::new(
+        GROUP,
+        format!("update → median agent of {n} running it"),
+        "s",
+        update_median,
+    );
+    rows.push(if n == 100 {
+        median.at_most(
+            0.6,
+            "a whole deployment ≤ 0.6 s; a datum: Serf 0.66 s, chitchat 0.31 s",
+        )
+    } else {
+        median
+    });
+    rows.push(Row::new(
+        GROUP,
+        format!("cold deploy (backup gossip only) → all {n} running"),
+        "s",
+        cold,
+    ));
+    let views_row = Row::new(
+        GROUP,
+        format!("all {n} in every membership view, after the module runs everywhere"),
+        "s",
+        views,
+    );
+    rows.push(if n == 100 {
+        views_row.at_most(0.8, "≤ 0.8 s; Serf 2.23 s, chitchat 1.05 s")
+    } else {
+        views_row
+    });
+    Ok(rows)
+}
+
+const OVERHEAD_SERIES: [&str; 9] = [
+    "hearsay_module_envelopes_out_total",
+    "hearsay_piggyback_bytes_out_total",
+    "hearsay_module_payload_bytes_out_total",
+    "hearsay_bytes_out_total",
+    "hearsay_core_nanoseconds_total",
+    "hearsay_module_nanoseconds_total",
+    "hearsay_envelopes_in_total",
+    "hearsay_envelopes_out_total",
+    "hearsay_delivered_total",
+];
+
+/// CPU ticks (utime + stime) of every agent, summed.
+fn cpu_ticks(cluster: &Cluster) -> f64 {
+    cluster
+        .agents
+        .iter()
+        .filter_map(|a| {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", a.child.id())).ok()?;
+            // Fields after the command name (which is in parentheses).
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+        })
+        .sum()
+}
+
+/// Steady-state windows of the membership gossip: what the core adds to it.
+async fn overhead(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row>> {
+    let clients = watch::clients(&cluster.apis())?;
+    let window = Duration::from_secs(if plan.quick { 2 } else { 5 });
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    let mut per_env = vec![];
+    let mut payload_per_env = vec![];
+    let mut payload_rate = vec![];
+    let mut total_rate = vec![];
+    let mut core_us = vec![];
+    let mut core_share = vec![];
+    let mut agent_us = vec![];
+    for _ in 0..plan.runs {
+        let (t0, a) = (now_ms(), poll::metric_sum(&clients, &OVERHEAD_SERIES).await);
+        let c0 = cpu_ticks(cluster);
+        tokio::time::sleep(window).await;
+        let (t1, b) = (now_ms(), poll::metric_sum(&clients, &OVERHEAD_SERIES).await);
+        let c1 = cpu_ticks(cluster);
+        let d: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b - a).collect();
+        let secs = (t1 - t0) as f64 / 1000.0;
+        let [envs, piggyback, payload, bytes, core_ns, module_ns, env_in, env_out, _delivered] =
+            d[..].try_into().unwrap_or([f64::NAN; 9]);
+        per_env.push(piggyback / envs);
+        payload_per_env.push(payload / envs);
+        payload_rate.push(payload / n as f64 / secs);
+        total_rate.push(bytes / n as f64 / secs);
+        core_us.push(core_ns / 1000.0 / (env_in + env_out));
+        core_share.push(100.0 * core_ns / module_ns);
+        agent_us.push((c1 - c0) / ticks_per_s * 1e6 / (env_in + env_out));
+    }
+    Ok(vec![
+        Row::new(
+            GROUP,
+            format!("core piggyback per module envelope ({n} agents, membership)"),
+            "B",
+            per_env,
+        )
+        .at_most(24.0, "target ≤ 24 B"),
+        Row::new(
+            GROUP,
+            "module payload per envelope (for scale)",
+            "B",
+            payload_per_env,
+        ),
+        Row::new(
+            GROUP,
+            "gossip sent per agent: module payloads alone",
+            "B/s",
+            payload_rate,
+        ),
+        Row::new(
+            GROUP,
+            "gossip sent per agent: with the core (piggyback + core messages)",
+            "B/s",
+            total_rate,
+        ),
+        Row::new(
+            GROUP,
+            "core CPU per envelope (seal/open, checks, dispatch)",
+            "µs",
+            core_us,
+        ),
+        Row::new(GROUP, "core CPU relative to the module's own", "%", core_share).at_most(5.0, "target ≤ 5%"),
+        Row::new(
+            GROUP,
+            "whole agent CPU per envelope (HTTP, tokio, core, wasm)",
+            "µs",
+            agent_us,
+        ),
+    ])
+}
+
+/// Resident memory of every agent (one value per agent).
+fn memory(cluster: &Cluster, n: usize) -> Row {
+    let rss: Vec<f64> = cluster
+        .agents
+        .iter()
+        .filter_map(|a| rss_kib(a.child.id()))
+        .map(|(total, _)| total as f64 / 1024.0)
+        .collect();
+    Row::new(
+        GROUP,
+        format!("resident memory per agent ({n} agents, membership running)"),
+        "MiB",
+        rss,
+    )
+    .at_most(15.0, "≤ 15 MiB; Serf 15.0, chitchat 11.7")
+}
+
+/// Nodes joining (a new agent, seeded with the rendezvous nodes) and crashing (kill -9).
+async fn join_and_crash(plan: &Plan, cluster: &mut Cluster, n: usize) -> Result<Vec<Row>> {
+    let (mut joins, mut suspects, mut removals) = (vec![], vec![], vec![]);
+    let mut dead = Vec::new();
+    for run in 0..plan.runs {
+        let before = clients_except(cluster, &dead)?;
+        let t0 = now_ms();
+        let joined = cluster.add_agent().await?;
+        let all = clients_except(cluster, &dead)?;
+        let join = until_views(&all, t0, STEP_TIMEOUT, "join", |v| v.live == n as u64 + 1).await?;
+        joins.push(join);
+        tokio::time::sleep(SETTLE).await;
+        let t0 = now_ms();
+        cluster.kill9(joined);
+        dead.push(joined);
+        let (suspect, removal) = crash_times(&before, n, t0).await?;
+        esay!(
+            "  run {}: joined {join:.2} s; crash suspected {suspect:.2} s, removed {removal:.2} s",
+            run + 1
+        );
+        suspects.push(suspect);
+        removals.push(removal);
+        tokio::time::sleep(SETTLE).await;
+    }
+    Ok(vec![
+        Row::new(
+            GROUP,
+            format!("a joining agent in all {} views, from its start", n + 1),
+            "s",
+            joins,
+        ),
+        Row::new(
+            GROUP,
+            format!("a killed agent suspected by all {n}"),
+            "s",
+            suspects,
+        ),
+        Row::new(GROUP, format!("a killed agent removed by all {n}"), "s", removals)
+            .at_most(2.0, "≤ 2 s; Serf 10.6 s, chitchat 2.9 s"),
+    ])
+}
+
+/// Clients of every agent but the `dead` ones.
+pub fn clients_except(cluster: &Cluster, dead: &[usize]) -> Result<Vec<ApiClient>> {
+    let apis: Vec<String> = cluster
+        .agents
+        .iter()
+        .filter(|a| !dead.contains(&a.index))
+        .map(|a| a.api.to_string())
+        .collect();
+    watch::clients(&apis)
+}
+
+/// Seconds from the kill at `t0` until every survivor no longer counts the node live,
+/// and until every survivor has removed it (`n` survivors, views of `n`).
+pub async fn crash_times(survivors: &[ApiClient], n: usize, t0: u64) -> Result<(f64, f64)> {
+    let n = n as u64;
+    let suspect = until_views(survivors, t0, STEP_TIMEOUT, "suspicion", |v| v.live <= n).await?;
+    let removal = until_views(survivors, t0, STEP_TIMEOUT, "removal", |v| {
+        v.live + v.suspected <= n
+    })
+    .await?;
+    Ok((suspect, removal))
+}

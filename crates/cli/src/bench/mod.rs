@@ -1,0 +1,148 @@
+//! `hearsay bench`: the evaluation, one table. Each group starts what it needs (local
+//! agents on 127.0.0.1, the simulator, the runtime in-process), measures, stops it
+//! all, and adds rows; every timing is min / median / max over `--runs` runs. Nothing
+//! in the table is typed in: references (bounds, targets, peers' figures) are
+//! computed or quoted as such.
+//!
+//! - `agents`: real agents — update propagation, cold deploys, full membership views,
+//!   the core's overhead (bytes and CPU, from their counters), resident memory,
+//!   joins and crashes; `loss`: false removals and crash removal under 10% loss.
+//! - `simulated`: update propagation at 1,000 to 100,000 simulated nodes.
+//! - `repair`: the S3 scenario, modules alive and all dead.
+//! - `runtime`: messages through the wasm boundary, hot swap, compile.
+
+mod agents;
+mod loss;
+mod poll;
+mod repair;
+mod report;
+mod runtime;
+mod simulated;
+
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+
+use report::Report;
+
+/// Arguments of `hearsay bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A small version of every row (for CI): fewer nodes, fewer runs, short windows.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Runs per timing [default: 5, or 2 with --quick].
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Only these groups (comma-separated) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Group>,
+    /// Real-agent cluster sizes for update propagation [default: 10,50,100, or 10 with
+    /// --quick]; the largest also runs the overhead, memory and membership rows.
+    #[arg(long, value_delimiter = ',')]
+    agents: Option<Vec<usize>>,
+    /// Module gossip interval of the agents, in ms.
+    #[arg(long, default_value_t = 200)]
+    interval_ms: u64,
+    /// Agent i uses ports P+2i and P+2i+1.
+    #[arg(long, default_value_t = 20000)]
+    port_base: u16,
+}
+
+/// The groups of rows.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Real agents: propagation, overhead, memory, membership.
+    Agents,
+    /// Membership under 10% loss (real agents).
+    Loss,
+    /// Simulated propagation at 1k–100k nodes.
+    Simulated,
+    /// The S3 containment scenario.
+    Repair,
+    /// The wasm runtime in-process.
+    Runtime,
+}
+
+/// What one `hearsay bench` invocation does.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub quick: bool,
+    pub runs: usize,
+    pub agent_sizes: Vec<usize>,
+    pub sim_sizes: Vec<usize>,
+    pub interval_ms: u64,
+    pub backup_interval_ms: u64,
+    pub port_base: u16,
+    /// Seconds of steady-state gossip the loss row watches for false removals.
+    pub loss_watch_s: u64,
+    /// Agents of the S3 repair rows.
+    pub repair_nodes: usize,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Result<Plan> {
+        let runs = args.runs.unwrap_or(if args.quick { 2 } else { 5 });
+        let agent_sizes =
+            args.agents
+                .clone()
+                .unwrap_or(if args.quick { vec![10] } else { vec![10, 50, 100] });
+        if runs == 0 || agent_sizes.is_empty() || agent_sizes.iter().any(|&n| !(3..=1000).contains(&n)) {
+            bail!("--runs must be positive and every --agents size between 3 and 1000");
+        }
+        Ok(Plan {
+            quick: args.quick,
+            runs,
+            agent_sizes,
+            sim_sizes: if args.quick {
+                vec![1_000]
+            } else {
+                vec![1_000, 10_000, 100_000]
+            },
+            interval_ms: args.interval_ms,
+            backup_interval_ms: 1000,
+            port_base: args.port_base,
+            loss_watch_s: if args.quick { 10 } else { 120 },
+            repair_nodes: if args.quick { 10 } else { 100 },
+        })
+    }
+
+    /// The largest agent cluster: overhead, memory and membership are measured there.
+    pub fn big(&self) -> usize {
+        self.agent_sizes.iter().copied().max().unwrap_or(10)
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let plan = Plan::new(&args)?;
+    let wants = |g: Group| args.only.is_empty() || args.only.contains(&g);
+    let started = Instant::now();
+    let mut report = Report::new(&plan);
+    if wants(Group::Runtime) {
+        esay!("runtime: the wasm boundary in-process…");
+        report.rows.extend(runtime::rows(&plan)?);
+    }
+    if wants(Group::Simulated) {
+        report.rows.extend(simulated::rows(&plan)?);
+    }
+    if wants(Group::Agents) {
+        report.rows.extend(crate::block_on(agents::rows(&plan))?);
+    }
+    if wants(Group::Loss) {
+        report.rows.extend(crate::block_on(loss::rows(&plan))?);
+    }
+    if wants(Group::Repair) {
+        report.rows.extend(repair::rows(&plan)?);
+    }
+    report.wall_seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        say!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        say!("{}", report.table());
+    }
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Watching a local cluster through its APIs: until every node runs a deployment,
+//! until every membership view says something, and the sum of a metric.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use hearsay_node::{now_ms, ApiClient, DeploymentInfo, StatusReport};
+use tokio::task::JoinSet;
+
+use crate::watch;
+
+/// How often the bench polls; timings are read from the agents' own timestamps
+/// where they have them, so this bounds only the membership rows' resolution.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// When nodes started running a deployment: seconds from its number's time.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    /// The median node.
+    pub median: f64,
+    /// The last node.
+    pub last: f64,
+}
+
+/// Waits until every node runs `d`; reads when each started running it.
+pub async fn all_running(clients: &[ApiClient], d: &DeploymentInfo, timeout: Duration) -> Result<Spread> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let statuses = watch::poll(clients).await;
+        let mut since: Vec<u64> = statuses
+            .iter()
+            .flatten()
+            .filter_map(|s: &StatusReport| s.module(&d.module))
+            .filter(|m| m.runs(&d.number))
+            .filter_map(|m| m.running_since_ms)
+            .collect();
+        if since.len() == clients.len() {
+            since.sort_unstable();
+            let s = |t: u64| t.saturating_sub(d.time_ms) as f64 / 1000.0;
+            return Ok(Spread {
+                median: s(since[since.len() / 2]),
+                last: s(since[since.len() - 1]),
+            });
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "only {} of {} nodes run deployment {} after {} s",
+                since.len(),
+                clients.len(),
+                d.number,
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until no node runs `module` (a stop spread).
+pub async fn all_stopped(clients: &[ApiClient], module: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let statuses = watch::poll(clients).await;
+        let stopped = statuses
+            .iter()
+            .flatten()
+            .filter(|s| s.module(module).is_none_or(|m| m.state == "stopped"))
+            .count();
+        if stopped == clients.len() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{stopped} of {} nodes stopped {module}", clients.len());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// One node's membership view (`query membership count`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    pub live: u64,
+    pub suspected: u64,
+    pub removed: u64,
+}
+
+/// Every node's view; None where the node or its module doesn't answer.
+pub async fn views(clients: &[ApiClient]) -> Vec<Option<View>> {
+    let mut set = JoinSet::new();
+    for (i, c) in clients.iter().enumerate() {
+        let c = c.clone();
+        set.spawn(async move {
+            let v = c.query("membership", "count").await.ok().and_then(|v| {
+                Some(View {
+                    live: v["live"].as_u64()?,
+                    suspected: v["suspected"].as_u64()?,
+                    removed: v["removed"].as_u64()?,
+                })
+            });
+            (i, v)
+        });
+    }
+    let mut out = vec![None; clients.len()];
+    while let Some(Ok((i, v))) = set.join_next().await {
+        out[i] = v;
+    }
+    out
+}
+
+/// Polls until every node's view satisfies `ok`; returns the seconds since
+/// `since_ms` (wall clock) at the first poll where all did.
+pub async fn until_views(
+    clients: &[ApiClient],
+    since_ms: u64,
+    timeout: Duration,
+    what: &str,
+    ok: impl Fn(&View) -> bool,
+) -> Result<f64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let polled_at = now_ms();
+        let views = views(clients).await;
+        let good = views.iter().flatten().filter(|v| ok(v)).count();
+        if good == clients.len() {
+            return Ok(polled_at.saturating_sub(since_ms) as f64 / 1000.0);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{what}: only {good} of {} views after {} s",
+                clients.len(),
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The sum over nodes of one Prometheus sample, e.g. `hearsay_bytes_out_total`.
+pub async fn metric_sum(clients: &[ApiClient], series: &[&str]) -> Vec<f64> {
+    let mut set = JoinSet::new();
+    for c in clients {
+        let c = c.clone();
+        set.spawn(async move { c.metrics().await.ok() });
+    }
+    let mut sums = vec![0.0; series.len()];
+    while let Some(Ok(text)) = set.join_next().await {
+        let Some(text) = text else { continue };
+        for (k, name) in series.iter().enumerate() {
+            if let Some(v) = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+            {
+                sums[k] += v;
+            }
+        }
+    }
+    sums
+}
