@@ -14,12 +14,16 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(Envelope::decode(&again, MAX, &seal, 0).expect("round trip"), env);
         }
     }
-    // The body alone, as if the checksum had been forged to match.
-    let mut framed = vec![hearsay_core::envelope::FORMAT_VERSION];
-    framed.extend_from_slice(data);
-    let crc = crc32(&framed);
-    framed.extend_from_slice(&crc.to_le_bytes());
-    let _ = Envelope::decode(&framed, MAX, &Seal::Checksum, 0);
+    // The body alone, as if the checksum had been forged to match: the full form and
+    // the compact ones (IPv4 and IPv6 senders).
+    use hearsay_core::envelope::{FORMAT_COMPACT, FORMAT_COMPACT_V6, FORMAT_VERSION};
+    for format in [FORMAT_VERSION, FORMAT_COMPACT, FORMAT_COMPACT_V6] {
+        let mut framed = vec![format];
+        framed.extend_from_slice(data);
+        let crc = crc32(&framed);
+        framed.extend_from_slice(&crc.to_le_bytes());
+        let _ = Envelope::decode(&framed, MAX, &Seal::Checksum, 0);
+    }
 });
 
 /// CRC-32 (IEEE), bitwise: the fuzz target shouldn't pull crc32fast just for this.

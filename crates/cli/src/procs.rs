@@ -293,8 +293,12 @@ fn spawn(
 
 /// SIGTERM to every agent, then SIGKILL to any still running after 3 s.
 pub fn stop_all(agents: &mut [AgentProc]) {
-    for a in agents.iter() {
-        signal(a.child.id(), libc::SIGTERM);
+    for a in agents.iter_mut() {
+        // Not one already reaped (killed on purpose): its pid may belong to another
+        // process by now.
+        if matches!(a.child.try_wait(), Ok(None)) {
+            signal(a.child.id(), libc::SIGTERM);
+        }
     }
     let deadline = Instant::now() + Duration::from_secs(3);
     for a in agents.iter_mut() {

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use base64::Engine as _;
 use common::{fake_peer, frame, http, membership_wasm, variant, wait_for, Cluster};
 use hearsay_core::envelope::{Seal, DEFAULT_MAX_ENVELOPE_BYTES};
-use hearsay_core::{Body, CodeVersion, ConfigDigest, Configuration, Envelope, NodeId};
+use hearsay_core::{Body, CodeVersion, ConfigDigest, Configuration, Envelope};
 use hearsay_node::api_types::{DeployResponse, ErrorBody};
 use serde_json::json;
 
@@ -222,7 +222,6 @@ fn bad_input_is_refused_counted_and_changes_nothing() {
     let config: Configuration = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
     let record = config.iter().next().unwrap().clone();
     let envelope = Envelope {
-        sender: NodeId(0xfa4e),
         sender_addr: fake,
         digest: ConfigDigest(1),
         body: Body::Records(vec![record]),

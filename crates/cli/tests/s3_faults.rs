@@ -12,13 +12,12 @@ use common::statecast::{
 };
 use common::{fake_peer, frame, http, variant, wait_for, Agent};
 use hearsay_core::envelope::{Seal, DEFAULT_MAX_ENVELOPE_BYTES};
-use hearsay_core::{Body, CodeVersion, ConfigDigest, Configuration, Envelope, ModuleName, NodeId};
+use hearsay_core::{Body, CodeVersion, ConfigDigest, Configuration, Envelope, ModuleName};
 use hearsay_node::now_ms;
 use serde_json::Value;
 
-fn envelope(sender: NodeId, sender_addr: std::net::SocketAddr, digest: &str, body: Body) -> Vec<u8> {
+fn envelope(sender_addr: std::net::SocketAddr, digest: &str, body: Body) -> Vec<u8> {
     Envelope {
-        sender,
         sender_addr,
         digest: ConfigDigest(u64::from_str_radix(digest, 16).unwrap()),
         body,
@@ -52,7 +51,7 @@ fn flipped_bits_in_envelopes_and_in_downloaded_code_are_dropped() {
         number: healthy.number.parse().unwrap(),
         payload: message(1000, 7),
     };
-    let good = envelope(NodeId(0xbadb17), fake, &digest, body);
+    let good = envelope(fake, &digest, body);
     let flipped: Vec<Vec<u8>> = (0..good.len())
         .map(|i| {
             let mut e = good.clone();
@@ -92,7 +91,7 @@ fn flipped_bits_in_envelopes_and_in_downloaded_code_are_dropped() {
             .unwrap();
     let record = config.iter().next().unwrap().clone();
     let fresh_gossip = c.agents[fresh].gossip.to_string();
-    let records = envelope(NodeId(0xfa4e), fake, "1", Body::Records(vec![record]));
+    let records = envelope(fake, "1", Body::Records(vec![record]));
     assert_eq!(
         http(&fresh_gossip, "POST", "/gossip", &frame(&[&records]))
             .unwrap()
@@ -118,7 +117,7 @@ fn flipped_bits_in_envelopes_and_in_downloaded_code_are_dropped() {
         number: healthy.number.parse().unwrap(),
         payload: message(0, 0),
     };
-    let from0 = envelope(s0.node_id.parse().unwrap(), c.agents[0].gossip, &s0.digest, hello);
+    let from0 = envelope(c.agents[0].gossip, &s0.digest, hello);
     assert_eq!(
         http(&fresh_gossip, "POST", "/gossip", &frame(&[&from0]))
             .unwrap()

@@ -27,6 +27,27 @@ pub struct DeploymentNumber {
     pub origin: NodeId,
 }
 
+/// A deployment's short name on the wire: 32 bits of BLAKE3 over the module and its
+/// deployment number. A compact module envelope carries it instead of both, to a
+/// peer known to hold the same configuration; the receiver finds the deployment it
+/// names among its own (a handful of modules: a collision is a 1-in-2^32 event per
+/// pair, and an unknown tag just starts a summary exchange).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DeploymentTag(pub u32);
+
+impl DeploymentTag {
+    /// The tag of `module`'s deployment `number`.
+    pub fn of(module: &crate::ids::ModuleName, number: DeploymentNumber) -> DeploymentTag {
+        let mut h = blake3::Hasher::new();
+        h.update(module.as_str().as_bytes());
+        h.update(&number.time_ms.to_le_bytes());
+        h.update(&number.origin.0.to_le_bytes());
+        let bytes = h.finalize();
+        let b = bytes.as_bytes();
+        DeploymentTag(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
 impl DeploymentNumber {
     /// The number a node issues for a new deployment at `now`: greater than every
     /// number it has seen for the module, even when its clock is behind

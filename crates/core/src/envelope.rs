@@ -11,12 +11,19 @@
 //! - format 2, with a cluster key: `[2][sent_at_ms: u64 LE][postcard(Envelope)]
 //!   [keyed BLAKE3 of all before: 32 bytes]` — only holders of the key can make one,
 //!   and one captured on the wire is refused once it is older than the replay window.
+//!
+//! And a compact form of the commonest envelope, a module payload to a peer holding
+//! the same configuration (`Body::Tagged`): formats 3 (checksum) and 4 (MAC) from an
+//! IPv4 sender, 5 and 6 from an IPv6 one, put `[ip: 4 or 16][port: u16 LE]
+//! [digest: u64 LE][deployment tag: u32 LE][payload]` where formats 1 and 2 put the
+//! postcard body — 23 bytes around an IPv4 sender's payload under the checksum,
+//! instead of about 50.
 
 use serde::{Deserialize, Serialize};
 
 use crate::configuration::ConfigDigest;
-use crate::deployment::{Deployment, DeploymentNumber, Millis};
-use crate::ids::{ModuleName, NodeId, PeerAddr};
+use crate::deployment::{Deployment, DeploymentNumber, DeploymentTag, Millis};
+use crate::ids::{ModuleName, PeerAddr};
 
 /// The wire format of checksummed envelopes.
 pub const FORMAT_VERSION: u8 = 1;
@@ -26,14 +33,53 @@ pub const FORMAT_MAC: u8 = 2;
 const MAC_BYTES: usize = 32;
 /// Default cap on an encoded envelope; larger ones are refused both ways.
 pub const DEFAULT_MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Compact module envelopes (`Body::Tagged`) from an IPv4 sender, checksummed.
+pub const FORMAT_COMPACT: u8 = 3;
+/// The same, authenticated with the cluster key.
+pub const FORMAT_COMPACT_MAC: u8 = 4;
+/// Compact module envelopes from an IPv6 sender, checksummed.
+pub const FORMAT_COMPACT_V6: u8 = 5;
+/// The same, authenticated with the cluster key.
+pub const FORMAT_COMPACT_V6_MAC: u8 = 6;
+
+/// How the body after the format byte (and timestamp) is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Postcard,
+    CompactV4,
+    CompactV6,
+}
+
+/// The format byte of an envelope: its seal and its layout.
+fn format_byte(mac: bool, layout: Layout) -> u8 {
+    match (layout, mac) {
+        (Layout::Postcard, false) => FORMAT_VERSION,
+        (Layout::Postcard, true) => FORMAT_MAC,
+        (Layout::CompactV4, false) => FORMAT_COMPACT,
+        (Layout::CompactV4, true) => FORMAT_COMPACT_MAC,
+        (Layout::CompactV6, false) => FORMAT_COMPACT_V6,
+        (Layout::CompactV6, true) => FORMAT_COMPACT_V6_MAC,
+    }
+}
+
+/// `(mac, layout)` of a format byte; None for an unknown format.
+fn parse_format(byte: u8) -> Option<(bool, Layout)> {
+    Some(match byte {
+        FORMAT_VERSION => (false, Layout::Postcard),
+        FORMAT_MAC => (true, Layout::Postcard),
+        FORMAT_COMPACT => (false, Layout::CompactV4),
+        FORMAT_COMPACT_MAC => (true, Layout::CompactV4),
+        FORMAT_COMPACT_V6 => (false, Layout::CompactV6),
+        FORMAT_COMPACT_V6_MAC => (true, Layout::CompactV6),
+        _ => return None,
+    })
+}
 /// Bytes of framing around the postcard body: format byte + checksum.
 const FRAME_BYTES: usize = 1 + 4;
 
 /// One message between two cores.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
-    /// Who sent it.
-    pub sender: NodeId,
     /// Where to answer: the sender's gossip address. Also a membership hint.
     pub sender_addr: PeerAddr,
     /// The sender's configuration digest; a difference starts an exchange.
@@ -63,6 +109,17 @@ pub enum Body {
     Records(Vec<Deployment>),
     /// "Send me your records for these modules."
     Request(Vec<ModuleName>),
+    /// A module's payload with only its deployment's tag, sent to a peer whose last
+    /// envelope carried the sender's own configuration digest (so it holds the same
+    /// deployment). Written only in the compact formats, never by postcard (so it
+    /// stays last: serde numbers variants by position).
+    #[serde(skip)]
+    Tagged {
+        /// The deployment's tag.
+        tag: DeploymentTag,
+        /// The module's bytes.
+        payload: Vec<u8>,
+    },
 }
 
 /// Why bytes are not an envelope. Every variant is a reason to drop and count.
@@ -119,15 +176,31 @@ impl Envelope {
     /// Encodes the envelope under `seal` at time `now`, refusing one that would exceed
     /// `max_bytes`.
     pub fn encode(&self, max_bytes: usize, seal: &Seal, now: Millis) -> Result<Vec<u8>, EnvelopeError> {
+        let layout = match (&self.body, self.sender_addr.ip()) {
+            (Body::Tagged { .. }, std::net::IpAddr::V4(_)) => Layout::CompactV4,
+            (Body::Tagged { .. }, std::net::IpAddr::V6(_)) => Layout::CompactV6,
+            _ => Layout::Postcard,
+        };
+        let mac = matches!(seal, Seal::Mac { .. });
         let mut out = Vec::with_capacity(64);
-        match seal {
-            Seal::Checksum => out.push(FORMAT_VERSION),
-            Seal::Mac { .. } => {
-                out.push(FORMAT_MAC);
-                out.extend_from_slice(&now.to_le_bytes());
-            }
+        out.push(format_byte(mac, layout));
+        if mac {
+            out.extend_from_slice(&now.to_le_bytes());
         }
-        let mut out = postcard::to_extend(self, out).map_err(|_| EnvelopeError::Malformed)?;
+        let mut out = match &self.body {
+            Body::Tagged { tag, payload } => {
+                match self.sender_addr.ip() {
+                    std::net::IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
+                    std::net::IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+                }
+                out.extend_from_slice(&self.sender_addr.port().to_le_bytes());
+                out.extend_from_slice(&self.digest.0.to_le_bytes());
+                out.extend_from_slice(&tag.0.to_le_bytes());
+                out.extend_from_slice(payload);
+                out
+            }
+            _ => postcard::to_extend(self, out).map_err(|_| EnvelopeError::Malformed)?,
+        };
         let tag_len = match seal {
             Seal::Checksum => 4,
             Seal::Mac { .. } => MAC_BYTES,
@@ -169,26 +242,24 @@ impl Envelope {
                 if crc32fast::hash(framed) != crc {
                     return Err(EnvelopeError::Corrupt);
                 }
-                match framed[0] {
-                    FORMAT_VERSION => &framed[1..],
-                    FORMAT_MAC => return Err(EnvelopeError::Unauthenticated),
-                    _ => return Err(EnvelopeError::UnsupportedFormat),
+                match parse_format(framed[0]) {
+                    Some((false, layout)) => (layout, &framed[1..]),
+                    Some((true, _)) => return Err(EnvelopeError::Unauthenticated),
+                    None => return Err(EnvelopeError::UnsupportedFormat),
                 }
             }
             Seal::Mac { key, window_ms } => {
                 // Anything not sealed with a MAC is unauthenticated, however short.
-                if bytes[0] != FORMAT_MAC {
+                let Some((true, layout)) = parse_format(bytes[0]) else {
                     return Err(EnvelopeError::Unauthenticated);
-                }
+                };
                 if bytes.len() < 1 + 8 + MAC_BYTES {
                     return Err(EnvelopeError::Truncated);
                 }
                 let (framed, mac) = bytes.split_at(bytes.len() - MAC_BYTES);
                 let mac: [u8; MAC_BYTES] = mac.try_into().map_err(|_| EnvelopeError::Truncated)?;
                 // blake3::Hash compares in constant time.
-                if blake3::keyed_hash(&key.0, framed) != blake3::Hash::from_bytes(mac)
-                    || framed[0] != FORMAT_MAC
-                {
+                if blake3::keyed_hash(&key.0, framed) != blake3::Hash::from_bytes(mac) {
                     return Err(EnvelopeError::Unauthenticated);
                 }
                 let sent_at =
@@ -196,27 +267,60 @@ impl Envelope {
                 if sent_at.abs_diff(now) > *window_ms {
                     return Err(EnvelopeError::Replayed);
                 }
-                &framed[9..]
+                (layout, &framed[9..])
             }
         };
-        match postcard::take_from_bytes::<Envelope>(body) {
-            Ok((env, [])) => Ok(env),
-            _ => Err(EnvelopeError::Malformed),
+        match body {
+            (Layout::Postcard, body) => match postcard::take_from_bytes::<Envelope>(body) {
+                Ok((env, [])) => Ok(env),
+                _ => Err(EnvelopeError::Malformed),
+            },
+            (Layout::CompactV4, mut rest) => {
+                let ip = std::net::Ipv4Addr::from(take::<4>(&mut rest)?);
+                decode_compact(ip.into(), rest)
+            }
+            (Layout::CompactV6, mut rest) => {
+                let ip = std::net::Ipv6Addr::from(take::<16>(&mut rest)?);
+                decode_compact(ip.into(), rest)
+            }
         }
     }
+}
+
+/// Splits `N` bytes off the front of `rest`.
+fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], EnvelopeError> {
+    let head = rest.get(..N).ok_or(EnvelopeError::Malformed)?;
+    let out = head.try_into().map_err(|_| EnvelopeError::Malformed)?;
+    *rest = &rest[N..];
+    Ok(out)
+}
+
+/// The rest of a compact envelope after the sender's ip.
+fn decode_compact(ip: std::net::IpAddr, mut rest: &[u8]) -> Result<Envelope, EnvelopeError> {
+    let port = u16::from_le_bytes(take(&mut rest)?);
+    let digest = ConfigDigest(u64::from_le_bytes(take(&mut rest)?));
+    let tag = DeploymentTag(u32::from_le_bytes(take(&mut rest)?));
+    Ok(Envelope {
+        sender_addr: PeerAddr::new(ip, port),
+        digest,
+        body: Body::Tagged {
+            tag,
+            payload: rest.to_vec(),
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::deployment::CodeVersion;
+    use crate::ids::NodeId;
     use proptest::prelude::*;
 
     const MAX: usize = DEFAULT_MAX_ENVELOPE_BYTES;
 
     fn sample(payload: Vec<u8>) -> Envelope {
         Envelope {
-            sender: NodeId(0x1234_5678_9abc),
             sender_addr: "127.0.0.1:7946".parse().unwrap(),
             digest: ConfigDigest(99),
             body: Body::Module {
@@ -247,17 +351,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn round_trips() {
-        for env in [sample(b"hello".to_vec()), records()] {
-            let bytes = env.encode(MAX, &Seal::Checksum, 0).unwrap();
-            assert_eq!(Envelope::decode(&bytes, MAX, &Seal::Checksum, 0).unwrap(), env);
+    fn tagged(addr: &str, payload: Vec<u8>) -> Envelope {
+        Envelope {
+            sender_addr: addr.parse().unwrap(),
+            digest: ConfigDigest(0xfedc_ba98_7654_3210),
+            body: Body::Tagged {
+                tag: DeploymentTag(0xdead_beef),
+                payload,
+            },
         }
     }
 
     #[test]
+    fn round_trips() {
+        for env in [
+            sample(b"hello".to_vec()),
+            records(),
+            tagged("127.0.0.1:20000", b"hello".to_vec()),
+            tagged("[::1]:7946", vec![]),
+        ] {
+            let bytes = env.encode(MAX, &Seal::Checksum, 0).unwrap();
+            assert_eq!(Envelope::decode(&bytes, MAX, &Seal::Checksum, 0).unwrap(), env);
+            let bytes = env.encode(MAX, &mac(), 5).unwrap();
+            assert_eq!(Envelope::decode(&bytes, MAX, &mac(), 5).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn a_compact_envelope_adds_23_bytes_to_an_ipv4_payload() {
+        for len in [0, 100, 8192] {
+            let env = tagged("10.1.2.3:65535", vec![1; len]);
+            assert_eq!(env.encode(MAX, &Seal::Checksum, 0).unwrap().len(), len + 23);
+            assert_eq!(env.encode(MAX, &mac(), 0).unwrap().len(), len + 23 - 4 + 8 + 32);
+        }
+        let full = sample(vec![1; 100]).encode(MAX, &Seal::Checksum, 0).unwrap();
+        assert!(full.len() > 100 + 24, "the full form carries module and number");
+    }
+
+    #[test]
     fn every_single_bit_flip_is_detected() {
-        for env in [sample(b"some payload bytes".to_vec()), records()] {
+        for env in [
+            sample(b"some payload bytes".to_vec()),
+            records(),
+            tagged("127.0.0.1:1", b"some payload bytes".to_vec()),
+        ] {
             let bytes = env.encode(MAX, &Seal::Checksum, 0).unwrap();
             for bit in 0..bytes.len() * 8 {
                 let mut flipped = bytes.clone();
@@ -272,11 +409,27 @@ mod tests {
 
     #[test]
     fn every_truncation_is_refused() {
-        let bytes = records().encode(MAX, &Seal::Checksum, 0).unwrap();
-        for len in 0..bytes.len() {
-            assert!(
-                Envelope::decode(&bytes[..len], MAX, &Seal::Checksum, 0).is_err(),
-                "length {len}"
+        for env in [records(), tagged("[::1]:1", b"xyz".to_vec())] {
+            let bytes = env.encode(MAX, &Seal::Checksum, 0).unwrap();
+            for len in 0..bytes.len() {
+                assert!(
+                    Envelope::decode(&bytes[..len], MAX, &Seal::Checksum, 0).is_err(),
+                    "length {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_compact_header_cut_short_is_malformed() {
+        // A valid checksum over a compact header that ends early (here: in the digest).
+        for format in [FORMAT_COMPACT, FORMAT_COMPACT_V6] {
+            let mut bytes = vec![format, 127, 0, 0, 1, 1, 0, 9, 9];
+            let crc = crc32fast::hash(&bytes);
+            bytes.extend_from_slice(&crc.to_le_bytes());
+            assert_eq!(
+                Envelope::decode(&bytes, MAX, &Seal::Checksum, 0),
+                Err(EnvelopeError::Malformed)
             );
         }
     }
@@ -307,7 +460,7 @@ mod tests {
             Envelope::decode(&trailing, MAX, &Seal::Checksum, 0),
             Err(EnvelopeError::Malformed)
         );
-        bytes[0] = 3;
+        bytes[0] = 7;
         let crc = crc32fast::hash(&bytes);
         bytes.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(
@@ -386,7 +539,13 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = Envelope::decode(&bytes, MAX, &Seal::Checksum, 0);
-            let _ = Envelope::decode(&with_valid_crc(bytes), MAX, &Seal::Checksum, 0);
+            let _ = Envelope::decode(&with_valid_crc(bytes.clone()), MAX, &Seal::Checksum, 0);
+            let mut compact = with_valid_crc(bytes);
+            compact[0] = FORMAT_COMPACT;
+            let n = compact.len() - 4;
+            let crc = crc32fast::hash(&compact[..n]);
+            compact[n..].copy_from_slice(&crc.to_le_bytes());
+            let _ = Envelope::decode(&compact, MAX, &Seal::Checksum, 0);
         }
 
         #[test]

@@ -36,12 +36,13 @@ mod instance;
 pub mod io;
 pub mod metrics;
 pub mod node;
+pub mod peer_digests;
 mod receive;
 pub mod settings;
 pub mod trust;
 
 pub use configuration::{ConfigDigest, Configuration, Offer};
-pub use deployment::{CodeVersion, Deployment, DeploymentNumber, Millis};
+pub use deployment::{CodeVersion, Deployment, DeploymentNumber, DeploymentTag, Millis};
 pub use envelope::{Body, Envelope, EnvelopeError};
 pub use ids::{ModuleName, NodeId, PeerAddr};
 pub use instance::{ModuleState, ModuleStatus};

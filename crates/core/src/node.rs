@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::backup::BackupGossip;
 use crate::configuration::{Configuration, Offer};
 use crate::cooldown::Cooldown;
-use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis, MAX_PARAMS_LEN};
+use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, DeploymentTag, Millis, MAX_PARAMS_LEN};
 use crate::envelope::{Body, Envelope, Seal};
 use crate::fetch::Fetch;
 use crate::hints::Hints;
@@ -19,6 +19,7 @@ use crate::ids::{ModuleName, NodeId, PeerAddr};
 use crate::instance::Instance;
 use crate::io::{CommandError, Input, Output};
 use crate::metrics::{DropReason, Metrics};
+use crate::peer_digests::PeerDigests;
 use crate::settings::Settings;
 
 /// What kind of answer a cooldown entry limits.
@@ -35,6 +36,9 @@ pub(crate) enum Reply {
     /// Records answering a peer's request.
     RequestAnswer(PeerAddr),
 }
+
+/// Peers whose last digest the core remembers (compact envelopes go to them).
+const PEER_DIGESTS: usize = 1024;
 
 /// Everything a core needs to start.
 #[derive(Debug, Clone)]
@@ -75,6 +79,8 @@ pub struct Core {
     pub(crate) hints: Hints,
     pub(crate) backup: BackupGossip,
     pub(crate) cooldown: Cooldown<Reply>,
+    /// Peers' last configuration digests: who can take compact module envelopes.
+    pub(crate) peer_digests: PeerDigests,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) metrics: Metrics,
     pub(crate) now: Millis,
@@ -99,6 +105,7 @@ impl Core {
             hints: Hints::new(init.settings.max_hints),
             backup: BackupGossip::new(init.settings.backup_interval_ms),
             cooldown: Cooldown::new(init.settings.reply_cooldown_ms),
+            peer_digests: PeerDigests::new(PEER_DIGESTS),
             seal: init.settings.seal(),
             rejected_sources: BTreeSet::new(),
             warnings: Vec::new(),
@@ -363,14 +370,34 @@ impl Core {
         }
     }
 
+    /// A module payload of the configured deployment, to a peer whose last envelope
+    /// carried our digest, goes as a compact `Tagged` body; anything else as is.
+    fn compact(&self, to: PeerAddr, body: Body) -> Body {
+        match body {
+            Body::Module {
+                module,
+                number,
+                payload,
+            } if self.config.number(&module) == Some(number)
+                && self.peer_digests.holds(to, self.config.digest()) =>
+            {
+                Body::Tagged {
+                    tag: DeploymentTag::of(&module, number),
+                    payload,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Wraps a body in an envelope from this node and queues it for `to`.
     pub(crate) fn send(&mut self, to: PeerAddr, body: Body) {
+        let body = self.compact(to, body);
         let payload_len = match &body {
-            Body::Module { payload, .. } => Some(payload.len()),
+            Body::Module { payload, .. } | Body::Tagged { payload, .. } => Some(payload.len()),
             _ => None,
         };
         let envelope = Envelope {
-            sender: self.id,
             sender_addr: self.addr,
             digest: self.config.digest(),
             body,

@@ -5,7 +5,8 @@
 
 use std::cmp::Ordering;
 
-use crate::deployment::{Deployment, DeploymentNumber};
+use crate::configuration::ConfigDigest;
+use crate::deployment::{Deployment, DeploymentNumber, DeploymentTag};
 use crate::envelope::{Body, Envelope};
 use crate::ids::{ModuleName, PeerAddr};
 use crate::io::Output;
@@ -20,24 +21,36 @@ impl Core {
             Ok(e) => e,
             Err(e) => return self.metrics.drop(e.into()),
         };
-        if envelope.sender == self.id || envelope.sender_addr == self.addr {
+        if envelope.sender_addr == self.addr {
             return self.metrics.drop(DropReason::FromSelf);
         }
         let from = envelope.sender_addr;
         self.note_hint(from);
+        self.peer_digests.note(from, envelope.digest);
         match envelope.body {
+            Body::Tagged { tag, payload } => {
+                let named = self
+                    .config
+                    .iter()
+                    .find(|d| DeploymentTag::of(&d.module, d.number) == tag)
+                    .map(|d| (d.module.clone(), d.number));
+                match named {
+                    Some((module, number)) => {
+                        self.module_payload(from, envelope.digest, module, number, payload)
+                    }
+                    None => {
+                        // The sender believed we held its configuration; we don't
+                        // (any more): compare summaries, which moves the older side.
+                        self.metrics.drop(DropReason::VersionMismatch);
+                        self.send_summary(from);
+                    }
+                }
+            }
             Body::Module {
                 module,
                 number,
                 payload,
-            } => {
-                let agreed = self.module_envelope(from, module, number, payload);
-                if agreed && envelope.digest != self.config.digest() {
-                    // Same deployment of this module, but some other module differs:
-                    // any module's traffic spreads the whole configuration.
-                    self.send_summary(from);
-                }
-            }
+            } => self.module_payload(from, envelope.digest, module, number, payload),
             Body::Summary(entries) => self.summary(from, entries),
             Body::Records(records) => {
                 for record in records {
@@ -53,6 +66,23 @@ impl Core {
                     self.send(from, Body::Records(records));
                 }
             }
+        }
+    }
+
+    /// A module payload from a peer whose configuration has `digest`.
+    fn module_payload(
+        &mut self,
+        from: PeerAddr,
+        digest: ConfigDigest,
+        module: ModuleName,
+        number: DeploymentNumber,
+        payload: Vec<u8>,
+    ) {
+        let agreed = self.module_envelope(from, module, number, payload);
+        if agreed && digest != self.config.digest() {
+            // Same deployment of this module, but some other module differs: any
+            // module's traffic spreads the whole configuration.
+            self.send_summary(from);
         }
     }
 

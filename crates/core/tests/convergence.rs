@@ -17,6 +17,11 @@ fn addr(i: usize) -> PeerAddr {
     PeerAddr::from(([127, 0, 0, 1], 7000 + i as u16))
 }
 
+/// A payload naming the deployment its sender runs.
+fn running_tag(number: Option<&DeploymentNumber>) -> Vec<u8> {
+    number.map_or(vec![], |n| format!("{}@{}", n.time_ms, n.origin.0).into_bytes())
+}
+
 fn node_of(a: PeerAddr) -> usize {
     (a.port() - 7000) as usize
 }
@@ -138,7 +143,19 @@ impl Cluster {
                         number: deployment.number,
                     })
                 }
-                Output::Deliver { .. } | Output::Unload { .. } | Output::Persist { .. } => None,
+                Output::Deliver { module, payload, .. } => {
+                    // Payloads name the sender's running deployment: a node only ever
+                    // gets payloads of the deployment it runs (compact or full form).
+                    prop_assert_eq!(
+                        payload,
+                        running_tag(self.loaded[node].get(&module)),
+                        "node {} got a payload of another deployment of {}",
+                        node,
+                        module
+                    );
+                    None
+                }
+                Output::Unload { .. } | Output::Persist { .. } => None,
             };
             if let Some(input) = follow {
                 work.extend(self.cores[node].handle(self.now, input));
@@ -175,9 +192,9 @@ impl Cluster {
                 self.input(
                     a,
                     Input::ModuleSend {
+                        payload: running_tag(self.loaded[a].get(&module)),
                         module,
                         to: addr(b),
-                        payload: vec![1, 2, 3],
                     },
                 )?;
             }

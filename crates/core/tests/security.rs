@@ -54,7 +54,6 @@ fn deliver(outputs: Vec<Output>, to: &mut Core, now: u64) -> Vec<Output> {
 /// A records envelope from `sender`, sealed with `cluster` if given.
 fn records_from(sender: u16, records: Vec<Deployment>, cluster: Option<[u8; 32]>, now: u64) -> Vec<u8> {
     let env = Envelope {
-        sender: NodeId(sender as u64),
         sender_addr: addr(sender),
         digest: Default::default(),
         body: Body::Records(records),

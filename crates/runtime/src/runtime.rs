@@ -1,9 +1,10 @@
 //! [`Runtime`]: one wasmtime engine per node, the linker with the `hearsay` imports,
-//! and compiled code cached by version — in memory, so swapping back to code seen
-//! before (a rollback) costs an instantiation, and optionally on disk
-//! ([`crate::compile_cache`]), so agents sharing a host compile each version once.
+//! and compiled code cached by version — in memory for the last few versions, so
+//! swapping back to code seen just before (a rollback) costs an instantiation, and
+//! optionally on disk ([`crate::compile_cache`]), so agents sharing a host compile
+//! each version once and reload older ones without compiling.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -14,6 +15,11 @@ use crate::imports::{link, IMPORTS};
 use crate::limits::Limits;
 use crate::state::HostState;
 use crate::LoadError;
+
+/// Compiled versions kept in memory (each is hundreds of KiB of machine code): the
+/// running one and the one before, for a rollback. Older ones come back from the disk
+/// cache, or are compiled again.
+const MEMORY_CACHE: usize = 2;
 
 /// Exports every module must have: name, parameter count, result count.
 const REQUIRED_EXPORTS: [(&str, usize, usize); 6] = [
@@ -44,7 +50,8 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
     pub(crate) limits: Limits,
-    cache: Mutex<HashMap<CodeVersion, Code>>,
+    /// Most recently used first. A handful of entries: a linear scan, no map.
+    cache: Mutex<VecDeque<Code>>,
     disk_cache: Option<PathBuf>,
 }
 
@@ -68,7 +75,7 @@ impl Runtime {
             engine,
             linker,
             limits,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(VecDeque::with_capacity(MEMORY_CACHE + 1)),
             disk_cache: dir,
         })
     }
@@ -78,11 +85,26 @@ impl Runtime {
         &self.limits
     }
 
+    /// The versions whose compiled code is kept in memory, most recently used first.
+    pub fn cached(&self) -> Vec<CodeVersion> {
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .iter()
+            .map(|c| c.version)
+            .collect()
+    }
+
     /// Validates, ABI-checks and compiles module code (or returns it from the cache).
     pub fn compile(&self, wasm: &[u8]) -> Result<Code, LoadError> {
         let version = CodeVersion::of(wasm);
-        if let Some(code) = self.cache.lock().expect("cache lock").get(&version) {
-            return Ok(code.clone());
+        {
+            let mut cache = self.cache.lock().expect("cache lock");
+            if let Some(at) = cache.iter().position(|c| c.version == version) {
+                let code = cache.remove(at).expect("found above");
+                cache.push_front(code.clone());
+                return Ok(code);
+            }
         }
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
@@ -94,10 +116,10 @@ impl Runtime {
         };
         check_abi(&module)?;
         let code = Code { module, version };
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(version, code.clone());
+        let mut cache = self.cache.lock().expect("cache lock");
+        cache.push_front(code.clone());
+        // Instances hold their own reference: evicting never unloads running code.
+        cache.truncate(MEMORY_CACHE);
         Ok(code)
     }
 }

@@ -223,3 +223,20 @@ fn compiled_code_is_shared_on_disk() {
     assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000, "rewritten");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn only_the_last_two_compiled_versions_stay_in_memory() {
+    let rt = Runtime::new(Limits::default()).unwrap();
+    let versions: Vec<Vec<u8>> = (0..3)
+        .map(|i| common::wat_module(&format!("i32.const {i} drop"), ""))
+        .collect();
+    let v = |i: usize| hearsay_core::CodeVersion::of(&versions[i]);
+    for wasm in &versions {
+        rt.compile(wasm).unwrap();
+    }
+    assert_eq!(rt.cached(), vec![v(2), v(1)]);
+    rt.compile(&versions[1]).unwrap();
+    assert_eq!(rt.cached(), vec![v(1), v(2)], "a hit moves to the front");
+    rt.compile(&versions[0]).unwrap();
+    assert_eq!(rt.cached(), vec![v(0), v(1)], "an evicted version compiles again");
+}

@@ -14,7 +14,7 @@
 //! A table too big for one message (`max_message_bytes`, about 350 members) is
 //! sampled, and a member's heartbeat then reaches a node only when some sample
 //! carries it: at 1,000 members and 10% loss, random samples let live members go
-//! unheard for 2 s often enough for hundreds of false removals in 1,000 rounds. So
+//! unheard for seconds often enough for hundreds of false removals in 1,000 rounds. So
 //! samples are steered, push-pull style: a push gives part of its room to the members
 //! its sender heard from least recently (suspected ones too) — a request — and the
 //! reply leads with newer heartbeats for what the push carried and leaves out what

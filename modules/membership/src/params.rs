@@ -3,7 +3,7 @@
 use hearsay_guest::json::{self, Value};
 
 /// Tuning of the failure detector, from the deployment's params JSON
-/// (`{"fanout":3,"suspect_after_ms":1000,"remove_after_ms":2000,"max_message_bytes":8192,
+/// (`{"fanout":3,"suspect_after_ms":600,"remove_after_ms":1200,"max_message_bytes":8192,
 /// "request_percent":25,"scale_timeouts":true}`).
 /// Missing fields take their defaults and unknown fields are ignored, so params
 /// written for a newer version of the module still load.
@@ -35,9 +35,12 @@ pub struct Params {
     /// only, sampled at random. Default 25 (10 and 50 did no better at 1,000 nodes).
     pub request_percent: u64,
     /// Scale the three timeouts with the number of members `n` known (this node
-    /// included) by `max(1, log10(n) / 2)`, as memberlist scales its suspicion
-    /// timeout: ×1 up to 100 members, ×1.5 at 1,000, ×2 at 10,000. Heartbeats take
-    /// longer to reach everyone in a bigger cluster. Default true.
+    /// included) by `max(1, log10(n) - 1)`, as memberlist scales its suspicion
+    /// timeout: ×1 up to 100 members, ×2 at 1,000, ×3 at 10,000. Heartbeats take
+    /// longer to reach everyone in a bigger cluster. At 100 nodes (unscaled) a killed
+    /// node is removed by all in about 1.6 s (8 rounds) and 6,000 rounds at 10% loss
+    /// removed nobody in the simulator; at 1,000 nodes the removal timeout is 2.4 s.
+    /// Default true.
     pub scale_timeouts: bool,
 }
 
@@ -61,9 +64,9 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             fanout: 3,
-            suspect_after_ms: 1000,
-            remove_after_ms: 2000,
-            forget_after_ms: 4000,
+            suspect_after_ms: 600,
+            remove_after_ms: 1200,
+            forget_after_ms: 2400,
             max_message_bytes: 8192,
             request_percent: 25,
             scale_timeouts: true,
@@ -137,7 +140,7 @@ impl Params {
         if !self.scale_timeouts {
             return base;
         }
-        let factor = ((nodes.max(1) as f64).log10() / 2.0).max(1.0);
+        let factor = ((nodes.max(1) as f64).log10() - 1.0).max(1.0);
         // Float to int casts saturate, so huge timeouts stay huge.
         let scale = |ms: u64| (ms as f64 * factor).round() as u64;
         Timeouts {
@@ -188,7 +191,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.fanout, 5);
-        assert_eq!(p.suspect_after_ms, 1000);
+        assert_eq!(p.suspect_after_ms, 600);
         assert_eq!(p.remove_after_ms, 3000);
         assert_eq!(p.forget_after_ms, 6000);
         assert_eq!(p.max_message_bytes, 512);
@@ -207,17 +210,17 @@ mod tests {
             (t.suspect_after_ms, t.remove_after_ms, t.forget_after_ms)
         };
         for n in [0, 1, 2, 10, 50, 100] {
-            assert_eq!(t(n), (1000, 2000, 4000), "{} members", n);
+            assert_eq!(t(n), (600, 1200, 2400), "{} members", n);
         }
-        assert_eq!(t(1000), (1500, 3000, 6000));
-        assert_eq!(t(10_000), (2000, 4000, 8000));
-        assert_eq!(t(500), (1349, 2699, 5398));
-        assert!(t(101).1 > 2000);
+        assert_eq!(t(1000), (1200, 2400, 4800));
+        assert_eq!(t(10_000), (1800, 3600, 7200));
+        assert_eq!(t(500), (1019, 2039, 4078));
+        assert!(t(101).1 > 1200);
         let fixed = Params {
             scale_timeouts: false,
             ..Params::default()
         };
-        assert_eq!(fixed.timeouts(10_000).remove_after_ms, 2000);
+        assert_eq!(fixed.timeouts(10_000).remove_after_ms, 1200);
         let huge = Params {
             remove_after_ms: u64::MAX,
             ..Params::default()

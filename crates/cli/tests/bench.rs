@@ -1,0 +1,61 @@
+//! `hearsay bench --quick --json`: every group runs end to end (real agents, the
+//! simulator, the S3 scenario, the runtime) and reports every row with its runs. The
+//! figures are timings on a shared machine, so they are checked for presence and
+//! sanity here, not against targets: `hearsay bench` (BENCHMARKS.md) is where they
+//! are judged.
+
+mod common;
+
+use common::cli_ok;
+use serde_json::Value;
+
+#[test]
+fn the_quick_bench_reports_every_row() {
+    let port_base = (30_000 + (std::process::id() % 2000) * 10).to_string();
+    let out = cli_ok(&["bench", "--quick", "--json", "--port-base", &port_base]);
+    let report: Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(report["quick"], true);
+    assert_eq!(report["runs"], 2);
+    let rows = report["rows"].as_array().expect("rows");
+    for group in ["runtime", "simulated", "agents", "loss", "repair"] {
+        assert!(
+            rows.iter().any(|r| r["group"] == group),
+            "no {group} rows in {out}"
+        );
+    }
+    let row = |needle: &str| -> &Value {
+        rows.iter()
+            .find(|r| r["name"].as_str().is_some_and(|n| n.contains(needle)))
+            .unwrap_or_else(|| panic!("no row '{needle}'"))
+    };
+    for r in rows {
+        let values = r["values"].as_array().expect("values");
+        assert!(!values.is_empty(), "{r}");
+        assert!(r["median"].is_number(), "a row without a median: {r}");
+    }
+    // Timings come from every run.
+    assert_eq!(
+        row("update → all 10 agents running it")["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Simulated rounds are exact for a seed; both seeds stay within the push bound.
+    let sim = row("deploy → all 1000 simulated nodes");
+    assert!(sim["max"].as_f64().unwrap() <= 17.0, "{sim}");
+    // Compact envelopes: the core's piggyback is a few dozen bytes at most, never the
+    // ~50 of the full form on every message.
+    let piggyback = row("core piggyback per module envelope")["median"]
+        .as_f64()
+        .unwrap();
+    assert!((23.0..40.0).contains(&piggyback), "{piggyback} B");
+    // Memory is measured for every agent.
+    assert_eq!(
+        row("resident memory per agent")["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+}
