@@ -16,15 +16,16 @@ pub(crate) struct PeerClient {
 }
 
 impl PeerClient {
-    /// Short timeouts (gossip is periodic: a late batch is superseded) and a small
-    /// keep-alive pool per peer.
+    /// Short timeouts (gossip is periodic: a late batch is superseded) and one
+    /// keep-alive connection per peer: the sender has at most one batch in flight per
+    /// peer, and every idle connection holds buffers on both ends.
     pub fn new(tls: Option<&Tls>) -> Result<PeerClient, NodeError> {
         crate::tls::install_crypto();
         let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(2))
             .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(2)
+            .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
             .no_proxy();
         let (builder, scheme) = match tls {
