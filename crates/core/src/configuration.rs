@@ -1,12 +1,13 @@
 //! The configuration: one current deployment per module, the "highest deployment
-//! number wins" rule, and a digest that lets two nodes tell cheaply whether they agree.
+//! number wins" rule, a digest that lets two nodes tell cheaply whether they agree,
+//! and each deployment's wire tag (compact envelopes name deployments by it).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::deployment::{Deployment, DeploymentNumber};
+use crate::deployment::{Deployment, DeploymentNumber, DeploymentTag};
 use crate::ids::ModuleName;
 
 /// A short fingerprint of a whole configuration, carried in every envelope. Two nodes
@@ -46,6 +47,9 @@ pub enum Offer {
 pub struct Configuration {
     deployments: BTreeMap<ModuleName, Deployment>,
     digest: ConfigDigest,
+    /// Each deployment's tag, derived (like the digest) whenever deployments change:
+    /// a handful of modules, so a list.
+    tags: Vec<(DeploymentTag, ModuleName)>,
 }
 
 impl Configuration {
@@ -54,8 +58,9 @@ impl Configuration {
         let mut c = Configuration {
             deployments: BTreeMap::new(),
             digest: ConfigDigest(0),
+            tags: Vec::new(),
         };
-        c.digest = c.compute_digest();
+        c.derive();
         c
     }
 
@@ -74,7 +79,7 @@ impl Configuration {
             }
             _ => self.deployments.insert(deployment.module.clone(), deployment),
         };
-        self.digest = self.compute_digest();
+        self.derive();
         Offer::Adopted(outcome)
     }
 
@@ -108,12 +113,36 @@ impl Configuration {
         self.digest
     }
 
+    /// The current deployment whose tag is `tag`.
+    pub fn by_tag(&self, tag: DeploymentTag) -> Option<&Deployment> {
+        let (_, module) = self.tags.iter().find(|(t, _)| *t == tag)?;
+        self.deployments.get(module)
+    }
+
+    /// The tag of `module`'s deployment `number`, if that is its current deployment.
+    pub fn tag_of(&self, module: &ModuleName, number: DeploymentNumber) -> Option<DeploymentTag> {
+        if self.number(module) != Some(number) {
+            return None;
+        }
+        self.tags.iter().find(|(_, m)| m == module).map(|(t, _)| *t)
+    }
+
     /// `(module, number)` for every module: what a backup-gossip exchange compares.
     pub fn summary(&self) -> Vec<(ModuleName, DeploymentNumber)> {
         self.deployments
             .values()
             .map(|d| (d.module.clone(), d.number))
             .collect()
+    }
+
+    /// Recomputes what is derived from the deployments: the digest and the tags.
+    fn derive(&mut self) {
+        self.digest = self.compute_digest();
+        self.tags = self
+            .deployments
+            .values()
+            .map(|d| (DeploymentTag::of(&d.module, d.number), d.module.clone()))
+            .collect();
     }
 
     /// The digest covers everything that identifies a deployment (module, number,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::backup::BackupGossip;
 use crate::configuration::{Configuration, Offer};
 use crate::cooldown::Cooldown;
-use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, DeploymentTag, Millis, MAX_PARAMS_LEN};
+use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis, MAX_PARAMS_LEN};
 use crate::envelope::{Body, Envelope, Seal};
 use crate::fetch::Fetch;
 use crate::hints::Hints;
@@ -378,12 +378,14 @@ impl Core {
                 module,
                 number,
                 payload,
-            } if self.config.number(&module) == Some(number)
-                && self.peer_digests.holds(to, self.config.digest()) =>
-            {
-                Body::Tagged {
-                    tag: DeploymentTag::of(&module, number),
-                    payload,
+            } if self.peer_digests.holds(to, self.config.digest()) => {
+                match self.config.tag_of(&module, number) {
+                    Some(tag) => Body::Tagged { tag, payload },
+                    None => Body::Module {
+                        module,
+                        number,
+                        payload,
+                    },
                 }
             }
             other => other,

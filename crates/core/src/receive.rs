@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 
 use crate::configuration::ConfigDigest;
-use crate::deployment::{Deployment, DeploymentNumber, DeploymentTag};
+use crate::deployment::{Deployment, DeploymentNumber};
 use crate::envelope::{Body, Envelope};
 use crate::ids::{ModuleName, PeerAddr};
 use crate::io::Output;
@@ -29,11 +29,7 @@ impl Core {
         self.peer_digests.note(from, envelope.digest);
         match envelope.body {
             Body::Tagged { tag, payload } => {
-                let named = self
-                    .config
-                    .iter()
-                    .find(|d| DeploymentTag::of(&d.module, d.number) == tag)
-                    .map(|d| (d.module.clone(), d.number));
+                let named = self.config.by_tag(tag).map(|d| (d.module.clone(), d.number));
                 match named {
                     Some((module, number)) => {
                         self.module_payload(from, envelope.digest, module, number, payload)
