@@ -2,6 +2,7 @@
 //! module, printing a progress line whenever the count changes. `deploy` and
 //! `rollback` use it with `--watch`, the demo and the benchmark too.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
@@ -90,18 +91,28 @@ pub fn clients(apis: &[String]) -> Result<Vec<ApiClient>> {
     Ok(apis.iter().map(|a| ApiClient::new(a)).collect::<Result<_, _>>()?)
 }
 
-/// Every node's status (None: unreachable), in the order of `clients`.
-pub async fn poll(clients: &[ApiClient]) -> Vec<Option<StatusReport>> {
+/// Asks every node at once: `ask(client)` for each, the answers in the order of
+/// `clients` (None where a node gave none).
+pub async fn each<T, F>(clients: &[ApiClient], ask: impl Fn(ApiClient) -> F) -> Vec<Option<T>>
+where
+    F: Future<Output = Option<T>> + Send + 'static,
+    T: Send + 'static,
+{
     let mut set = JoinSet::new();
     for (i, c) in clients.iter().enumerate() {
-        let c = c.clone();
-        set.spawn(async move { (i, c.status().await.ok()) });
+        let answer = ask(c.clone());
+        set.spawn(async move { (i, answer.await) });
     }
-    let mut out = vec![None; clients.len()];
-    while let Some(Ok((i, status))) = set.join_next().await {
-        out[i] = status;
+    let mut out: Vec<Option<T>> = (0..clients.len()).map(|_| None).collect();
+    while let Some(Ok((i, answer))) = set.join_next().await {
+        out[i] = answer;
     }
     out
+}
+
+/// Every node's status (None: unreachable), in the order of `clients`.
+pub async fn poll(clients: &[ApiClient]) -> Vec<Option<StatusReport>> {
+    each(clients, |c| async move { c.status().await.ok() }).await
 }
 
 /// Waits until every node runs the target; returns the last statuses.

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use hearsay_node::{now_ms, ApiClient, DeploymentInfo, StatusReport};
-use tokio::task::JoinSet;
 
 use crate::watch;
 
@@ -85,25 +84,15 @@ pub struct View {
 
 /// Every node's view; None where the node or its module doesn't answer.
 pub async fn views(clients: &[ApiClient]) -> Vec<Option<View>> {
-    let mut set = JoinSet::new();
-    for (i, c) in clients.iter().enumerate() {
-        let c = c.clone();
-        set.spawn(async move {
-            let v = c.query("membership", "count").await.ok().and_then(|v| {
-                Some(View {
-                    live: v["live"].as_u64()?,
-                    suspected: v["suspected"].as_u64()?,
-                    removed: v["removed"].as_u64()?,
-                })
-            });
-            (i, v)
-        });
-    }
-    let mut out = vec![None; clients.len()];
-    while let Some(Ok((i, v))) = set.join_next().await {
-        out[i] = v;
-    }
-    out
+    watch::each(clients, |c| async move {
+        let v = c.query("membership", "count").await.ok()?;
+        Some(View {
+            live: v["live"].as_u64()?,
+            suspected: v["suspected"].as_u64()?,
+            removed: v["removed"].as_u64()?,
+        })
+    })
+    .await
 }
 
 /// Polls until every node's view satisfies `ok`; returns the seconds since
@@ -136,14 +125,9 @@ pub async fn until_views(
 
 /// The sum over nodes of one Prometheus sample, e.g. `hearsay_bytes_out_total`.
 pub async fn metric_sum(clients: &[ApiClient], series: &[&str]) -> Vec<f64> {
-    let mut set = JoinSet::new();
-    for c in clients {
-        let c = c.clone();
-        set.spawn(async move { c.metrics().await.ok() });
-    }
+    let texts = watch::each(clients, |c| async move { c.metrics().await.ok() }).await;
     let mut sums = vec![0.0; series.len()];
-    while let Some(Ok(text)) = set.join_next().await {
-        let Some(text) = text else { continue };
+    for text in texts.iter().flatten() {
         for (k, name) in series.iter().enumerate() {
             if let Some(v) = text
                 .lines()

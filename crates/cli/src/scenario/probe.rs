@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use serde_json::Value;
-use tokio::task::JoinSet;
 
 use hearsay_node::{ApiClient, ModuleReport, StatusReport};
 
@@ -29,16 +28,11 @@ impl Probe {
     /// Every node's answer to the module's query (None: no answer, e.g. the module
     /// doesn't run there), in node order.
     pub async fn queries(&self) -> Vec<Option<Value>> {
-        let mut set = JoinSet::new();
-        for (i, c) in self.clients.iter().enumerate() {
-            let (c, module) = (c.clone(), self.module.clone());
-            set.spawn(async move { (i, c.query(&module, "").await.ok()) });
-        }
-        let mut out = vec![None; self.clients.len()];
-        while let Some(Ok((i, answer))) = set.join_next().await {
-            out[i] = answer;
-        }
-        out
+        watch::each(&self.clients, |c| {
+            let module = self.module.clone();
+            async move { c.query(&module, "").await.ok() }
+        })
+        .await
     }
 
     /// Polls statuses until the module's report satisfies `ok` on every node.
