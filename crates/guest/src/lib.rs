@@ -60,6 +60,9 @@
 pub mod host;
 pub mod json;
 pub mod module;
+/// Native tests only: a module under test runs outside any wasm runtime.
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 mod export;
 

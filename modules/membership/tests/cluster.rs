@@ -1,51 +1,16 @@
 //! Cluster tests: a tiny deterministic driver — nodes in a Vec, messages in a queue,
-//! virtual time in 100 ms ticks, a seeded rng — runs the module natively through
-//! `hearsay_guest::factory`, exactly as the simulator will.
+//! virtual time in 100 ms ticks, seeded randomness (`hearsay_guest::testing`) — runs
+//! the module natively through `hearsay_guest::factory`, exactly as the simulator will.
 
 use hearsay_guest::json::{self, Value};
-use hearsay_guest::{factory, DynModule, Host, Level};
+use hearsay_guest::testing::{splitmix, TestHost as NodeHost};
+use hearsay_guest::{factory, DynModule};
 use membership::table::Heartbeat;
 use membership::wire::{decode_gossip, encode_gossip};
 use membership::Membership;
 use std::collections::{BTreeSet, VecDeque};
 
 const TICK_MS: u64 = 100;
-
-/// splitmix64: small, seeded, good enough for a test.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-struct NodeHost {
-    addr: String,
-    now: u64,
-    rng: u64,
-    bootstrap: Vec<String>,
-    outbox: Vec<(String, Vec<u8>)>,
-}
-
-impl Host for NodeHost {
-    fn send(&mut self, to: &str, payload: &[u8]) {
-        self.outbox.push((to.to_string(), payload.to_vec()));
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-    fn random_u64(&mut self) -> u64 {
-        splitmix(&mut self.rng)
-    }
-    fn log(&mut self, _level: Level, _msg: &str) {}
-    fn bootstrap_peers(&self) -> Vec<String> {
-        self.bootstrap.clone()
-    }
-    fn self_addr(&self) -> String {
-        self.addr.clone()
-    }
-}
 
 struct Node {
     host: NodeHost,
@@ -79,13 +44,11 @@ impl Cluster {
             messages: 0,
         };
         for i in 0..n {
-            let host = NodeHost {
-                addr: addr(i),
-                now: 0,
-                rng: seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1),
-                bootstrap: vec![addr(0), addr(1)],
-                outbox: Vec::new(),
-            };
+            let host = NodeHost::new(
+                addr(i),
+                vec![addr(0), addr(1)],
+                seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1),
+            );
             c.nodes.push(Node { host, module: None });
             c.start(i);
         }
@@ -328,13 +291,7 @@ fn query_formats() {
 
 #[test]
 fn init_rejects_bad_params() {
-    let mut host = NodeHost {
-        addr: addr(0),
-        now: 0,
-        rng: 0,
-        bootstrap: vec![],
-        outbox: vec![],
-    };
+    let mut host = NodeHost::new(addr(0), vec![], 0);
     assert!(factory::<Membership>()("{not json", &mut host).is_err());
     assert!(factory::<Membership>()(r#"{"fanout":0}"#, &mut host).is_err());
     assert!(factory::<Membership>()(r#"{"fanout":2,"whatever":[1,2]}"#, &mut host).is_ok());
@@ -386,13 +343,7 @@ fn garbage_and_truncated_input_is_ignored_without_panicking() {
 }
 
 fn lone_node(params: &str) -> (Box<dyn DynModule>, NodeHost) {
-    let mut host = NodeHost {
-        addr: addr(0),
-        now: 0,
-        rng: 11,
-        bootstrap: vec![],
-        outbox: vec![],
-    };
+    let mut host = NodeHost::new(addr(0), vec![], 11);
     let m = factory::<Membership>()(params, &mut host).expect("init");
     (m, host)
 }

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{addr, fixed, parse_view, splitmix, Cluster, NodeHost};
+use common::{addr, fixed, parse_view, Cluster, NodeHost};
+use hearsay_guest::testing::splitmix;
 use hearsay_guest::{factory, Factory};
 use statecast::engine::record::checksum;
 use statecast::engine::wire::{self, Message, State};

@@ -7,7 +7,8 @@
 #![allow(dead_code)]
 
 use hearsay_guest::json::{self, Value};
-use hearsay_guest::{factory, DynModule, Factory, Host, Level};
+pub use hearsay_guest::testing::TestHost as NodeHost;
+use hearsay_guest::{factory, DynModule, Factory};
 use statecast::engine::wire;
 use statecast::{Fixed, Poison, Record, Statecast};
 use std::collections::VecDeque;
@@ -22,67 +23,8 @@ pub fn poison() -> Factory {
     factory::<Statecast<Poison>>()
 }
 
-/// splitmix64: small, seeded, good enough for a test.
-pub fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 pub fn addr(i: usize) -> String {
     format!("10.0.{}.{}:7000", i / 250, i % 250 + 1)
-}
-
-pub struct NodeHost {
-    pub addr: String,
-    pub now: u64,
-    pub rng: u64,
-    pub bootstrap: Vec<String>,
-    pub outbox: Vec<(String, Vec<u8>)>,
-    /// Sends allowed before `send` panics (a native stand-in for the flood limit).
-    pub send_cap: Option<usize>,
-    pub sent: usize,
-}
-
-impl NodeHost {
-    pub fn new(addr: String, bootstrap: Vec<String>, seed: u64) -> NodeHost {
-        NodeHost {
-            addr,
-            now: 0,
-            rng: seed,
-            bootstrap,
-            outbox: Vec::new(),
-            send_cap: None,
-            sent: 0,
-        }
-    }
-}
-
-impl Host for NodeHost {
-    fn send(&mut self, to: &str, payload: &[u8]) {
-        if let Some(cap) = self.send_cap {
-            if self.sent >= cap {
-                panic!("flood: more than {} sends", cap);
-            }
-        }
-        self.sent += 1;
-        self.outbox.push((to.to_string(), payload.to_vec()));
-    }
-    fn now_ms(&self) -> u64 {
-        self.now
-    }
-    fn random_u64(&mut self) -> u64 {
-        splitmix(&mut self.rng)
-    }
-    fn log(&mut self, _level: Level, _msg: &str) {}
-    fn bootstrap_peers(&self) -> Vec<String> {
-        self.bootstrap.clone()
-    }
-    fn self_addr(&self) -> String {
-        self.addr.clone()
-    }
 }
 
 /// What a node's query answers.
