@@ -197,20 +197,16 @@ impl Table {
         wire::put_addr(&mut out, &self.self_addr);
         wire::put_varint(&mut out, self.own.generation);
         wire::put_varint(&mut out, self.own.counter);
-        wire::put_varint(&mut out, self.members.len() as u64);
-        for (addr, m) in &self.members {
-            wire::put_addr(&mut out, addr);
-            wire::put_varint(&mut out, m.heartbeat.generation);
-            wire::put_varint(&mut out, m.heartbeat.counter);
-            wire::put_varint(&mut out, m.last_increase_ms);
-        }
-        wire::put_varint(&mut out, self.dead.len() as u64);
-        for (addr, t) in &self.dead {
-            wire::put_addr(&mut out, addr);
-            wire::put_varint(&mut out, t.heartbeat.generation);
-            wire::put_varint(&mut out, t.heartbeat.counter);
-            wire::put_varint(&mut out, t.removed_at_ms);
-        }
+        put_entries(
+            &mut out,
+            self.members
+                .iter()
+                .map(|(a, m)| (a, m.heartbeat, m.last_increase_ms)),
+        );
+        put_entries(
+            &mut out,
+            self.dead.iter().map(|(a, t)| (a, t.heartbeat, t.removed_at_ms)),
+        );
         out
     }
 
@@ -248,14 +244,7 @@ fn decode_state(state: &[u8]) -> Option<Table> {
     };
     let mut table = Table::new(self_addr, 0);
     table.own = own;
-    let n = r.varint()?;
-    for _ in 0..n {
-        let addr = r.addr()?;
-        let heartbeat = Heartbeat {
-            generation: r.varint()?,
-            counter: r.varint()?,
-        };
-        let last_increase_ms = r.varint()?;
+    for (addr, heartbeat, last_increase_ms) in read_entries(&mut r)? {
         table.members.insert(
             addr,
             Member {
@@ -264,14 +253,7 @@ fn decode_state(state: &[u8]) -> Option<Table> {
             },
         );
     }
-    let n = r.varint()?;
-    for _ in 0..n {
-        let addr = r.addr()?;
-        let heartbeat = Heartbeat {
-            generation: r.varint()?,
-            counter: r.varint()?,
-        };
-        let removed_at_ms = r.varint()?;
+    for (addr, heartbeat, removed_at_ms) in read_entries(&mut r)? {
         table.dead.insert(
             addr,
             Tombstone {
@@ -284,6 +266,33 @@ fn decode_state(state: &[u8]) -> Option<Table> {
         return None;
     }
     Some(table)
+}
+
+/// Members and tombstones alike are exported as `count, (addr, generation, counter,
+/// time)*`: the time is when the heartbeat last rose, or when the member was removed.
+fn put_entries<'a>(out: &mut Vec<u8>, entries: impl ExactSizeIterator<Item = (&'a String, Heartbeat, u64)>) {
+    wire::put_varint(out, entries.len() as u64);
+    for (addr, heartbeat, time_ms) in entries {
+        wire::put_addr(out, addr);
+        wire::put_varint(out, heartbeat.generation);
+        wire::put_varint(out, heartbeat.counter);
+        wire::put_varint(out, time_ms);
+    }
+}
+
+/// Reads what [`put_entries`] wrote.
+fn read_entries(r: &mut Reader) -> Option<Vec<(String, Heartbeat, u64)>> {
+    let n = r.varint()?;
+    let mut entries = Vec::new();
+    for _ in 0..n {
+        let addr = r.addr()?;
+        let heartbeat = Heartbeat {
+            generation: r.varint()?,
+            counter: r.varint()?,
+        };
+        entries.push((addr, heartbeat, r.varint()?));
+    }
+    Some(entries)
 }
 
 #[cfg(test)]
