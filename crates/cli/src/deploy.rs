@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use ed25519_dalek::SigningKey;
-use hearsay_core::{CodeVersion, Deployment, ModuleName};
+use hearsay_core::{BudgetOverrides, CodeVersion, DeploySpec, Deployment, ModuleName};
+use hearsay_node::api_types::DeployRequest;
 use hearsay_node::client::ClientError;
 use hearsay_node::keys::read_signing_key;
 use hearsay_node::{ApiClient, DeploymentInfo};
@@ -31,8 +32,40 @@ pub struct DeployArgs {
     /// Sign the deployment with this deployment key (secret file from `hearsay keygen`).
     #[arg(long)]
     key: Option<PathBuf>,
+    /// What the module may consume where it differs from the node's defaults,
+    /// KEY=VALUE, repeatable: messages_per_s, bytes_per_s, receive_per_peer_per_s,
+    /// fuel_per_s, logs_per_s, memory_bytes, state_bytes, fail_after_s.
+    #[arg(long = "budget", value_name = "KEY=VALUE")]
+    budget: Vec<String>,
+    /// Roll back automatically (to the version this deployment replaces) on a node
+    /// where it stays failed this long, e.g. 30s, 2m, 500ms. Off by default.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    auto_rollback: Option<u64>,
     #[command(flatten)]
     out: Output,
+}
+
+/// A duration as milliseconds: `500ms`, `30s`, `2m`, or a plain number of ms.
+fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "ms"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m, h)")),
+    };
+    if ms == 0 {
+        return Err("the duration must be more than 0".into());
+    }
+    Ok(ms)
 }
 
 /// Arguments of `hearsay rollback`.
@@ -85,6 +118,10 @@ pub fn deploy(args: DeployArgs) -> Result<()> {
         Some(p) => Some(serde_json::from_str(p).context("--params must be JSON")?),
         None => None,
     };
+    let mut budget = BudgetOverrides::none();
+    for text in &args.budget {
+        budget.set_text(text).context("--budget")?;
+    }
     let client = ApiClient::new(&args.api)?;
     let module = args.module.clone();
     let key = args.key.as_deref().map(read_signing_key).transpose()?;
@@ -97,12 +134,23 @@ pub fn deploy(args: DeployArgs) -> Result<()> {
                     Some(v) => v.to_string(),
                 };
                 let version = CodeVersion::of(&wasm);
+                let spec = DeploySpec {
+                    params,
+                    budget,
+                    auto_rollback_ms: args.auto_rollback,
+                };
                 signed(&client, &module, &key, Some(&wasm), |current| {
-                    Ok((Some(version), params.clone(), current))
+                    Ok((Some(version), spec.clone(), current))
                 })
                 .await?
             }
-            None => client.deploy(&module, &wasm, params).await?,
+            None => {
+                let mut req = DeployRequest::new(&module, &wasm, params);
+                req.budget =
+                    (!budget.is_empty()).then(|| budget.iter().map(|(k, v)| (k.to_string(), v)).collect());
+                req.auto_rollback_ms = args.auto_rollback;
+                client.deploy_request(&req).await?
+            }
         };
         finish("deployed", &client, d, &args.out).await
     })
@@ -115,18 +163,20 @@ async fn signed(
     module: &str,
     key: &SigningKey,
     wasm: Option<&[u8]>,
-    make: impl Fn(Option<Deployment>) -> Result<(Option<CodeVersion>, String, Option<Deployment>)>,
+    make: impl Fn(Option<Deployment>) -> Result<(Option<CodeVersion>, DeploySpec, Option<Deployment>)>,
 ) -> Result<DeploymentInfo> {
     let name = ModuleName::new(module).map_err(|e| anyhow::anyhow!("{e}"))?;
     for _ in 0..3 {
         let next = client.next(module).await?;
-        let (version, params, current) = make(next.current)?;
+        let (version, spec, current) = make(next.current)?;
         let mut record = Deployment {
             module: name.clone(),
             version,
             number: next.number,
-            params,
+            params: spec.params,
             previous: current.and_then(|c| c.version),
+            budget: spec.budget,
+            auto_rollback_ms: spec.auto_rollback_ms,
             signature: None,
         };
         hearsay_core::trust::sign(&mut record, key);
@@ -161,7 +211,13 @@ pub fn rollback(args: RollbackArgs) -> Result<()> {
                             "module {module} has no previous version to roll back to; name one with --to"
                         );
                     };
-                    Ok((Some(target), current.params.clone(), Some(current)))
+                    // As a rollback through the API: same params and budget, no policy.
+                    let spec = DeploySpec {
+                        params: current.params.clone(),
+                        budget: current.budget.clone(),
+                        auto_rollback_ms: None,
+                    };
+                    Ok((Some(target), spec, Some(current)))
                 })
                 .await
                 .with_context(|| format!("signed rollback of {}", args.module))?

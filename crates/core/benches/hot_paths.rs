@@ -26,6 +26,8 @@ fn deployment(module: &str, time_ms: u64) -> Deployment {
         },
         params: String::new(),
         previous: None,
+        budget: Default::default(),
+        auto_rollback_ms: None,
         signature: None,
     }
 }

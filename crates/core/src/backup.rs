@@ -50,44 +50,79 @@ impl BackupGossip {
     }
 }
 
-/// Picks the peer for one exchange: uniformly among rendezvous nodes and hints,
-/// never ourselves.
-pub fn choose_peer(
+/// Picks `k` distinct peers uniformly among rendezvous nodes and hints, never
+/// ourselves: where news is pushed.
+pub fn choose_peers(
+    rendezvous: &[PeerAddr],
+    hints: &[PeerAddr],
+    own: PeerAddr,
+    k: usize,
+    rng: &mut impl Rng,
+) -> Vec<PeerAddr> {
+    let mut candidates: Vec<PeerAddr> = rendezvous
+        .iter()
+        .chain(hints)
+        .filter(|p| **p != own)
+        .copied()
+        .collect();
+    candidates.sort_unstable();
+    candidates.dedup();
+    let k = k.min(candidates.len());
+    rand::seq::index::sample(rng, candidates.len(), k)
+        .into_iter()
+        .map(|i| candidates[i])
+        .collect()
+}
+
+/// One random peer of `peers` other than ourselves.
+fn choose_one(peers: &[PeerAddr], own: PeerAddr, rng: &mut impl Rng) -> Option<PeerAddr> {
+    let others = peers.iter().filter(|p| **p != own).count();
+    if others == 0 {
+        return None;
+    }
+    peers
+        .iter()
+        .filter(|p| **p != own)
+        .nth(rng.gen_range(0..others))
+        .copied()
+}
+
+/// The peers of one backup exchange: a random rendezvous node *and* a random hint.
+/// Rendezvous nodes are always tried: hints are only what this node overheard, and a
+/// module can fill them with addresses that never answer; the rendezvous list is the
+/// operator's.
+pub fn backup_peers(
     rendezvous: &[PeerAddr],
     hints: &[PeerAddr],
     own: PeerAddr,
     rng: &mut impl Rng,
-) -> Option<PeerAddr> {
-    let candidates = rendezvous.len() + hints.len();
-    for _ in 0..4 {
-        if candidates == 0 {
-            return None;
-        }
-        let i = rng.gen_range(0..candidates);
-        let peer = if i < rendezvous.len() {
-            rendezvous[i]
-        } else {
-            hints[i - rendezvous.len()]
-        };
-        if peer != own {
-            return Some(peer);
+) -> Vec<PeerAddr> {
+    let mut peers = Vec::with_capacity(2);
+    peers.extend(choose_one(rendezvous, own, rng));
+    if let Some(hint) = choose_one(hints, own, rng) {
+        if !peers.contains(&hint) {
+            peers.push(hint);
         }
     }
-    rendezvous.iter().chain(hints).find(|p| **p != own).copied()
+    peers
 }
 
 impl Core {
-    /// One backup round: send our summary to a random peer; it answers with the
-    /// records we lack and asks for the ones it lacks.
+    /// One backup round: send our summary to a random rendezvous node and a random
+    /// hint; each answers with the records we lack and asks for the ones it lacks.
     pub(crate) fn backup_exchange(&mut self) {
-        let Some(peer) = choose_peer(
+        let peers = backup_peers(
             &self.settings.rendezvous,
             self.hints.as_slice(),
             self.addr,
             &mut self.rng,
-        ) else {
-            return;
-        };
+        );
+        for peer in peers {
+            self.backup_exchange_with(peer);
+        }
+    }
+
+    fn backup_exchange_with(&mut self, peer: PeerAddr) {
         self.metrics.backup_exchanges += 1;
         self.send(peer, Body::Summary(self.config.summary()));
         // Code we want and know nobody to ask for (a restart found it missing or
@@ -119,16 +154,33 @@ mod tests {
     fn never_picks_itself_and_covers_everyone() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let rendezvous = [addr(1), addr(2)];
-        let hints = [addr(3), addr(4)];
+        let hints = [addr(3), addr(4), addr(2)];
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..200 {
-            let p = choose_peer(&rendezvous, &hints, addr(1), &mut rng).unwrap();
-            assert_ne!(p, addr(1));
-            seen.insert(p);
+            let peers = choose_peers(&rendezvous, &hints, addr(1), 2, &mut rng);
+            assert_eq!(peers.len(), 2);
+            assert_ne!(peers[0], peers[1]);
+            assert!(!peers.contains(&addr(1)));
+            seen.extend(peers);
         }
         assert_eq!(seen.len(), 3);
-        assert_eq!(choose_peer(&[addr(1)], &[], addr(1), &mut rng), None);
-        assert_eq!(choose_peer(&[], &[], addr(1), &mut rng), None);
+        assert_eq!(choose_peers(&[addr(1)], &[], addr(1), 3, &mut rng), vec![]);
+        assert_eq!(choose_peers(&rendezvous, &hints, addr(9), 10, &mut rng).len(), 4);
+    }
+
+    #[test]
+    fn a_backup_exchange_always_includes_a_rendezvous_node() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let rendezvous = [addr(1), addr(2)];
+        // a module filled the hints with addresses that never answer
+        let hints: Vec<PeerAddr> = (100..164).map(addr).collect();
+        for _ in 0..100 {
+            let peers = backup_peers(&rendezvous, &hints, addr(1), &mut rng);
+            assert_eq!(peers[0], addr(2));
+            assert_eq!(peers.len(), 2);
+        }
+        assert_eq!(backup_peers(&[addr(1)], &[], addr(1), &mut rng), vec![]);
+        assert_eq!(backup_peers(&[], &[addr(7)], addr(1), &mut rng), vec![addr(7)]);
     }
 
     #[test]

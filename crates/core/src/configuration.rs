@@ -211,6 +211,8 @@ mod tests {
             },
             params: String::new(),
             previous: None,
+            budget: Default::default(),
+            auto_rollback_ms: None,
             signature: None,
         }
     }

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::budget::BudgetOverrides;
 use crate::ids::{ModuleName, NodeId};
 
 /// Milliseconds. The driver decides the epoch: the daemon passes wall-clock time since
@@ -173,12 +174,36 @@ pub struct Deployment {
     /// The version this deployment replaced at its origin, so any node can roll back
     /// to it without having seen the older deployment.
     pub previous: Option<CodeVersion>,
+    /// What the module may consume, where it differs from the node's defaults.
+    #[serde(default)]
+    pub budget: BudgetOverrides,
+    /// Automatic rollback: when set, a node where this deployment's instance fails (a
+    /// trap, fuel, its budget) and stays failed this long deploys `previous` again as
+    /// a new deployment. Every such node issues the same old code, so the cluster
+    /// converges on it. Off (`None`) by default.
+    #[serde(default)]
+    pub auto_rollback_ms: Option<Millis>,
     /// A signature over the record by a deployment key (checked once signing lands).
     #[serde(with = "serde_bytes_opt")]
     pub signature: Option<Vec<u8>>,
 }
 
 impl Deployment {
+    /// A deployment of `version` (or a stop, `None`) with default params, budget and
+    /// policy, unsigned: the start of every record made in code.
+    pub fn new(module: ModuleName, version: Option<CodeVersion>, number: DeploymentNumber) -> Self {
+        Deployment {
+            module,
+            version,
+            number,
+            params: String::new(),
+            previous: None,
+            budget: BudgetOverrides::none(),
+            auto_rollback_ms: None,
+            signature: None,
+        }
+    }
+
     /// Checks the limits a record from the network must respect.
     pub fn check_limits(&self) -> Result<(), &'static str> {
         if self.params.len() > MAX_PARAMS_LEN {

@@ -287,6 +287,28 @@ impl Envelope {
     }
 }
 
+/// Whose traffic an encoded envelope claims to be, read from its head without checking
+/// it: a driver uses this to queue the core's own gossip ahead of modules' before the
+/// core has looked at anything. A forger gains nothing by lying — the core checks
+/// every envelope all the same — and bytes that don't parse count as module traffic,
+/// the lower priority.
+pub fn traffic_of(bytes: &[u8]) -> crate::io::Traffic {
+    use crate::io::Traffic;
+    let Some((&format, rest)) = bytes.split_first() else {
+        return Traffic::Module;
+    };
+    let body = match parse_format(format) {
+        Some((false, Layout::Postcard)) => rest,
+        Some((true, Layout::Postcard)) => rest.get(8..).unwrap_or_default(),
+        _ => return Traffic::Module,
+    };
+    match postcard::take_from_bytes::<(PeerAddr, ConfigDigest, u32)>(body) {
+        // Variant 0 is `Body::Module`; the others are the core's.
+        Ok(((_, _, variant), _)) if variant != 0 => Traffic::Core,
+        _ => Traffic::Module,
+    }
+}
+
 /// Splits `N` bytes off the front of `rest`.
 fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], EnvelopeError> {
     let head = rest.get(..N).ok_or(EnvelopeError::Malformed)?;
@@ -308,6 +330,58 @@ fn decode_compact(ip: std::net::IpAddr, mut rest: &[u8]) -> Result<Envelope, Env
             payload: rest.to_vec(),
         },
     })
+}
+
+#[cfg(test)]
+mod traffic_tests {
+    use super::*;
+    use crate::io::Traffic;
+
+    #[test]
+    fn the_head_tells_the_cores_traffic_from_modules() {
+        let from: PeerAddr = "127.0.0.1:7946".parse().unwrap();
+        let module = ModuleName::new("m").unwrap();
+        let mac = Seal::Mac {
+            key: ClusterKey([7; 32]),
+            window_ms: 1000,
+        };
+        let bodies = [
+            (
+                Body::Module {
+                    module: module.clone(),
+                    number: DeploymentNumber::default(),
+                    payload: vec![1, 2, 3],
+                },
+                Traffic::Module,
+            ),
+            (
+                Body::Tagged {
+                    tag: DeploymentTag(5),
+                    payload: vec![1],
+                },
+                Traffic::Module,
+            ),
+            (
+                Body::Summary(vec![(module.clone(), DeploymentNumber::default())]),
+                Traffic::Core,
+            ),
+            (Body::Records(vec![]), Traffic::Core),
+            (Body::Request(vec![module]), Traffic::Core),
+        ];
+        for (body, want) in bodies {
+            let envelope = Envelope {
+                sender_addr: from,
+                digest: ConfigDigest(u64::MAX),
+                body,
+            };
+            for seal in [&Seal::Checksum, &mac] {
+                let bytes = envelope.encode(DEFAULT_MAX_ENVELOPE_BYTES, seal, 5).unwrap();
+                assert_eq!(traffic_of(&bytes), want, "{:?}", envelope.body);
+            }
+        }
+        assert_eq!(traffic_of(b""), Traffic::Module);
+        assert_eq!(traffic_of(&[1, 0xff, 0xff]), Traffic::Module);
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +419,8 @@ mod tests {
                 },
                 params: "{\"k\":1}".into(),
                 previous: None,
+                budget: Default::default(),
+                auto_rollback_ms: None,
                 signature: Some(vec![1, 2, 3]),
             }]),
             ..sample(vec![])

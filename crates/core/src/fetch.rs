@@ -141,6 +141,8 @@ impl Core {
             .map(|d| d.module.clone())
             .collect();
         for module in &modules {
+            // Its news waited for the code (so whoever hears it can fetch it here).
+            self.spread(module);
             self.reconcile(module);
         }
     }

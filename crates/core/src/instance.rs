@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::deployment::{CodeVersion, Deployment, DeploymentNumber};
+use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis};
 use crate::envelope::Body;
 use crate::ids::{ModuleName, PeerAddr};
 use crate::io::Output;
@@ -23,6 +23,10 @@ pub(crate) struct Instance {
     /// The newest deployment that failed to load, and why. Not retried: the same code
     /// would fail the same way; a new deployment is the fix.
     pub load_failed: Option<(DeploymentNumber, String)>,
+    /// When the running instance failed, or the configured deployment failed to load.
+    pub failed_at: Option<Millis>,
+    /// A deployment whose automatic rollback this node could not make, and why.
+    pub rollback_refused: Option<(DeploymentNumber, String)>,
 }
 
 /// What a module is doing on this node, for status and the API.
@@ -59,6 +63,8 @@ pub struct ModuleStatus {
     /// What it is doing.
     #[serde(flatten)]
     pub state: ModuleState,
+    /// Its automatic rollback policy, if the deployment has one.
+    pub auto_rollback: Option<crate::rollback_policy::AutoRollbackStatus>,
 }
 
 impl Core {
@@ -84,6 +90,7 @@ impl Core {
                     });
                 }
                 instance.failed = None;
+                instance.failed_at = None;
                 instance.running = None;
             }
             Some(version) if self.code.contains(&version) => {
@@ -106,6 +113,7 @@ impl Core {
         }
         instance.running = Some(number);
         instance.failed = None;
+        instance.failed_at = None;
         if instance.load_failed.as_ref().is_some_and(|(n, _)| *n <= number) {
             instance.load_failed = None;
         }
@@ -119,14 +127,16 @@ impl Core {
         }
         self.metrics.load_failures += 1;
         instance.load_failed = Some((number, reason));
+        instance.failed_at = Some(self.now);
         self.reconcile(&module);
     }
 
     pub(crate) fn module_failed(&mut self, module: ModuleName, number: DeploymentNumber, reason: String) {
         let instance = self.instances.entry(module).or_default();
-        if instance.running == Some(number) {
+        if instance.running == Some(number) && instance.failed.is_none() {
             self.metrics.module_failures += 1;
             instance.failed = Some(reason);
+            instance.failed_at = Some(self.now);
         }
     }
 
@@ -157,7 +167,8 @@ impl Core {
         if to == self.addr {
             return;
         }
-        self.note_hint(to);
+        // `to` is not a hint yet: a module may name addresses where nobody listens.
+        // It becomes one when an envelope arrives from it.
         let Some(running) = self.instances.get(&module).and_then(|i| i.running) else {
             self.metrics.drop(DropReason::ModuleNotRunning);
             return;
@@ -188,6 +199,7 @@ impl Core {
                     deployment: d.clone(),
                     running: instance.running,
                     state,
+                    auto_rollback: self.auto_rollback_status(d),
                 }
             })
             .collect()

@@ -56,6 +56,12 @@ pub enum Input {
         /// Why, for status and logs.
         reason: String,
     },
+    /// Sending to a peer failed at the transport: nothing listens there, or it did not
+    /// answer. The core forgets it as a hint, so backup gossip stops trying it.
+    PeerUnreachable {
+        /// The peer's gossip address.
+        peer: PeerAddr,
+    },
     /// A running instance failed (trap, endless loop, memory, flood) and was dropped.
     ModuleFailed {
         /// Which module.
@@ -76,6 +82,8 @@ pub enum Output {
         to: PeerAddr,
         /// The encoded envelope.
         bytes: Vec<u8>,
+        /// Whose traffic it is: the core's own goes first and has its own capacity.
+        class: Traffic,
     },
     /// Hand a module's payload to its running instance.
     Deliver {
@@ -118,6 +126,45 @@ pub enum Output {
         /// The whole configuration.
         configuration: Configuration,
     },
+}
+
+/// Whose traffic an envelope is. A driver keeps the core's own traffic — summaries,
+/// records, requests — apart from modules' payloads and sends it first, so no module,
+/// however busy, can queue a fix behind its own messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Traffic {
+    /// The core's configuration gossip.
+    Core,
+    /// A module's payload.
+    Module,
+}
+
+/// What an operator deploys besides the code: the module's params, its budget and its
+/// rollback policy. A plain params string converts into one with the node's default
+/// budget and no automatic rollback.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeploySpec {
+    /// Handed to the module's `init`.
+    pub params: String,
+    /// What the module may consume, where it differs from the node's defaults.
+    pub budget: crate::budget::BudgetOverrides,
+    /// See [`crate::Deployment::auto_rollback_ms`].
+    pub auto_rollback_ms: Option<crate::deployment::Millis>,
+}
+
+impl From<String> for DeploySpec {
+    fn from(params: String) -> Self {
+        DeploySpec {
+            params,
+            ..DeploySpec::default()
+        }
+    }
+}
+
+impl From<&str> for DeploySpec {
+    fn from(params: &str) -> Self {
+        DeploySpec::from(params.to_string())
+    }
 }
 
 /// Why an operator's command was refused.

@@ -21,10 +21,15 @@
 //! - [`node`]: [`Core`] itself; its behaviour is split over `receive` (the mismatch
 //!   rules), `instance` (what runs, reconcile), `fetch` (code downloads) and
 //!   [`backup`] (backup gossip).
+//! - [`budget`]: what a module may consume, and the rate meter every budget uses;
+//!   `receive_budget` applies it to what each peer may deliver.
+//! - `rumor`: news pushed at once when the configuration changes;
+//!   `rollback_policy`: the automatic rollback of a deployment that keeps failing.
 //! - [`hints`], [`cooldown`], [`metrics`]: bounded helpers the core uses.
 #![warn(missing_docs)]
 
 pub mod backup;
+pub mod budget;
 pub mod configuration;
 pub mod cooldown;
 pub mod deployment;
@@ -38,15 +43,20 @@ pub mod metrics;
 pub mod node;
 pub mod peer_digests;
 mod receive;
+mod receive_budget;
+mod rollback_policy;
+mod rumor;
 pub mod settings;
 pub mod trust;
 
+pub use budget::{Budget, BudgetOverrides};
 pub use configuration::{ConfigDigest, Configuration, Offer};
 pub use deployment::{CodeVersion, Deployment, DeploymentNumber, DeploymentTag, Millis};
 pub use envelope::{Body, Envelope, EnvelopeError};
 pub use ids::{ModuleName, NodeId, PeerAddr};
 pub use instance::{ModuleState, ModuleStatus};
-pub use io::{CommandError, Input, Output};
+pub use io::{CommandError, DeploySpec, Input, Output, Traffic};
 pub use metrics::{DropReason, Metrics};
 pub use node::{Core, CoreInit};
+pub use rollback_policy::AutoRollbackStatus;
 pub use settings::Settings;

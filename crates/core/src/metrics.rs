@@ -39,11 +39,13 @@ pub enum DropReason {
     Replayed,
     /// A deployment record not signed by a trusted key.
     Untrusted,
+    /// A module payload from a peer over the module's receive budget.
+    ReceiveBudget,
 }
 
 impl DropReason {
     /// Every reason, for exporting a zero for each.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Truncated,
         DropReason::Oversized,
         DropReason::UnsupportedFormat,
@@ -58,6 +60,7 @@ impl DropReason {
         DropReason::Unauthenticated,
         DropReason::Replayed,
         DropReason::Untrusted,
+        DropReason::ReceiveBudget,
     ];
 
     /// The Prometheus label / JSON name.
@@ -77,6 +80,7 @@ impl DropReason {
             DropReason::Unauthenticated => "unauthenticated",
             DropReason::Replayed => "replayed",
             DropReason::Untrusted => "untrusted",
+            DropReason::ReceiveBudget => "receive_budget",
         }
     }
 }
@@ -132,6 +136,12 @@ pub struct Metrics {
     pub load_failures: u64,
     /// Module instances that failed while running.
     pub module_failures: u64,
+    /// Records pushed to peers right after a change (news spread at once).
+    pub pushes: u64,
+    /// Peers the driver reported unreachable (forgotten as hints).
+    pub peers_unreachable: u64,
+    /// Rollbacks this node made under a deployment's automatic rollback policy.
+    pub auto_rollbacks: u64,
     /// Drops by reason.
     pub drops: BTreeMap<DropReason, u64>,
 }

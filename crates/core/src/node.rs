@@ -17,9 +17,11 @@ use crate::fetch::Fetch;
 use crate::hints::Hints;
 use crate::ids::{ModuleName, NodeId, PeerAddr};
 use crate::instance::Instance;
-use crate::io::{CommandError, Input, Output};
+use crate::io::{CommandError, DeploySpec, Input, Output, Traffic};
 use crate::metrics::{DropReason, Metrics};
 use crate::peer_digests::PeerDigests;
+use crate::receive_budget::ReceiveBudget;
+use crate::rumor::Rumor;
 use crate::settings::Settings;
 
 /// What kind of answer a cooldown entry limits.
@@ -86,6 +88,10 @@ pub struct Core {
     pub(crate) now: Millis,
     pub(crate) out: Vec<Output>,
     pub(crate) seal: Seal,
+    /// What each peer may still deliver to each module this second.
+    pub(crate) receive_budget: ReceiveBudget,
+    /// News being pushed after a change.
+    pub(crate) rumor: Rumor,
     /// Peers that sent records we refused: each is reported once.
     rejected_sources: BTreeSet<PeerAddr>,
     warnings: Vec<String>,
@@ -109,6 +115,8 @@ impl Core {
             seal: init.settings.seal(),
             rejected_sources: BTreeSet::new(),
             warnings: Vec::new(),
+            receive_budget: ReceiveBudget::default(),
+            rumor: Rumor::default(),
             settings: init.settings,
             config: init.configuration,
             highest_seen,
@@ -131,6 +139,7 @@ impl Core {
             Input::Tick => self.tick(),
             Input::CodeFetched { version, bytes } => self.code_fetched(version, bytes),
             Input::CodeFetchFailed { version, from } => self.code_fetch_failed(version, from),
+            Input::PeerUnreachable { peer } => self.peer_unreachable(peer),
             Input::Loaded { module, number } => self.loaded(module, number),
             Input::LoadFailed {
                 module,
@@ -156,20 +165,24 @@ impl Core {
         fetch
             .chain(fetch_deadline)
             .chain(std::iter::once(self.backup.next_at(self.now)))
+            .chain(self.rumor.next_at())
+            .chain(self.next_rollback_at())
             .min()
             .unwrap_or(self.now)
     }
 
     /// Deploys new code for a module from this node: issues a deployment number higher
     /// than any seen for it, stores the code, loads it here, and lets gossip spread it.
+    /// `spec` is the params (a `String` will do) or params, budget and rollback policy.
     pub fn deploy(
         &mut self,
         now: Millis,
         module: ModuleName,
         code: Vec<u8>,
-        params: String,
+        spec: impl Into<DeploySpec>,
     ) -> Result<(Deployment, Vec<Output>), CommandError> {
-        if params.len() > MAX_PARAMS_LEN {
+        let spec = spec.into();
+        if spec.params.len() > MAX_PARAMS_LEN {
             return Err(CommandError::ParamsTooLong);
         }
         self.now = self.now.max(now);
@@ -177,7 +190,7 @@ impl Core {
         if self.code.insert(version) {
             self.out.push(Output::StoreCode { version, bytes: code });
         }
-        let deployment = self.issue(module, Some(version), params)?;
+        let deployment = self.issue(module, Some(version), spec)?;
         Ok((deployment, std::mem::take(&mut self.out)))
     }
 
@@ -202,8 +215,14 @@ impl Core {
         if !self.code.contains(&target) {
             return Err(CommandError::CodeMissing(target));
         }
-        let params = current.params.clone();
-        let deployment = self.issue(module, Some(target), params)?;
+        // The budget stays; a rollback has no rollback policy of its own, so two
+        // failing versions can't roll back into each other.
+        let spec = DeploySpec {
+            params: current.params.clone(),
+            budget: current.budget.clone(),
+            auto_rollback_ms: None,
+        };
+        let deployment = self.issue(module, Some(target), spec)?;
         Ok((deployment, std::mem::take(&mut self.out)))
     }
 
@@ -217,25 +236,27 @@ impl Core {
         if self.config.get(&module).is_none() {
             return Err(CommandError::UnknownModule(module));
         }
-        let deployment = self.issue(module, None, String::new())?;
+        let deployment = self.issue(module, None, DeploySpec::default())?;
         Ok((deployment, std::mem::take(&mut self.out)))
     }
 
     /// Makes and adopts a new deployment originating here, signed with this node's key
     /// when it has one (and refused when it trusts keys but has none to sign with).
-    fn issue(
+    pub(crate) fn issue(
         &mut self,
         module: ModuleName,
         version: Option<CodeVersion>,
-        params: String,
+        spec: DeploySpec,
     ) -> Result<Deployment, CommandError> {
         let previous = self.config.get(&module).and_then(|d| d.version);
         let mut deployment = Deployment {
             number: self.next_number(self.now, &module),
             module,
             version,
-            params,
+            params: spec.params,
             previous,
+            budget: spec.budget,
+            auto_rollback_ms: spec.auto_rollback_ms,
             signature: None,
         };
         match &self.settings.signing_key {
@@ -301,6 +322,18 @@ impl Core {
         std::mem::take(&mut self.warnings)
     }
 
+    /// Queues a warning for the driver's log.
+    pub(crate) fn warn(&mut self, text: String) {
+        self.warnings.push(text);
+    }
+
+    /// A peer the driver could not reach: no longer a hint (it may be an address a
+    /// module made up, or a node that left).
+    fn peer_unreachable(&mut self, peer: PeerAddr) {
+        self.metrics.peers_unreachable += 1;
+        self.hints.remove(&peer);
+    }
+
     /// Offers a record to the configuration; on adoption, persists and reconciles.
     /// `source` is a peer that may hold the code.
     pub(crate) fn adopt(&mut self, deployment: Deployment, source: Option<PeerAddr>) {
@@ -334,6 +367,10 @@ impl Core {
                 if let (Some(version), Some(source)) = (version, source) {
                     self.add_code_source(version, source);
                 }
+                if version.is_none_or(|v| self.code.contains(&v)) {
+                    // Otherwise the news is spread once its code is here.
+                    self.spread(&module);
+                }
                 self.reconcile(&module);
             }
             Offer::Known => {
@@ -341,7 +378,16 @@ impl Core {
                     self.add_code_source(version, source);
                 }
             }
-            Offer::Stale => {}
+            Offer::Stale => {
+                // The sender is behind (a push of news we have already replaced):
+                // tell it what replaced it.
+                let ours = self.config.get(&module).cloned();
+                if let (Some(source), Some(ours)) = (source, ours) {
+                    if self.cooldown.ready(Reply::Records(source, module), self.now) {
+                        self.send(source, Body::Records(vec![ours]));
+                    }
+                }
+            }
             Offer::Conflict => self.metrics.drop(DropReason::BadRecord),
         }
     }
@@ -360,6 +406,9 @@ impl Core {
     /// Runs due timers and reconciles every module.
     fn tick(&mut self) {
         self.cooldown.prune(self.now);
+        self.receive_budget.prune(self.now);
+        self.push_news();
+        self.apply_rollback_policies();
         let modules: Vec<ModuleName> = self.config.iter().map(|d| d.module.clone()).collect();
         for module in &modules {
             self.reconcile(module);
@@ -395,6 +444,10 @@ impl Core {
     /// Wraps a body in an envelope from this node and queues it for `to`.
     pub(crate) fn send(&mut self, to: PeerAddr, body: Body) {
         let body = self.compact(to, body);
+        let class = match body {
+            Body::Module { .. } | Body::Tagged { .. } => Traffic::Module,
+            _ => Traffic::Core,
+        };
         let payload_len = match &body {
             Body::Module { payload, .. } | Body::Tagged { payload, .. } => Some(payload.len()),
             _ => None,
@@ -415,7 +468,7 @@ impl Core {
                     self.metrics.module_payload_bytes_out += payload as u64;
                     self.metrics.piggyback_bytes_out += (bytes.len() - payload) as u64;
                 }
-                self.out.push(Output::Send { to, bytes });
+                self.out.push(Output::Send { to, bytes, class });
             }
             Err(e) => self.metrics.drop(e.into()),
         }
@@ -444,6 +497,15 @@ impl Core {
     /// Addresses overheard so far (not counting rendezvous nodes).
     pub fn hints(&self) -> &[PeerAddr] {
         self.hints.as_slice()
+    }
+
+    /// The resolved budget of a module's configured deployment (the node's default
+    /// budget for a module it doesn't know).
+    pub fn budget_of(&self, module: &ModuleName) -> crate::budget::Budget {
+        match self.config.get(module) {
+            Some(d) => d.budget.resolve(&self.settings.budget),
+            None => self.settings.budget,
+        }
     }
 
     /// True when this version's code is in the local store.

@@ -132,6 +132,10 @@ impl Core {
         payload: Vec<u8>,
     ) {
         if self.deliverable(&module, number) {
+            let per_s = self.budget_of(&module).receive_per_peer_per_s;
+            if !self.receive_budget.admit(&module, from, per_s, self.now) {
+                return self.metrics.drop(DropReason::ReceiveBudget);
+            }
             self.metrics.delivered += 1;
             self.out.push(Output::Deliver {
                 module,

@@ -2,6 +2,7 @@
 
 use ed25519_dalek::SigningKey;
 
+use crate::budget::Budget;
 use crate::deployment::Millis;
 use crate::envelope::{ClusterKey, Seal, DEFAULT_MAX_ENVELOPE_BYTES};
 use crate::ids::PeerAddr;
@@ -36,6 +37,15 @@ pub struct Settings {
     pub cluster_key: Option<ClusterKey>,
     /// With a cluster key, envelopes sent further than this from `now` are refused.
     pub replay_window_ms: Millis,
+    /// When the configuration changes, the new records are pushed to this many random
+    /// peers at once, and again in each of the next `push_rounds` rounds.
+    pub push_fanout: usize,
+    /// Short rounds of pushing after a change, before backup gossip's slow interval.
+    pub push_rounds: u32,
+    /// The interval of those rounds.
+    pub push_interval_ms: Millis,
+    /// The budget of a module whose deployment doesn't override it.
+    pub budget: Budget,
 }
 
 impl Settings {
@@ -65,6 +75,10 @@ impl Default for Settings {
             signing_key: None,
             cluster_key: None,
             replay_window_ms: 60_000,
+            push_fanout: 3,
+            push_rounds: 3,
+            push_interval_ms: 100,
+            budget: Budget::default(),
         }
     }
 }

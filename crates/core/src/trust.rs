@@ -8,10 +8,12 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use crate::deployment::Deployment;
 
 /// Domain separation: a signature over a deployment can't be taken for anything else.
-const CONTEXT: &[u8] = b"hearsay deployment v1\0";
+const CONTEXT: &[u8] = b"hearsay deployment v2\0";
 
 /// The bytes a deployment's signature covers: module, version (or "stopped"), number,
-/// params and the version it replaced — everything but the signature itself.
+/// params, the version it replaced, its budget and its rollback policy — everything
+/// but the signature itself (a record whose budget could be changed in transit would
+/// let anyone lift a module's limits).
 pub fn signed_bytes(d: &Deployment) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + d.params.len());
     out.extend_from_slice(CONTEXT);
@@ -25,6 +27,15 @@ pub fn signed_bytes(d: &Deployment) -> Vec<u8> {
     field(&d.number.origin.0.to_le_bytes());
     field(d.params.as_bytes());
     field(d.previous.as_ref().map_or(&[][..], |v| &v.0[..]));
+    for (key, value) in d.budget.iter() {
+        field(key.as_bytes());
+        field(&value.to_le_bytes());
+    }
+    field(b"");
+    match d.auto_rollback_ms {
+        Some(ms) => field(&ms.to_le_bytes()),
+        None => field(b""),
+    }
     out
 }
 
@@ -101,6 +112,8 @@ mod tests {
             },
             params: "{}".into(),
             previous: None,
+            budget: Default::default(),
+            auto_rollback_ms: None,
             signature: None,
         }
     }

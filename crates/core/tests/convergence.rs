@@ -111,7 +111,7 @@ impl Cluster {
         let mut work = std::collections::VecDeque::from(outputs);
         while let Some(o) = work.pop_front() {
             let follow = match o {
-                Output::Send { to, bytes } => {
+                Output::Send { to, bytes, .. } => {
                     self.in_flight.push((node_of(to), bytes));
                     None
                 }

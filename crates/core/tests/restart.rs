@@ -21,6 +21,8 @@ fn code_missing_at_restart_is_fetched_from_the_backup_peer() {
         },
         params: String::new(),
         previous: None,
+        budget: Default::default(),
+        auto_rollback_ms: None,
         signature: None,
     }]);
     let mut core = Core::new(CoreInit {

@@ -78,6 +78,8 @@ fn record(version: &[u8], time_ms: u64, signer: Option<&SigningKey>) -> Deployme
         },
         params: String::new(),
         previous: None,
+        budget: Default::default(),
+        auto_rollback_ms: None,
         signature: None,
     };
     if let Some(k) = signer {

@@ -1,98 +1,36 @@
-//! The actor: the one task that owns the [`Core`] and the [`ModuleHost`]. Everything
-//! that happens to a node — a gossip batch, a finished download or compile, an API
-//! command, a timer — arrives here as a [`Msg`] or a tick, is handed to the core, and
-//! the core's outputs are carried out by [`Actor::apply`]: the same `match` over
-//! [`Output`] as the simulator's `World::apply`.
+//! The actor: the one task that owns the [`Core`]. Everything that happens to a node —
+//! a gossip batch, a finished download, what the modules did, an API command, a
+//! timer — arrives on one of its queues ([`crate::inbox`]), taken in order of priority,
+//! is handed to the core, and the core's outputs are carried out by [`Actor::apply`]:
+//! the same `match` over [`Output`] as the simulator's. Module instances run on the
+//! module thread ([`crate::module_thread`]), never here, so no module can keep the
+//! core from its own work.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hearsay_core::{
-    CodeVersion, Configuration, Core, Deployment, DeploymentNumber, Input, Millis, ModuleName, Output,
-    PeerAddr,
-};
-use hearsay_runtime::{ModuleHost, Runtime};
-use tokio::sync::{mpsc, oneshot};
+use hearsay_core::{Configuration, Core, Input, Millis, ModuleName, Output, PeerAddr};
 use tokio::time::MissedTickBehavior;
 
-use crate::api_error::ApiError;
-use crate::api_types::StatusReport;
 use crate::counters::NodeCounters;
 use crate::datadir::DataDir;
-use crate::metrics::MetricsSnapshot;
+use crate::inbox::{Event, Inbox, Queues};
+use crate::module_thread::{Control, ModuleThread};
 use crate::peer_client::PeerClient;
-use crate::sender::Outgoing;
+use crate::sender::{Outgoing, SenderHandle};
 use crate::store::CodeStore;
 use crate::{fetcher, now_ms};
-
-/// Messages the actor waits for.
-pub(crate) enum Msg {
-    /// A batch of envelopes from `POST /gossip`.
-    Gossip(Vec<Vec<u8>>),
-    /// A code download finished (`None`: it failed).
-    Fetched {
-        version: CodeVersion,
-        from: PeerAddr,
-        bytes: Option<Vec<u8>>,
-    },
-    /// A deployment's code was read from the store and compiled (or not).
-    Compiled {
-        deployment: Deployment,
-        result: Result<Vec<u8>, String>,
-    },
-    /// A management API request.
-    Api(ApiCall),
-}
-
-/// A management API request, with where to send the answer.
-pub(crate) enum ApiCall {
-    Status(oneshot::Sender<StatusReport>),
-    Metrics(oneshot::Sender<MetricsSnapshot>),
-    Deploy {
-        module: ModuleName,
-        wasm: Vec<u8>,
-        params: String,
-        reply: oneshot::Sender<Result<Deployment, ApiError>>,
-    },
-    Rollback {
-        module: ModuleName,
-        to: Option<String>,
-        reply: oneshot::Sender<Result<Deployment, ApiError>>,
-    },
-    Stop {
-        module: ModuleName,
-        reply: oneshot::Sender<Result<Deployment, ApiError>>,
-    },
-    Query {
-        module: ModuleName,
-        args: String,
-        reply: oneshot::Sender<Result<String, ApiError>>,
-    },
-    /// The number a deployment made here now would get, and the current deployment:
-    /// what an operator signs a record against.
-    Next {
-        module: ModuleName,
-        reply: oneshot::Sender<crate::api_types::NextReport>,
-    },
-    /// A record signed elsewhere, with its code unless stored here.
-    DeployRecord {
-        record: Deployment,
-        wasm: Option<Vec<u8>>,
-        reply: oneshot::Sender<Result<Deployment, ApiError>>,
-    },
-}
 
 /// What the actor is built from.
 pub(crate) struct ActorParts {
     pub core: Core,
-    pub host: ModuleHost,
-    pub runtime: Arc<Runtime>,
+    pub modules: ModuleThread,
     pub store: CodeStore,
     pub data: DataDir,
-    pub outgoing: mpsc::Sender<Outgoing>,
-    pub inbox: mpsc::Sender<Msg>,
+    pub sender: SenderHandle,
+    pub inbox: Inbox,
     pub client: PeerClient,
     pub counters: Arc<NodeCounters>,
     pub rendezvous: Vec<PeerAddr>,
@@ -101,27 +39,23 @@ pub(crate) struct ActorParts {
     pub security: crate::api_types::SecurityReport,
 }
 
-/// The owner of a node's core and module instances.
+/// The owner of a node's core.
 pub(crate) struct Actor {
     pub(crate) core: Core,
-    pub(crate) host: ModuleHost,
-    runtime: Arc<Runtime>,
+    pub(crate) modules: ModuleThread,
     pub(crate) store: CodeStore,
     data: DataDir,
-    outgoing: mpsc::Sender<Outgoing>,
-    inbox: mpsc::Sender<Msg>,
+    sender: SenderHandle,
+    inbox: Inbox,
     client: PeerClient,
     pub(crate) counters: Arc<NodeCounters>,
     pub(crate) rendezvous: Vec<PeerAddr>,
     pub(crate) api_addr: SocketAddr,
     interval: Duration,
-    /// The load asked for per module and not yet done; a compile that finishes for an
-    /// older one is dropped, so the host never swaps back to superseded code.
-    pending_loads: BTreeMap<ModuleName, DeploymentNumber>,
     /// When each module's configured deployment was adopted here.
-    pub(crate) adopted_at: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
+    pub(crate) adopted_at: BTreeMap<ModuleName, (hearsay_core::DeploymentNumber, Millis)>,
     /// When each module's running instance was loaded.
-    pub(crate) running_since: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
+    pub(crate) running_since: BTreeMap<ModuleName, (hearsay_core::DeploymentNumber, Millis)>,
     /// What protects this node, for status.
     pub(crate) security: crate::api_types::SecurityReport,
 }
@@ -130,66 +64,68 @@ impl Actor {
     pub(crate) fn new(p: ActorParts) -> Self {
         Actor {
             core: p.core,
-            host: p.host,
-            runtime: p.runtime,
+            modules: p.modules,
             store: p.store,
             data: p.data,
-            outgoing: p.outgoing,
+            sender: p.sender,
             inbox: p.inbox,
             client: p.client,
             counters: p.counters,
             rendezvous: p.rendezvous,
             api_addr: p.api_addr,
             interval: p.interval,
-            pending_loads: BTreeMap::new(),
             adopted_at: BTreeMap::new(),
             running_since: BTreeMap::new(),
             security: p.security,
         }
     }
 
-    /// Runs until the inbox closes: module rounds every interval, core ticks at its
-    /// `poll_timeout`, messages as they come.
-    pub(crate) async fn run(mut self, mut inbox: mpsc::Receiver<Msg>) {
+    /// Runs until the API queue closes: the queues in order of priority, module rounds
+    /// every interval, core ticks at its `poll_timeout`.
+    pub(crate) async fn run(mut self, mut q: Queues) {
         let mut rounds = tokio::time::interval(self.interval);
         rounds.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             let wait = self.core.poll_timeout().saturating_sub(now_ms()).clamp(1, 1000);
             tokio::select! {
-                msg = inbox.recv() => match msg {
-                    Some(msg) => self.on_msg(msg),
+                biased;
+                call = q.api.recv() => match call {
+                    Some(call) => self.api(call),
                     None => break,
                 },
-                _ = rounds.tick() => self.round(),
+                Some(event) = q.events.recv() => self.event(event),
                 _ = tokio::time::sleep(Duration::from_millis(wait)) => self.feed(Input::Tick),
+                Some(batch) = q.core_gossip.recv() => self.gossip(batch),
+                _ = rounds.tick() => self.round(),
+                Some(inputs) = q.module_results.recv() => {
+                    for input in inputs {
+                        self.feed(input);
+                    }
+                }
+                Some(batch) = q.module_gossip.recv() => self.gossip(batch),
             }
         }
     }
 
-    fn on_msg(&mut self, msg: Msg) {
-        match msg {
-            Msg::Gossip(envelopes) => {
-                for bytes in envelopes {
-                    self.feed(Input::Receive { bytes });
-                }
-            }
-            Msg::Fetched { version, from, bytes } => self.feed(match bytes {
+    fn gossip(&mut self, envelopes: Vec<Vec<u8>>) {
+        for bytes in envelopes {
+            self.feed(Input::Receive { bytes });
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Fetched { version, from, bytes } => self.feed(match bytes {
                 Some(bytes) => Input::CodeFetched { version, bytes },
                 None => Input::CodeFetchFailed { version, from },
             }),
-            Msg::Compiled { deployment, result } => self.compiled(deployment, result),
-            Msg::Api(call) => self.api(call),
+            Event::Unreachable(peer) => self.feed(Input::PeerUnreachable { peer }),
         }
     }
 
-    /// One gossip round: every module ticks, then the core.
+    /// One gossip round: every module ticks (on the module thread), then the core.
     fn round(&mut self) {
-        let started = Instant::now();
-        let inputs = self.host.tick(now_ms());
-        self.counters.module_ns.add(started.elapsed().as_nanos() as u64);
-        for input in inputs {
-            self.feed(input);
-        }
+        self.modules.control(Control::Tick(now_ms()));
         self.feed(Input::Tick);
     }
 
@@ -206,11 +142,9 @@ impl Actor {
     pub(crate) fn apply(&mut self, now: Millis, outputs: Vec<Output>) {
         let mut work: VecDeque<Output> = outputs.into();
         while let Some(output) = work.pop_front() {
-            let follow_up = match output {
-                Output::Send { to, bytes } => {
-                    if self.outgoing.try_send(Outgoing { to, bytes }).is_err() {
-                        self.counters.envelopes_lost.inc("queue_full");
-                    }
+            let follow_up: Vec<Input> = match output {
+                Output::Send { to, bytes, class } => {
+                    self.sender.send(Outgoing { to, bytes }, class);
                     Vec::new()
                 }
                 Output::Deliver {
@@ -218,15 +152,16 @@ impl Actor {
                     from,
                     payload,
                 } => {
-                    let started = Instant::now();
-                    let sends = self.host.deliver(now, &module, from, &payload);
-                    self.counters.module_ns.add(started.elapsed().as_nanos() as u64);
-                    sends
+                    self.modules.deliver(module, from, payload);
+                    Vec::new()
                 }
                 Output::FetchCode { version, from } => {
-                    let (client, counters, inbox) =
-                        (self.client.clone(), self.counters.clone(), self.inbox.clone());
-                    fetcher::spawn(client, counters, inbox, version, from);
+                    let (client, counters, events) = (
+                        self.client.clone(),
+                        self.counters.clone(),
+                        self.inbox.events.clone(),
+                    );
+                    fetcher::spawn(client, counters, events, version, from);
                     Vec::new()
                 }
                 Output::StoreCode { version, bytes } => {
@@ -237,14 +172,13 @@ impl Actor {
                     Vec::new()
                 }
                 Output::Load { deployment } => {
-                    self.load(deployment);
+                    self.modules.control(Control::Load(deployment));
                     Vec::new()
                 }
                 Output::Unload { module } => {
                     tracing::info!(%module, "module stopped");
-                    self.pending_loads.remove(&module);
                     self.running_since.remove(&module);
-                    self.host.unload(&module);
+                    self.modules.control(Control::Unload(module));
                     Vec::new()
                 }
                 Output::Persist { configuration } => {
@@ -257,7 +191,9 @@ impl Actor {
                 work.extend(self.timed_core(now, input));
             }
         }
-        self.drain_logs();
+        for warning in self.core.take_warnings() {
+            tracing::warn!("{warning}");
+        }
     }
 
     /// `Core::handle`, its time counted: the core's CPU, next to the modules'.
@@ -266,50 +202,6 @@ impl Actor {
         let outputs = self.core.handle(now, input);
         self.counters.core_ns.add(started.elapsed().as_nanos() as u64);
         outputs
-    }
-
-    /// Reads and compiles a deployment's code off the actor (compiling takes a few
-    /// hundred ms, during which gossip goes on), then `compiled` swaps it in.
-    fn load(&mut self, deployment: Deployment) {
-        let Some(version) = deployment.version else {
-            return;
-        };
-        self.pending_loads
-            .insert(deployment.module.clone(), deployment.number);
-        let (store, runtime, inbox) = (self.store.clone(), self.runtime.clone(), self.inbox.clone());
-        tokio::task::spawn_blocking(move || {
-            let result = store
-                .read(&version)
-                .map_err(|e| format!("code store: {e}"))
-                .and_then(|wasm| runtime.compile(&wasm).map(|_| wasm).map_err(|e| e.to_string()));
-            crate::release_memory();
-            let _ = inbox.blocking_send(Msg::Compiled { deployment, result });
-        });
-    }
-
-    fn compiled(&mut self, deployment: Deployment, result: Result<Vec<u8>, String>) {
-        let module = deployment.module.clone();
-        if self.pending_loads.get(&module) != Some(&deployment.number) {
-            tracing::debug!(%module, number = %deployment.number, "dropping a superseded load");
-            return;
-        }
-        self.pending_loads.remove(&module);
-        let inputs = match result {
-            Ok(wasm) => self.host.load(now_ms(), &deployment, &wasm),
-            Err(reason) => {
-                if reason.starts_with("code store") {
-                    self.counters.store_failures.inc();
-                }
-                vec![Input::LoadFailed {
-                    module,
-                    number: deployment.number,
-                    reason,
-                }]
-            }
-        };
-        for input in inputs {
-            self.feed(input);
-        }
     }
 
     fn persist(&mut self, now: Millis, configuration: &Configuration) {
@@ -351,20 +243,6 @@ impl Actor {
                 tracing::warn!(%module, %number, "module failed: {reason}");
             }
             _ => {}
-        }
-    }
-
-    fn drain_logs(&mut self) {
-        for (module, line) in self.host.logs.drain(..) {
-            match line.level {
-                0 => tracing::error!(%module, "{}", line.text),
-                1 => tracing::warn!(%module, "{}", line.text),
-                2 => tracing::info!(%module, "{}", line.text),
-                _ => tracing::debug!(%module, "{}", line.text),
-            }
-        }
-        for warning in self.core.take_warnings() {
-            tracing::warn!("{warning}");
         }
     }
 }

@@ -10,7 +10,6 @@ use hearsay_core::trust::TrustedKeys;
 use hearsay_core::{Core, CoreInit, Settings};
 use hearsay_runtime::{Limits, ModuleHost, Runtime};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::actor::{Actor, ActorParts};
 use crate::api_http::{self, ApiState};
@@ -20,13 +19,12 @@ use crate::datadir::DataDir;
 use crate::error::NodeError;
 use crate::fsutil::random_u64;
 use crate::gossip_http::{self, GossipState};
+use crate::inbox;
+use crate::module_thread::ModuleThread;
 use crate::peer_client::PeerClient;
 use crate::sender;
 use crate::tls::Tls;
 use crate::tls_listener;
-
-/// Messages waiting for the actor; beyond this, gossip batches are shed (503).
-const INBOX: usize = 1024;
 
 /// Runs an agent until `shutdown` completes or a listener fails.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
@@ -51,7 +49,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         ..Settings::default()
     };
     let seed = random_u64();
-    let modules = configuration.len();
+    let configured = configuration.len();
     let core = Core::new(CoreInit {
         id,
         addr,
@@ -85,11 +83,23 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     let gossip_listener = bind("gossip", config.gossip).await?;
     let api_listener = bind("api", config.api).await?;
 
-    let (inbox_tx, inbox_rx) = mpsc::channel(INBOX);
-    let outgoing = sender::spawn(client.clone(), counters.clone(), config.gossip_loss);
+    let (inbox, queues) = inbox::channels();
+    let sender = sender::spawn(
+        client.clone(),
+        counters.clone(),
+        inbox.events.clone(),
+        config.gossip_loss,
+    );
+    let modules = ModuleThread::spawn(
+        host,
+        store.clone(),
+        inbox.module_results.clone(),
+        counters.clone(),
+    )
+    .map_err(|e| NodeError::Setup(format!("cannot start the module thread: {e}")))?;
     let tls_server = tls.as_ref().map(|t| t.server.clone());
     let gossip = gossip_http::router(GossipState {
-        inbox: inbox_tx.clone(),
+        inbox: inbox.clone(),
         store: store.clone(),
         counters: counters.clone(),
     });
@@ -101,7 +111,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         }
     };
     let api = api_http::router(ApiState {
-        inbox: inbox_tx.clone(),
+        api: inbox.api.clone(),
         runtime: runtime.clone(),
         counters: counters.clone(),
         self_addr: addr,
@@ -109,12 +119,11 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     });
     let actor = Actor::new(ActorParts {
         core,
-        host,
-        runtime,
+        modules,
         store,
         data,
-        outgoing,
-        inbox: inbox_tx,
+        sender,
+        inbox,
         client,
         counters,
         rendezvous: config.rendezvous.clone(),
@@ -146,13 +155,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         gossip = %addr,
         api = %config.api,
         data_dir = %config.data_dir.display(),
-        modules,
+        modules = configured,
         "hearsay agent ready"
     );
     tokio::select! {
         r = gossip_served => r.map_err(|source| NodeError::Serve { what: "gossip", source }),
         r = axum::serve(api_listener, api).into_future() => r.map_err(|source| NodeError::Serve { what: "api", source }),
-        () = actor.run(inbox_rx) => Ok(()),
+        () = actor.run(queues) => Ok(()),
         () = shutdown => {
             tracing::info!("shutting down");
             Ok(())

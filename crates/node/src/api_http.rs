@@ -14,16 +14,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use hearsay_core::deployment::MAX_PARAMS_LEN;
-use hearsay_core::{Deployment, ModuleName, PeerAddr};
+use hearsay_core::{BudgetOverrides, DeploySpec, Deployment, ModuleName, PeerAddr};
 use hearsay_runtime::{Instance, InstanceContext, Runtime};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actor::{ApiCall, Msg};
 use crate::api_error::ApiError;
 use crate::api_types::{DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest};
 use crate::counters::NodeCounters;
+use crate::inbox::ApiCall;
 use crate::metrics::render;
 use crate::now_ms;
 use crate::store::MAX_CODE_BYTES;
@@ -33,7 +33,7 @@ const MAX_BODY: usize = MAX_CODE_BYTES / 3 * 4 + (64 << 10);
 
 #[derive(Clone)]
 pub(crate) struct ApiState {
-    pub inbox: mpsc::Sender<Msg>,
+    pub api: mpsc::Sender<ApiCall>,
     pub runtime: Arc<Runtime>,
     pub counters: Arc<NodeCounters>,
     pub self_addr: PeerAddr,
@@ -107,7 +107,7 @@ async fn deploy_record(State(s): State<ApiState>, body: Result<Bytes, BytesRejec
                 if wasm.len() > MAX_CODE_BYTES {
                     return Err(too_large());
                 }
-                Some(validate(&s, wasm, &req.record.params).await?)
+                Some(validate(&s, wasm, &req.record.params, &req.record.budget).await?)
             }
             None => None,
         };
@@ -125,8 +125,8 @@ impl ApiState {
     /// Sends a call to the actor and waits for its answer.
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
-        self.inbox
-            .send(Msg::Api(make(tx)))
+        self.api
+            .send(make(tx))
             .await
             .map_err(|_| ApiError::unavailable())?;
         rx.await.map_err(|_| ApiError::unavailable())
@@ -179,12 +179,29 @@ async fn deploy(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) 
                 format!("params are longer than {MAX_PARAMS_LEN} bytes"),
             ));
         }
-        let wasm = validate(&s, wasm, &params).await?;
+        let mut budget = BudgetOverrides::none();
+        for (key, value) in req.budget.unwrap_or_default() {
+            budget
+                .set(&key, value)
+                .map_err(|e| ApiError::bad("bad_budget", e))?;
+        }
+        if req.auto_rollback_ms == Some(0) {
+            return Err(ApiError::bad(
+                "bad_budget",
+                "auto_rollback_ms must be at least 1 (leave it out for no automatic rollback)",
+            ));
+        }
+        let wasm = validate(&s, wasm, &params, &budget).await?;
+        let spec = DeploySpec {
+            params,
+            budget,
+            auto_rollback_ms: req.auto_rollback_ms,
+        };
         let d = s
             .call(|reply| ApiCall::Deploy {
                 module,
                 wasm,
-                params,
+                spec,
                 reply,
             })
             .await??;
@@ -231,7 +248,10 @@ async fn query(
     let r = async {
         let module = module_name(name)?;
         let Query(QueryArgs { args }) = args.map_err(|e| ApiError::bad("bad_request", e.body_text()))?;
-        let answer = s.call(|reply| ApiCall::Query { module, args, reply }).await??;
+        let answer = s
+            .call(|reply| ApiCall::Query { module, args, reply })
+            .await?
+            .map_err(|e| ApiError::not_found("not_running", e))?;
         Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
     }
     .await;
@@ -268,7 +288,12 @@ fn module_name(name: String) -> Result<ModuleName, ApiError> {
 
 /// The code must compile, speak the ABI and start with these params; a trial instance
 /// is started and dropped. Off the async threads: compiling takes a while.
-async fn validate(s: &ApiState, wasm: Vec<u8>, params: &str) -> Result<Vec<u8>, ApiError> {
+async fn validate(
+    s: &ApiState,
+    wasm: Vec<u8>,
+    params: &str,
+    budget: &BudgetOverrides,
+) -> Result<Vec<u8>, ApiError> {
     let runtime = s.runtime.clone();
     let params = params.to_string();
     let ctx = InstanceContext {
@@ -276,6 +301,7 @@ async fn validate(s: &ApiState, wasm: Vec<u8>, params: &str) -> Result<Vec<u8>, 
         bootstrap: Vec::new(),
         seed: 0,
         now_ms: now_ms(),
+        budget: budget.resolve(&runtime.limits().budget),
     };
     tokio::task::spawn_blocking(move || {
         let result = runtime

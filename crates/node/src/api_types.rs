@@ -17,6 +17,28 @@ pub struct DeployRequest {
     /// on as its text). Absent: the module's defaults.
     #[serde(default)]
     pub params: Option<serde_json::Value>,
+    /// What the module may consume where it differs from the node's defaults, e.g.
+    /// `{"messages_per_s": 100, "fuel_per_s": 50000000}` (keys: docs/module-abi.md).
+    #[serde(default)]
+    pub budget: Option<std::collections::BTreeMap<String, u64>>,
+    /// Roll back automatically when this deployment stays failed this long here.
+    #[serde(default)]
+    pub auto_rollback_ms: Option<u64>,
+}
+
+impl DeployRequest {
+    /// A request for `wasm` with `params`, the node's default budget and no automatic
+    /// rollback.
+    pub fn new(module: &str, wasm: &[u8], params: Option<serde_json::Value>) -> Self {
+        use base64::Engine as _;
+        DeployRequest {
+            module: module.to_string(),
+            wasm_base64: base64::engine::general_purpose::STANDARD.encode(wasm),
+            params,
+            budget: None,
+            auto_rollback_ms: None,
+        }
+    }
 }
 
 /// `POST /rollback`.
@@ -55,6 +77,12 @@ pub struct DeploymentInfo {
     pub previous: Option<String>,
     /// The module's params.
     pub params: String,
+    /// What the deployment changes of the node's default budget.
+    #[serde(default)]
+    pub budget: std::collections::BTreeMap<String, u64>,
+    /// Its automatic rollback policy: the time it may stay failed, if set.
+    #[serde(default)]
+    pub auto_rollback_ms: Option<u64>,
 }
 
 impl From<&Deployment> for DeploymentInfo {
@@ -67,6 +95,8 @@ impl From<&Deployment> for DeploymentInfo {
             origin: d.number.origin.to_string(),
             previous: d.previous.map(|v| v.to_hex()),
             params: d.params.clone(),
+            budget: d.budget.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            auto_rollback_ms: d.auto_rollback_ms,
         }
     }
 }
@@ -95,11 +125,35 @@ pub struct ModuleReport {
     pub adopted_at_ms: Option<u64>,
     /// When the running instance was loaded (ms since the UNIX epoch).
     pub running_since_ms: Option<u64>,
+    /// What the running instance consumed, and what its budget dropped.
+    #[serde(default)]
+    pub usage: Option<hearsay_runtime::BudgetUsage>,
+    /// The automatic rollback policy, if the deployment has one.
+    #[serde(default)]
+    pub auto_rollback: Option<AutoRollbackReport>,
+}
+
+/// A module's automatic rollback policy, as status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRollbackReport {
+    /// How long the deployment may stay failed here.
+    pub after_ms: u64,
+    /// The version a rollback deploys.
+    pub to: Option<String>,
+    /// When this node rolls back, if the deployment is failed here now.
+    pub due_at_ms: Option<u64>,
+    /// Why this node could not roll back, if it tried.
+    pub refused: Option<String>,
 }
 
 impl ModuleReport {
     /// The report for a core's module status.
-    pub fn new(status: &ModuleStatus, adopted_at_ms: Option<u64>, running_since_ms: Option<u64>) -> Self {
+    pub fn new(
+        status: &ModuleStatus,
+        adopted_at_ms: Option<u64>,
+        running_since_ms: Option<u64>,
+        usage: Option<hearsay_runtime::BudgetUsage>,
+    ) -> Self {
         let (state, reason) = match &status.state {
             ModuleState::Running => ("running", None),
             ModuleState::Fetching => ("fetching", None),
@@ -115,6 +169,13 @@ impl ModuleReport {
             running: status.running.map(|n| n.to_string()),
             adopted_at_ms,
             running_since_ms,
+            usage,
+            auto_rollback: status.auto_rollback.as_ref().map(|a| AutoRollbackReport {
+                after_ms: a.after_ms,
+                to: a.to.map(|v| v.to_hex()),
+                due_at_ms: a.due_at,
+                refused: a.refused.clone(),
+            }),
         }
     }
 

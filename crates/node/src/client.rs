@@ -88,12 +88,13 @@ impl ApiClient {
         wasm: &[u8],
         params: Option<serde_json::Value>,
     ) -> Result<DeploymentInfo, ClientError> {
-        let req = DeployRequest {
-            module: module.to_string(),
-            wasm_base64: base64::engine::general_purpose::STANDARD.encode(wasm),
-            params,
-        };
-        let r: DeployResponse = self.json(self.http.post(self.url("/deploy")).json(&req)).await?;
+        self.deploy_request(&DeployRequest::new(module, wasm, params))
+            .await
+    }
+
+    /// `POST /deploy` with everything a request may say (budget, rollback policy).
+    pub async fn deploy_request(&self, req: &DeployRequest) -> Result<DeploymentInfo, ClientError> {
+        let r: DeployResponse = self.json(self.http.post(self.url("/deploy")).json(req)).await?;
         Ok(r.deployment)
     }
 

@@ -6,10 +6,12 @@ use std::collections::BTreeMap;
 
 use hearsay_core::{CodeVersion, Deployment, ModuleName, Output};
 
-use crate::actor::{Actor, ApiCall};
+use crate::actor::Actor;
 use crate::api_error::ApiError;
 use crate::api_types::{ModuleReport, PeersReport, StatusReport};
+use crate::inbox::ApiCall;
 use crate::metrics::MetricsSnapshot;
+use crate::module_thread::Control;
 use crate::now_ms;
 
 /// Shortest prefix of a code version accepted by rollback.
@@ -28,10 +30,10 @@ impl Actor {
             ApiCall::Deploy {
                 module,
                 wasm,
-                params,
+                spec,
                 reply,
             } => {
-                let result = self.core.deploy(now, module, wasm, params);
+                let result = self.core.deploy(now, module, wasm, spec);
                 let _ = reply.send(self.command(now, "deploy", result.map_err(ApiError::from)));
             }
             ApiCall::Rollback { module, to, reply } => {
@@ -61,11 +63,8 @@ impl Actor {
                 let _ = reply.send(self.command(now, "deploy-record", result));
             }
             ApiCall::Query { module, args, reply } => {
-                let (answer, inputs) = self.host.query(now, &module, &args);
-                for input in inputs {
-                    self.feed(input);
-                }
-                let _ = reply.send(answer.map_err(|e| ApiError::not_found("not_running", e)));
+                // Answered by the module thread, straight to the API.
+                self.modules.control(Control::Query { module, args, reply });
             }
         }
     }
@@ -114,6 +113,7 @@ impl Actor {
     }
 
     pub(crate) fn status(&self) -> StatusReport {
+        let mut usage = self.modules.usage();
         let modules = self
             .core
             .status()
@@ -122,7 +122,7 @@ impl Actor {
                 let module = &s.deployment.module;
                 let adopted = at(&self.adopted_at, module, s.deployment.number);
                 let since = s.running.and_then(|n| at(&self.running_since, module, n));
-                ModuleReport::new(s, adopted, since)
+                ModuleReport::new(s, adopted, since, usage.remove(module))
             })
             .collect();
         StatusReport {
@@ -147,7 +147,8 @@ impl Actor {
         }
         MetricsSnapshot {
             core: self.core.metrics().clone(),
-            host: self.host.metrics.clone(),
+            host: self.modules.metrics(),
+            usage: self.modules.usage(),
             module_states,
             hints: self.core.hints().len(),
         }

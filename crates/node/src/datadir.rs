@@ -121,6 +121,8 @@ mod tests {
             },
             params: "{}".into(),
             previous: None,
+            budget: Default::default(),
+            auto_rollback_ms: None,
             signature: None,
         });
         dir.persist(&c).unwrap();

@@ -8,19 +8,19 @@ use std::time::Duration;
 use hearsay_core::{CodeVersion, PeerAddr};
 use tokio::sync::mpsc;
 
-use crate::actor::Msg;
 use crate::counters::NodeCounters;
+use crate::inbox::Event;
 use crate::peer_client::PeerClient;
 use crate::store::MAX_CODE_BYTES;
 
 /// How long one download may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(8);
 
-/// Starts a download; the actor gets `Msg::Fetched` whatever happens.
+/// Starts a download; the actor gets `Event::Fetched` whatever happens.
 pub(crate) fn spawn(
     client: PeerClient,
     counters: Arc<NodeCounters>,
-    inbox: mpsc::Sender<Msg>,
+    events: mpsc::Sender<Event>,
     version: CodeVersion,
     from: PeerAddr,
 ) {
@@ -36,7 +36,7 @@ pub(crate) fn spawn(
                 None
             }
         };
-        let _ = inbox.send(Msg::Fetched { version, from, bytes }).await;
+        let _ = events.send(Event::Fetched { version, from, bytes }).await;
     });
 }
 

@@ -1,7 +1,10 @@
 //! The gossip listener: `POST /gossip` (a batch of envelopes for the core) and
 //! `GET /code/{version}` (code by hash, from the store). Peers are untrusted: framing
 //! errors are refused and counted, envelopes are checked by the core, and a full
-//! inbox sheds load instead of queueing without bound.
+//! inbox sheds load instead of queueing without bound. Each batch is split by whose
+//! traffic its envelopes are: the core's go to the actor's core queue, ahead of
+//! modules' payloads, so a batch full of a storming module's messages can't hold up
+//! the deployment record in it.
 
 use std::sync::Arc;
 
@@ -12,18 +15,18 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use hearsay_core::CodeVersion;
-use tokio::sync::mpsc;
+use hearsay_core::envelope::traffic_of;
+use hearsay_core::{CodeVersion, Traffic};
 
-use crate::actor::Msg;
 use crate::batch::{self, MAX_BATCH_BYTES};
 use crate::counters::NodeCounters;
 use crate::error::StoreError;
+use crate::inbox::Inbox;
 use crate::store::CodeStore;
 
 #[derive(Clone)]
 pub(crate) struct GossipState {
-    pub inbox: mpsc::Sender<Msg>,
+    pub inbox: Inbox,
     pub store: CodeStore,
     pub counters: Arc<NodeCounters>,
 }
@@ -49,16 +52,25 @@ async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection
             return StatusCode::BAD_REQUEST;
         }
     };
-    let count = envelopes.len() as u64;
-    match s.inbox.try_send(Msg::Gossip(envelopes)) {
-        Ok(()) => {
-            s.counters.gossip_batches_in.inc();
-            StatusCode::NO_CONTENT
+    let (core, module): (Vec<_>, Vec<_>) = envelopes
+        .into_iter()
+        .partition(|e| traffic_of(e) == Traffic::Core);
+    let mut shed = false;
+    for (envelopes, queue, lost) in [
+        (core, &s.inbox.core_gossip, "core_inbox_full"),
+        (module, &s.inbox.module_gossip, "inbox_full"),
+    ] {
+        let count = envelopes.len() as u64;
+        if count > 0 && queue.try_send(envelopes).is_err() {
+            s.counters.envelopes_lost.add(lost, count);
+            shed = true;
         }
-        Err(_) => {
-            s.counters.envelopes_lost.add("inbox_full", count);
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+    }
+    s.counters.gossip_batches_in.inc();
+    if shed {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::NO_CONTENT
     }
 }
 

@@ -2,16 +2,19 @@
 //! (`hearsay-core`) and the WebAssembly host (`hearsay-runtime`) with tokio and HTTP,
 //! persists the configuration and code, and serves a management API.
 //!
-//! One task, the actor, owns the core and the module instances; everything else talks
-//! to it through a channel. Envelopes leave through a sender task that batches them
-//! per peer; code downloads and compiles run beside it and report back. So the core
-//! sees one event at a time, exactly as in the simulator.
+//! One task, the actor, owns the core; everything else talks to it through queues
+//! taken in order of priority (the API and the core's own gossip first). Module
+//! instances run on a thread of their own and report back, so no module can starve the
+//! core. Envelopes leave through a sender task that batches them per peer, the core's
+//! ahead of modules'; code downloads run beside it and report back. So the core sees
+//! one event at a time, exactly as in the simulator.
 //!
 //! # Layout
 //!
 //! - [`agent`]: startup and wiring; [`config`]: what an agent is told.
-//! - `actor`: the owner of the core and module host, and the `match` over outputs;
-//!   `control`: its side of the API (commands, status, metrics).
+//! - `actor`: the owner of the core, and the `match` over outputs; `inbox`: its
+//!   queues; `control`: its side of the API (commands, status, metrics).
+//! - `module_thread`: the module instances, on their own thread.
 //! - `gossip_http`: `POST /gossip`, `GET /code/{version}`; [`batch`]: the batch format.
 //! - `api_http`: the management API; [`api_types`]: its JSON documents;
 //!   [`api_error`]: its errors; [`client`]: a client of it.
@@ -38,8 +41,10 @@ pub mod error;
 mod fetcher;
 mod fsutil;
 mod gossip_http;
+mod inbox;
 pub mod keys;
 pub mod metrics;
+mod module_thread;
 mod peer_client;
 mod sender;
 pub mod store;

@@ -23,13 +23,15 @@ pub struct MetricsSnapshot {
     pub module_states: BTreeMap<String, u64>,
     /// Addresses overheard.
     pub hints: usize,
+    /// What each module's instance consumed and what its budget dropped.
+    pub usage: BTreeMap<hearsay_core::ModuleName, hearsay_runtime::BudgetUsage>,
 }
 
 /// Renders every counter as Prometheus text (format 0.0.4).
 pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
     let mut out = String::new();
     let c = &s.core;
-    let plain: [(&str, &str, u64); 16] = [
+    let plain: [(&str, &str, u64); 19] = [
         (
             "envelopes_in_total",
             "Envelopes received (valid or not).",
@@ -90,6 +92,21 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
             "Running module instances that failed.",
             c.module_failures,
         ),
+        (
+            "pushes_total",
+            "Deployment records pushed to peers right after a change.",
+            c.pushes,
+        ),
+        (
+            "peers_unreachable_total",
+            "Peers gossip could not reach (forgotten as hints).",
+            c.peers_unreachable,
+        ),
+        (
+            "auto_rollbacks_total",
+            "Rollbacks this node made under a deployment's automatic rollback policy.",
+            c.auto_rollbacks,
+        ),
     ];
     for (name, help, value) in plain {
         counter(&mut out, name, help, value);
@@ -133,6 +150,13 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
         "Module sends dropped (bad address, too large).",
         h.dropped_sends,
     );
+    counter(
+        &mut out,
+        "fresh_starts_total",
+        "Swaps where the new version started fresh: the old one's state was refused or failed it.",
+        h.fresh_starts,
+    );
+    render_usage(&mut out, &s.usage);
 
     let n = node;
     counter(
@@ -244,6 +268,74 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
     header(&mut out, "hints", "Peer addresses overheard.", "gauge");
     sample(&mut out, "hints", None, s.hints as u64);
     out
+}
+
+/// A per-module series: name, help, kind, and how to read it from the usage.
+type UsageSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&hearsay_runtime::BudgetUsage) -> u64,
+);
+
+/// Each module's budget: what it consumed and what its budget dropped.
+fn render_usage(out: &mut String, usage: &BTreeMap<hearsay_core::ModuleName, hearsay_runtime::BudgetUsage>) {
+    let series: [UsageSeries; 8] = [
+        (
+            "module_fuel_total",
+            "Fuel a module burnt (its CPU).",
+            "counter",
+            |u| u.fuel,
+        ),
+        (
+            "module_messages_total",
+            "Messages a module sent within its budget.",
+            "counter",
+            |u| u.messages,
+        ),
+        (
+            "module_sent_bytes_total",
+            "Payload bytes a module sent within its budget.",
+            "counter",
+            |u| u.bytes,
+        ),
+        (
+            "module_sends_over_budget_total",
+            "Sends dropped for a module's messages or bytes per second budget.",
+            "counter",
+            |u| u.sends_over_budget,
+        ),
+        (
+            "module_calls_throttled_total",
+            "Ticks and deliveries skipped because a module's CPU budget was spent.",
+            "counter",
+            |u| u.calls_throttled,
+        ),
+        (
+            "module_logs_dropped_total",
+            "Log lines dropped for a module's log budget.",
+            "counter",
+            |u| u.logs_dropped,
+        ),
+        (
+            "module_memory_bytes",
+            "Memory of a module's instance (all memories and tables).",
+            "gauge",
+            |u| u.memory_bytes,
+        ),
+        (
+            "module_over_budget_milliseconds",
+            "How long a module has been over its send or CPU budget without a break.",
+            "gauge",
+            |u| u.over_budget_ms,
+        ),
+    ];
+    for (name, help, kind, value) in series {
+        header(out, name, help, kind);
+        for (module, u) in usage {
+            sample(out, name, Some(("module", module.as_str())), value(u));
+        }
+    }
 }
 
 fn header(out: &mut String, name: &str, help: &str, kind: &str) {

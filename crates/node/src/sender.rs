@@ -2,24 +2,39 @@
 //! one request in flight per peer. While a request is in flight, envelopes for that
 //! peer accumulate and go together in the next one, so a slow peer gets fewer, larger
 //! requests and a stopped one costs a bounded queue, never unbounded memory.
+//!
+//! The core's own envelopes (summaries, records, requests) and modules' payloads are
+//! kept apart all the way: separate channels from the actor, separate queues per peer
+//! with their own byte caps, and each batch starts with the core's. A module sending
+//! as fast as it can fills and drops only its own queue; a fix still leaves in the
+//! very next batch.
+//!
+//! A peer that refuses the connection is reported to the actor once per failure, so
+//! the core stops counting on it (an address a module made up, a node that left).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use hearsay_core::PeerAddr;
+use hearsay_core::{PeerAddr, Traffic};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 
 use crate::batch::{self, MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES};
 use crate::counters::NodeCounters;
+use crate::inbox::Event;
 use crate::peer_client::PeerClient;
 
-/// Envelopes waiting for the sender, all peers together.
+/// Module envelopes waiting for the sender, all peers together.
 pub(crate) const SEND_QUEUE: usize = 8192;
-/// Bytes waiting for one peer; beyond it the oldest envelopes are dropped (gossip is
-/// fire-and-forget: newer state supersedes older).
-const MAX_PEER_PENDING_BYTES: usize = MAX_BATCH_BYTES;
+/// The core's envelopes waiting for the sender.
+const CORE_SEND_QUEUE: usize = 4096;
+/// Module bytes waiting for one peer; beyond it the oldest envelopes are dropped
+/// (gossip is fire-and-forget: newer state supersedes older).
+const MAX_PEER_MODULE_BYTES: usize = MAX_BATCH_BYTES;
+/// The core's bytes waiting for one peer: its messages are small, and a peer that
+/// doesn't take them for this long is not taking anything.
+const MAX_PEER_CORE_BYTES: usize = 1 << 20;
 /// Peers with queued envelopes at once.
 const MAX_PEERS: usize = 4096;
 
@@ -30,48 +45,134 @@ pub(crate) struct Outgoing {
     pub bytes: Vec<u8>,
 }
 
+/// The actor's side of the sender.
+pub(crate) struct SenderHandle {
+    core: mpsc::Sender<Outgoing>,
+    module: mpsc::Sender<Outgoing>,
+    counters: Arc<NodeCounters>,
+}
+
+impl SenderHandle {
+    /// Queues an envelope in its class's channel; counted as lost when that is full.
+    pub(crate) fn send(&self, out: Outgoing, class: Traffic) {
+        let channel = match class {
+            Traffic::Core => &self.core,
+            Traffic::Module => &self.module,
+        };
+        if channel.try_send(out).is_err() {
+            self.counters.envelopes_lost.inc(match class {
+                Traffic::Core => "core_queue_full",
+                Traffic::Module => "queue_full",
+            });
+        }
+    }
+}
+
+/// One class of a peer's waiting envelopes.
+#[derive(Default)]
+struct Lane {
+    pending: VecDeque<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Lane {
+    /// Appends, dropping the oldest while over `cap` (the newest is always kept).
+    fn push(&mut self, bytes: Vec<u8>, cap: usize, counters: &NodeCounters, lost: &'static str) {
+        self.bytes += batch::framed_len(&bytes);
+        self.pending.push_back(bytes);
+        while self.bytes > cap && self.pending.len() > 1 {
+            if let Some(old) = self.pending.pop_front() {
+                self.bytes -= batch::framed_len(&old);
+                counters.envelopes_lost.inc(lost);
+            }
+        }
+    }
+
+    /// Moves the oldest envelopes that fit into `body`.
+    fn fill(&mut self, body: &mut Vec<u8>, count: &mut usize) {
+        while let Some(next) = self.pending.front() {
+            let fits = body.len() + batch::framed_len(next) <= MAX_BATCH_BYTES;
+            if *count == MAX_BATCH_ENVELOPES || (*count > 0 && !fits) {
+                break;
+            }
+            let next = self.pending.pop_front().unwrap_or_default();
+            self.bytes -= batch::framed_len(&next);
+            batch::push(body, &next);
+            *count += 1;
+        }
+    }
+}
+
 #[derive(Default)]
 struct PeerQueue {
-    pending: VecDeque<Vec<u8>>,
-    pending_bytes: usize,
+    core: Lane,
+    module: Lane,
     in_flight: bool,
 }
 
-/// Starts the sender task; envelopes go in through the returned channel.
-/// `loss`: the fraction of batches dropped on purpose (`--gossip-loss`, to measure
-/// the protocols under loss with real agents); 0 in production.
-pub(crate) fn spawn(client: PeerClient, counters: Arc<NodeCounters>, loss: f64) -> mpsc::Sender<Outgoing> {
-    let (tx, rx) = mpsc::channel(SEND_QUEUE);
-    tokio::spawn(run(rx, client, counters, loss));
-    tx
+impl PeerQueue {
+    fn is_empty(&self) -> bool {
+        self.core.pending.is_empty() && self.module.pending.is_empty()
+    }
 }
 
-async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc<NodeCounters>, loss: f64) {
+/// Starts the sender task. `loss`: the fraction of batches dropped on purpose
+/// (`--gossip-loss`, to measure the protocols under loss with real agents); 0 in
+/// production. Unreachable peers are reported on `events`.
+pub(crate) fn spawn(
+    client: PeerClient,
+    counters: Arc<NodeCounters>,
+    events: mpsc::Sender<Event>,
+    loss: f64,
+) -> SenderHandle {
+    let (core, core_rx) = mpsc::channel(CORE_SEND_QUEUE);
+    let (module, module_rx) = mpsc::channel(SEND_QUEUE);
+    tokio::spawn(run(core_rx, module_rx, client, counters.clone(), events, loss));
+    SenderHandle {
+        core,
+        module,
+        counters,
+    }
+}
+
+async fn run(
+    mut core_rx: mpsc::Receiver<Outgoing>,
+    mut module_rx: mpsc::Receiver<Outgoing>,
+    client: PeerClient,
+    counters: Arc<NodeCounters>,
+    events: mpsc::Sender<Event>,
+    loss: f64,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(crate::fsutil::random_u64());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerAddr>();
     let mut peers: HashMap<PeerAddr, PeerQueue> = HashMap::new();
     loop {
         tokio::select! {
-            msg = rx.recv() => {
+            biased;
+            msg = core_rx.recv() => {
                 let Some(first) = msg else { break };
-                enqueue(&mut peers, first, &counters);
-                // Take the whole burst (a tick's worth of sends) before sending, so
-                // the first request to each peer already carries everything.
-                while let Ok(more) = rx.try_recv() {
-                    enqueue(&mut peers, more, &counters);
-                }
+                enqueue(&mut peers, first, Traffic::Core, &counters);
             }
+            Some(first) = module_rx.recv() => enqueue(&mut peers, first, Traffic::Module, &counters),
             Some(peer) = done_rx.recv() => {
                 if let Some(q) = peers.get_mut(&peer) {
                     q.in_flight = false;
-                    if q.pending.is_empty() {
+                    if q.is_empty() {
                         peers.remove(&peer);
                     }
                 }
             }
         }
+        // Take the whole burst (a tick's worth of sends) before sending, so the first
+        // request to each peer already carries everything.
+        while let Ok(more) = core_rx.try_recv() {
+            enqueue(&mut peers, more, Traffic::Core, &counters);
+        }
+        while let Ok(more) = module_rx.try_recv() {
+            enqueue(&mut peers, more, Traffic::Module, &counters);
+        }
         for (peer, q) in peers.iter_mut() {
-            if !q.in_flight && !q.pending.is_empty() {
+            if !q.in_flight && !q.is_empty() {
                 q.in_flight = true;
                 let (body, count) = take_batch(q);
                 if loss > 0.0 && rng.gen_bool(loss) {
@@ -80,53 +181,55 @@ async fn run(mut rx: mpsc::Receiver<Outgoing>, client: PeerClient, counters: Arc
                     counters.envelopes_lost.add("injected", count as u64);
                     continue;
                 }
-                let (client, counters, done) = (client.clone(), counters.clone(), done_tx.clone());
+                let (client, counters, done, events) =
+                    (client.clone(), counters.clone(), done_tx.clone(), events.clone());
                 let peer = *peer;
                 tokio::spawn(async move {
-                    post(&client, peer, body, count, &counters).await;
+                    if !post(&client, peer, body, count, &counters).await {
+                        let _ = events.try_send(Event::Unreachable(peer));
+                    }
                     let _ = done.send(peer);
                 });
             }
         }
         // Peers whose batch was dropped on purpose and have nothing left.
-        peers.retain(|_, q| q.in_flight || !q.pending.is_empty());
+        peers.retain(|_, q| q.in_flight || !q.is_empty());
     }
 }
 
-fn enqueue(peers: &mut HashMap<PeerAddr, PeerQueue>, out: Outgoing, counters: &NodeCounters) {
+fn enqueue(peers: &mut HashMap<PeerAddr, PeerQueue>, out: Outgoing, class: Traffic, counters: &NodeCounters) {
     if !peers.contains_key(&out.to) && peers.len() >= MAX_PEERS {
         counters.envelopes_lost.inc("too_many_peers");
         return;
     }
     let q = peers.entry(out.to).or_default();
-    q.pending_bytes += batch::framed_len(&out.bytes);
-    q.pending.push_back(out.bytes);
-    while q.pending_bytes > MAX_PEER_PENDING_BYTES && q.pending.len() > 1 {
-        if let Some(old) = q.pending.pop_front() {
-            q.pending_bytes -= batch::framed_len(&old);
-            counters.envelopes_lost.inc("queue_full");
-        }
+    match class {
+        Traffic::Core => q
+            .core
+            .push(out.bytes, MAX_PEER_CORE_BYTES, counters, "core_queue_full"),
+        Traffic::Module => q
+            .module
+            .push(out.bytes, MAX_PEER_MODULE_BYTES, counters, "queue_full"),
     }
 }
 
-/// The oldest pending envelopes that fit in one batch.
+/// The oldest pending envelopes that fit in one batch, the core's first.
 fn take_batch(q: &mut PeerQueue) -> (Vec<u8>, usize) {
     let mut body = Vec::new();
     let mut count = 0;
-    while let Some(next) = q.pending.front() {
-        let fits = body.len() + batch::framed_len(next) <= MAX_BATCH_BYTES;
-        if count == MAX_BATCH_ENVELOPES || (count > 0 && !fits) {
-            break;
-        }
-        let next = q.pending.pop_front().unwrap_or_default();
-        q.pending_bytes -= batch::framed_len(&next);
-        batch::push(&mut body, &next);
-        count += 1;
-    }
+    q.core.fill(&mut body, &mut count);
+    q.module.fill(&mut body, &mut count);
     (body, count)
 }
 
-async fn post(client: &PeerClient, peer: PeerAddr, body: Vec<u8>, count: usize, counters: &NodeCounters) {
+/// Posts a batch; false when the peer could not be reached at all.
+async fn post(
+    client: &PeerClient,
+    peer: PeerAddr,
+    body: Vec<u8>,
+    count: usize,
+    counters: &NodeCounters,
+) -> bool {
     let result = client
         .http
         .post(client.url(peer, "/gossip"))
@@ -149,6 +252,7 @@ async fn post(client: &PeerClient, peer: PeerAddr, body: Vec<u8>, count: usize, 
             counters.envelopes_lost.add("send_failed", count as u64);
         }
     }
+    failure != Some("connect")
 }
 
 #[cfg(test)]
@@ -164,15 +268,52 @@ mod tests {
         for i in 0..6u8 {
             let mut bytes = big.clone();
             bytes[0] = i;
-            enqueue(&mut peers, Outgoing { to: peer, bytes }, &counters);
+            enqueue(
+                &mut peers,
+                Outgoing { to: peer, bytes },
+                Traffic::Module,
+                &counters,
+            );
         }
         let q = peers.get_mut(&peer).unwrap();
-        assert_eq!(q.pending.len(), 3);
-        assert_eq!(q.pending[0][0], 3);
+        assert_eq!(q.module.pending.len(), 3);
+        assert_eq!(q.module.pending[0][0], 3);
         assert_eq!(counters.envelopes_lost.snapshot()["queue_full"], 3);
         let (body, count) = take_batch(q);
         assert_eq!(count, 3);
         assert_eq!(batch::decode(&body).unwrap().len(), 3);
-        assert!(q.pending.is_empty() && q.pending_bytes == 0);
+        assert!(q.is_empty() && q.module.bytes == 0);
+    }
+
+    #[test]
+    fn the_cores_envelopes_survive_a_module_flood_and_go_first() {
+        let counters = NodeCounters::default();
+        let mut peers = HashMap::new();
+        let peer: PeerAddr = "127.0.0.1:1".parse().unwrap();
+        enqueue(
+            &mut peers,
+            Outgoing {
+                to: peer,
+                bytes: b"fix".to_vec(),
+            },
+            Traffic::Core,
+            &counters,
+        );
+        for _ in 0..10_000 {
+            let bytes = vec![7u8; 4096];
+            enqueue(
+                &mut peers,
+                Outgoing { to: peer, bytes },
+                Traffic::Module,
+                &counters,
+            );
+        }
+        let q = peers.get_mut(&peer).unwrap();
+        let (body, count) = take_batch(q);
+        let envelopes = batch::decode(&body).unwrap();
+        assert_eq!(envelopes[0], b"fix", "the core's envelope leads the batch");
+        assert!(count > 1 && body.len() <= MAX_BATCH_BYTES);
+        assert!(counters.envelopes_lost.snapshot()["queue_full"] > 0);
+        assert!(!counters.envelopes_lost.snapshot().contains_key("core_queue_full"));
     }
 }

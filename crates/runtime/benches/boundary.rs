@@ -38,6 +38,7 @@ fn ctx() -> InstanceContext {
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,
         now_ms: 1000,
+        budget: hearsay_core::Budget::default(),
     }
 }
 
@@ -78,6 +79,8 @@ fn swap(c: &mut Criterion) {
         },
         params: String::new(),
         previous: None,
+        budget: Default::default(),
+        auto_rollback_ms: None,
         signature: None,
     };
     rt.compile(MEMBERSHIP).expect("compiles");

@@ -10,14 +10,17 @@ pub enum ModuleError {
     #[error("ran out of fuel: more than {0} instructions in one call (endless loop?)")]
     OutOfFuel(u64),
     /// The guest tried to grow its memory past the limit.
-    #[error("memory limit of {0} bytes exceeded")]
-    MemoryLimit(usize),
+    #[error("memory budget of {0} bytes exceeded (all memories and tables of the instance)")]
+    MemoryLimit(u64),
     /// The guest sent more than allowed in one call.
     #[error("flood: more than {0} sends in one call")]
     Flood(usize),
     /// The guest broke the ABI at run time (e.g. `hearsay_alloc` returned 0).
     #[error("ABI violation: {0}")]
     Abi(String),
+    /// The module stayed over its send or CPU budget for longer than it may.
+    #[error("{0}")]
+    OverBudget(String),
 }
 
 /// Why code could not become a running instance. The previous instance, if any, keeps

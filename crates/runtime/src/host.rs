@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use hearsay_core::{Deployment, DeploymentNumber, Input, ModuleName, PeerAddr};
 
-use crate::instance::{Instance, InstanceContext};
+use crate::instance::{Handover, Instance, InstanceContext};
 use crate::runtime::Runtime;
-use crate::state::{Effects, LogLine};
+use crate::state::{BudgetUsage, Effects, LogLine};
 use crate::LoadError;
 
 /// Counters of the module host.
@@ -26,6 +26,9 @@ pub struct HostMetrics {
     pub failures: u64,
     /// Sends dropped: bad address or over the payload limit.
     pub dropped_sends: u64,
+    /// Swaps where the new version started fresh because the old one's state was
+    /// refused (too large) or the new one could not take it.
+    pub fresh_starts: u64,
 }
 
 /// Why a query could not be answered.
@@ -111,21 +114,56 @@ impl ModuleHost {
         if deployment.version != Some(code.version) {
             return Err(LoadError::WrongCode);
         }
+        let budget = deployment.budget.resolve(&self.runtime.limits.budget);
         self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let ctx = InstanceContext {
             self_addr: self.self_addr.clone(),
             bootstrap: self.bootstrap.clone(),
             seed: self.next_seed,
             now_ms,
+            budget,
         };
         let (mut instance, effects) = Instance::start(&self.runtime, &code, &deployment.params, &ctx)?;
-        // Hand over state from a live old instance. A failed export (the old code is
-        // buggy) or a refused import just means the new instance starts fresh.
-        let old = self.running.get_mut(&deployment.module);
-        if let Some(Ok(Some(state))) = old.map(|o| o.instance.export_state(now_ms)) {
-            if instance.import_state(now_ms, &state)? {
-                self.metrics.handovers += 1;
-            }
+        // Hand over state from a live old instance. Nothing the old version hands over
+        // may keep the new one from running — it may be the fix for the old one: an
+        // export that fails or is too large, a state the new code rejects, or one whose
+        // import fails the new instance, all end with the new version running fresh.
+        let Some(old) = self.running.get_mut(&deployment.module) else {
+            return Ok((instance, effects));
+        };
+        if old.instance.failure().is_some() {
+            return Ok((instance, effects));
+        }
+        let limit = budget
+            .state_bytes
+            .min(old.instance.usage().budget.map_or(u64::MAX, |b| b.state_bytes));
+        let fresh = |why: String| format!("state handover skipped, started fresh: {why}");
+        let note = match old.instance.export_state(now_ms, limit as usize) {
+            Ok(Handover::Nothing) => None,
+            Ok(Handover::Refused(why)) => Some(fresh(format!("the old version's state was refused: {why}"))),
+            Err(e) => Some(fresh(format!("the old version failed exporting it: {e}"))),
+            Ok(Handover::State(state)) => match instance.import_state(now_ms, &state) {
+                Ok(true) => {
+                    self.metrics.handovers += 1;
+                    None
+                }
+                Ok(false) => None, // the new code chose to start fresh
+                Err(e) => {
+                    // The import killed the new instance: start it again, fresh.
+                    let started = Instance::start(&self.runtime, &code, &deployment.params, &ctx)?;
+                    instance = started.0;
+                    self.logs.push((
+                        deployment.module.clone(),
+                        fresh_note(&fresh(format!("importing it failed: {e}"))),
+                    ));
+                    self.metrics.fresh_starts += 1;
+                    return Ok((instance, started.1));
+                }
+            },
+        };
+        if let Some(note) = note {
+            self.metrics.fresh_starts += 1;
+            self.logs.push((deployment.module.clone(), fresh_note(&note)));
         }
         Ok((instance, effects))
     }
@@ -194,6 +232,14 @@ impl ModuleHost {
         }
     }
 
+    /// What each module's instance consumed, and what its budget dropped.
+    pub fn usage(&self) -> BTreeMap<ModuleName, BudgetUsage> {
+        self.running
+            .iter()
+            .map(|(m, r)| (m.clone(), r.instance.usage()))
+            .collect()
+    }
+
     /// The deployment whose instance runs for a module, and whether it failed.
     pub fn instance(&self, module: &ModuleName) -> Option<(DeploymentNumber, Option<&crate::ModuleError>)> {
         self.running.get(module).map(|r| (r.number, r.instance.failure()))
@@ -231,5 +277,13 @@ impl ModuleHost {
             }
         }
         inputs
+    }
+}
+
+/// A warning the host itself writes into a module's log.
+fn fresh_note(text: &str) -> LogLine {
+    LogLine {
+        level: 1,
+        text: text.to_string(),
     }
 }

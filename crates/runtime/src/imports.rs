@@ -3,7 +3,8 @@
 
 use wasmtime::{Caller, Linker};
 
-use crate::state::{HostState, LogLine};
+use crate::limits::SEND_FUEL;
+use crate::state::{escape_log_text, HostState, LogLine};
 use crate::ModuleError;
 
 /// Longest peer address a guest may name.
@@ -46,6 +47,17 @@ fn write_text(caller: &mut Caller<'_, HostState>, text: String, ptr: i32, cap: i
     Ok(text.len() as i32)
 }
 
+/// Takes `cost` units of the call's fuel for work the host does on the module's
+/// behalf. When the call has less left, it is cut off as if the guest had burnt it.
+fn charge_fuel(caller: &mut Caller<'_, HostState>, cost: u64) -> wasmtime::Result<()> {
+    let left = caller.get_fuel()?;
+    caller.set_fuel(left.saturating_sub(cost))?;
+    if left < cost {
+        return Err(wasmtime::Trap::OutOfFuel.into());
+    }
+    Ok(())
+}
+
 /// Registers every import on the linker.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(
@@ -59,12 +71,19 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
          -> wasmtime::Result<()> {
             let limits = &caller.data().limits;
             let (max_sends, max_payload) = (limits.max_sends_per_call, limits.max_payload_bytes);
-            if caller.data().effects.sends.len() >= max_sends {
+            if caller.data().sends_in_call >= max_sends {
                 caller.data_mut().host_fault = Some(ModuleError::Flood(max_sends));
                 return Err(wasmtime::Error::msg("flood"));
             }
-            if to_len as u32 as usize > MAX_ADDR_BYTES || len as u32 as usize > max_payload {
+            caller.data_mut().sends_in_call += 1;
+            let len_bytes = len as u32 as usize;
+            charge_fuel(&mut caller, SEND_FUEL + len_bytes as u64 / 16)?;
+            if to_len as u32 as usize > MAX_ADDR_BYTES || len_bytes > max_payload {
                 caller.data_mut().effects.dropped_sends += 1;
+                return Ok(());
+            }
+            // Over the budget: dropped before anything is copied.
+            if !caller.data_mut().admit_send(len_bytes) {
                 return Ok(());
             }
             let to = read(&mut caller, to_ptr, to_len)?;
@@ -93,13 +112,13 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "hearsay",
         "log",
         |mut caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| -> wasmtime::Result<()> {
-            let limits = caller.data().limits.clone();
-            if caller.data().effects.logs.len() >= limits.max_logs_per_call {
+            if !caller.data_mut().admit_log() {
                 return Ok(());
             }
-            let len = (len.max(0) as usize).min(limits.max_log_bytes) as i32;
+            let max = caller.data().limits.max_log_bytes;
+            let len = (len.max(0) as usize).min(max) as i32;
             let bytes = read(&mut caller, ptr, len)?;
-            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let text = escape_log_text(&String::from_utf8_lossy(&bytes));
             caller.data_mut().effects.logs.push(LogLine { level, text });
             Ok(())
         },
@@ -124,10 +143,29 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "hearsay",
         "reply",
         |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
-            if caller.data().reply_open && caller.data().reply.is_none() {
-                let bytes = read(&mut caller, ptr, len)?;
-                caller.data_mut().reply = Some(bytes);
+            let Some(limit) = caller.data().reply_limit else {
+                return Ok(());
+            };
+            if caller.data().reply.is_some() || caller.data().reply_fault.is_some() {
+                return Ok(());
             }
+            // A bad reply spoils the answer, not the instance: an API caller must not
+            // be able to kill a module by asking it something.
+            let fault = if len as u32 as usize > limit {
+                Some(format!(
+                    "the reply of {} bytes is over the limit of {limit}",
+                    len as u32
+                ))
+            } else {
+                match read(&mut caller, ptr, len) {
+                    Ok(bytes) => {
+                        caller.data_mut().reply = Some(bytes);
+                        None
+                    }
+                    Err(_) => Some("the reply's range is outside the module's memory".to_string()),
+                }
+            };
+            caller.data_mut().reply_fault = fault;
             Ok(())
         },
     )?;

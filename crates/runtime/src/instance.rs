@@ -6,9 +6,25 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use wasmtime::{Store, Trap, TypedFunc};
 
+use hearsay_core::Budget;
+
 use crate::runtime::{Code, Runtime};
-use crate::state::{Effects, HostState};
+use crate::state::{BudgetUsage, Effects, HostState};
 use crate::{LoadError, ModuleError};
+
+/// Largest answer to a query.
+pub const MAX_QUERY_REPLY: usize = 8 << 20;
+
+/// What the old instance hands over on a hot swap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handover {
+    /// It has no state to hand over (or no `hearsay_export_state`).
+    Nothing,
+    /// Its state.
+    State(Vec<u8>),
+    /// Its export was refused, with the reason: the new version starts fresh.
+    Refused(String),
+}
 
 /// What an instance needs to know about its node.
 #[derive(Debug, Clone)]
@@ -21,6 +37,8 @@ pub struct InstanceContext {
     pub seed: u64,
     /// The time at start.
     pub now_ms: u64,
+    /// The instance's budget (its deployment's, resolved over the node's defaults).
+    pub budget: Budget,
 }
 
 struct Exports {
@@ -59,9 +77,11 @@ impl Instance {
     ) -> Result<(Instance, Effects), LoadError> {
         let state = HostState::new(
             runtime.limits.clone(),
+            ctx.budget,
             ChaCha8Rng::seed_from_u64(ctx.seed),
             ctx.self_addr.clone(),
             &ctx.bootstrap,
+            ctx.now_ms,
         );
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
@@ -132,43 +152,124 @@ impl Instance {
         self.failed.as_ref()
     }
 
-    /// `hearsay_tick(now)`.
-    pub fn tick(&mut self, now_ms: u64) -> Result<Effects, ModuleError> {
-        self.call(now_ms, |s, e| e.tick.call(s, now_ms as i64))?;
-        Ok(self.take_effects())
+    /// What the instance consumed and what its budget dropped.
+    pub fn usage(&self) -> BudgetUsage {
+        self.store.data().usage.clone()
     }
 
-    /// `hearsay_receive(from, payload)`.
+    /// `hearsay_tick(now)`; skipped while the CPU budget is spent.
+    pub fn tick(&mut self, now_ms: u64) -> Result<Effects, ModuleError> {
+        if self.throttled(now_ms)? {
+            return Ok(Effects::default());
+        }
+        let result = self.call(now_ms, |s, e| e.tick.call(s, now_ms as i64));
+        self.after_budgeted(now_ms, result)
+    }
+
+    /// `hearsay_receive(from, payload)`; dropped unread while the CPU budget is spent.
     pub fn receive(&mut self, now_ms: u64, from: &str, payload: &[u8]) -> Result<Effects, ModuleError> {
-        self.call(now_ms, |s, e| {
+        if self.throttled(now_ms)? {
+            return Ok(Effects::default());
+        }
+        let result = self.call(now_ms, |s, e| {
             let (fp, fl) = pass(s, e, from.as_bytes())?;
             let (pp, pl) = pass(s, e, payload)?;
             e.receive.call(s, (fp, fl, pp, pl))
-        })?;
-        Ok(self.take_effects())
+        });
+        self.after_budgeted(now_ms, result)
     }
 
-    /// `hearsay_query(args)`: the module's JSON answer.
+    /// True when the CPU budget is spent: the call is skipped (and counted). An
+    /// instance that stays over budget fails.
+    fn throttled(&mut self, now_ms: u64) -> Result<bool, ModuleError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let data = self.store.data_mut();
+        if data.meters.fuel.available(now_ms) {
+            return Ok(false);
+        }
+        data.usage.calls_throttled += 1;
+        self.check_budget(now_ms)?;
+        Ok(true)
+    }
+
+    /// After a tick or delivery: the effects, unless the instance has now been over its
+    /// send or CPU budget for longer than it may.
+    fn after_budgeted(
+        &mut self,
+        now_ms: u64,
+        result: Result<(), ModuleError>,
+    ) -> Result<Effects, ModuleError> {
+        result?;
+        let effects = self.take_effects();
+        self.check_budget(now_ms)?;
+        Ok(effects)
+    }
+
+    /// Fails the instance when it has stayed over its send or CPU budget for
+    /// `fail_after_s`: throttling let the node live, but a module that never gets
+    /// back within its budget is broken, and its failure is what an automatic
+    /// rollback (or an operator) acts on.
+    fn check_budget(&mut self, now_ms: u64) -> Result<(), ModuleError> {
+        let data = self.store.data_mut();
+        let budget = data.budget;
+        let over = [
+            (
+                data.meters.fuel.over_for(now_ms),
+                format!("CPU ({} fuel/s)", budget.fuel_per_s),
+            ),
+            (
+                data.meters.messages.over_for(now_ms),
+                format!("messages ({}/s)", budget.messages_per_s),
+            ),
+            (
+                data.meters.bytes.over_for(now_ms),
+                format!("bytes sent ({}/s)", budget.bytes_per_s),
+            ),
+        ]
+        .into_iter()
+        .max_by_key(|(ms, _)| *ms)
+        .unwrap_or_default();
+        data.usage.over_budget_ms = over.0;
+        if over.0 >= budget.fail_after_s.saturating_mul(1000) {
+            let error =
+                ModuleError::OverBudget(format!("over its {} budget for {} s", over.1, over.0 / 1000));
+            self.failed = Some(error.clone());
+            self.store.data_mut().effects = Effects::default();
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// `hearsay_query(args)`: the module's JSON answer. A reply the host can't take
+    /// (out of bounds, too large) answers with an error; the instance lives on.
     pub fn query(&mut self, now_ms: u64, args: &str) -> Result<(String, Effects), ModuleError> {
-        let reply = self.with_reply(now_ms, |s, e| {
+        let reply = self.with_reply(now_ms, MAX_QUERY_REPLY, |s, e| {
             let (p, l) = pass(s, e, args.as_bytes())?;
             e.query.call(s, (p, l))
         })?;
         let text = match reply {
-            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            None => "{\"error\":\"the module did not answer the query\"}".into(),
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => "{\"error\":\"the module did not answer the query\"}".into(),
+            Err(fault) => serde_json::json!({ "error": fault }).to_string(),
         };
         Ok((text, self.take_effects()))
     }
 
-    /// `hearsay_export_state()`: the state to hand over, if the module has any.
-    pub fn export_state(&mut self, now_ms: u64) -> Result<Option<Vec<u8>>, ModuleError> {
+    /// `hearsay_export_state()`: the state to hand over, refused when it is larger than
+    /// `limit` bytes (or the reply is broken) — the new version then starts fresh.
+    pub fn export_state(&mut self, now_ms: u64, limit: usize) -> Result<Handover, ModuleError> {
         let Some(export) = self.exports.export_state.clone() else {
-            return Ok(None);
+            return Ok(Handover::Nothing);
         };
-        let state = self.with_reply(now_ms, move |s, _| export.call(s, ()))?;
+        let state = self.with_reply(now_ms, limit, move |s, _| export.call(s, ()))?;
         self.take_effects();
-        Ok(state)
+        Ok(match state {
+            Ok(Some(state)) => Handover::State(state),
+            Ok(None) => Handover::Nothing,
+            Err(fault) => Handover::Refused(fault),
+        })
     }
 
     /// `hearsay_import_state(state)`: true when the module accepted it.
@@ -183,19 +284,27 @@ impl Instance {
         Ok(status == 0)
     }
 
-    /// Runs a call that may `reply`, returning the reply.
+    /// Runs a call that may `reply` up to `limit` bytes, returning the reply, or why
+    /// the host could not take it.
     fn with_reply(
         &mut self,
         now_ms: u64,
+        limit: usize,
         f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<()>,
-    ) -> Result<Option<Vec<u8>>, ModuleError> {
-        self.store.data_mut().reply_open = true;
-        self.store.data_mut().reply = None;
+    ) -> Result<Result<Option<Vec<u8>>, String>, ModuleError> {
+        let data = self.store.data_mut();
+        data.reply_limit = Some(limit);
+        data.reply = None;
+        data.reply_fault = None;
         let result = self.call(now_ms, f);
         let data = self.store.data_mut();
-        data.reply_open = false;
+        data.reply_limit = None;
         let reply = data.reply.take();
-        result.map(|_| reply)
+        let fault = data.reply_fault.take();
+        result.map(|_| match fault {
+            Some(fault) => Err(fault),
+            None => Ok(reply),
+        })
     }
 
     /// One guest call with fresh fuel; any failure kills the instance for good.
@@ -207,12 +316,21 @@ impl Instance {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        self.store.data_mut().now_ms = now_ms;
-        self.store.data_mut().host_fault = None;
+        let data = self.store.data_mut();
+        data.now_ms = now_ms;
+        data.host_fault = None;
+        data.sends_in_call = 0;
         if let Err(e) = self.store.set_fuel(self.fuel_per_call) {
             return Err(ModuleError::Abi(e.to_string()));
         }
-        match f(&mut self.store, &self.exports) {
+        let result = f(&mut self.store, &self.exports);
+        // What the call burnt, charged to the per-second CPU budget (it may overdraw:
+        // the next calls wait until it is paid back).
+        let burnt = self.fuel_per_call - self.store.get_fuel().unwrap_or(0);
+        let data = self.store.data_mut();
+        data.usage.fuel += burnt;
+        data.meters.fuel.charge(now_ms, burnt);
+        match result {
             Ok(r) => Ok(r),
             Err(e) => {
                 let error = match classify(e, &mut self.store, self.fuel_per_call) {

@@ -1,33 +1,46 @@
-//! What one module instance may consume. Every limit turns into a clear failure of
-//! that instance — never of the node.
+//! What one module instance may consume. Two kinds of limit: per call (fuel, sends,
+//! payload and log line sizes), which end runaway code in one call, and the module's
+//! [`Budget`] (per second and per instance), which keeps a module that stays inside
+//! every per-call limit from taking the node anyway. Every limit turns into dropped,
+//! counted work or a clear failure of that instance — never of the node.
 
-/// Per-instance limits.
+use hearsay_core::Budget;
+
+/// Fuel charged for each `send`, on top of one unit per 16 payload bytes: the host's
+/// work for a send (copying it out, parsing the address, the core's envelope) is
+/// CPU the module spends, so it counts against the module's CPU budget.
+pub const SEND_FUEL: u64 = 1000;
+
+/// Bytes counted against the memory budget per table element.
+pub const TABLE_ELEMENT_BYTES: u64 = 16;
+
+/// Per-instance limits, and the node's default budget.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Fuel (roughly, wasm instructions) one call may burn before it is cut off: what
     /// ends an endless loop.
     pub fuel_per_call: u64,
-    /// Largest linear memory an instance may grow to.
-    pub max_memory_bytes: usize,
     /// Most sends one call may make; one more fails the instance as a flood.
     pub max_sends_per_call: usize,
     /// Largest single payload; larger sends are dropped (and counted).
     pub max_payload_bytes: usize,
-    /// Most log lines one call may emit; the rest are dropped.
-    pub max_logs_per_call: usize,
     /// Longest log line kept (longer ones are cut).
     pub max_log_bytes: usize,
+    /// Most linear memories and tables (each) one instance may have.
+    pub max_memories: usize,
+    /// The budget of a module whose deployment doesn't override it.
+    pub budget: Budget,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             fuel_per_call: 50_000_000,
-            max_memory_bytes: 64 << 20,
             max_sends_per_call: 1024,
             max_payload_bytes: 60 * 1024,
-            max_logs_per_call: 32,
             max_log_bytes: 1024,
+            max_memories: 4,
+            budget: Budget::default(),
         }
     }
 }

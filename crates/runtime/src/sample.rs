@@ -15,6 +15,7 @@ fn ctx(self_addr: &str) -> InstanceContext {
         bootstrap: vec![PEER.into()],
         seed: 1,
         now_ms: 1000,
+        budget: hearsay_core::Budget::default(),
     }
 }
 

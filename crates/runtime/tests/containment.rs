@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::{echo, wat_module};
 use hearsay_core::{
-    Configuration, Core, CoreInit, Input, ModuleName, ModuleState, NodeId, Output, PeerAddr, Settings,
+    Budget, Configuration, Core, CoreInit, Input, ModuleName, ModuleState, NodeId, Output, PeerAddr, Settings,
 };
 use hearsay_runtime::{Instance, InstanceContext, Limits, ModuleError, ModuleHost, Runtime};
 
@@ -18,13 +18,17 @@ fn ctx() -> InstanceContext {
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,
         now_ms: 1000,
+        budget: runtime().limits().budget,
     }
 }
 
 fn runtime() -> Runtime {
     Runtime::new(Limits {
         fuel_per_call: 2_000_000,
-        max_memory_bytes: 4 << 20,
+        budget: Budget {
+            memory_bytes: 4 << 20,
+            ..Budget::default()
+        },
         ..Limits::default()
     })
     .unwrap()

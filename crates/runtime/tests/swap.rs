@@ -24,6 +24,8 @@ fn deployment(time_ms: u64, wasm: &[u8], params: &str) -> Deployment {
         },
         params: params.into(),
         previous: None,
+        budget: Default::default(),
+        auto_rollback_ms: None,
         signature: None,
     }
 }
@@ -181,6 +183,7 @@ fn corrupted_and_foreign_wasm_is_refused_with_a_reason() {
         bootstrap: vec![],
         seed: 0,
         now_ms: 0,
+        budget: hearsay_core::Budget::default(),
     };
     let err = hearsay_runtime::Instance::start(&rt, &code, "", &ctx).unwrap_err();
     assert_eq!(
@@ -214,6 +217,7 @@ fn compiled_code_is_shared_on_disk() {
         bootstrap: vec![],
         seed: 0,
         now_ms: 0,
+        budget: hearsay_core::Budget::default(),
     };
     assert!(hearsay_runtime::Instance::start(&second, &code, "", &ctx).is_ok());
     // A corrupt file is thrown away and the code compiled again.

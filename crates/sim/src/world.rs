@@ -143,6 +143,8 @@ impl Sim {
             },
             params: String::new(),
             previous: None,
+            budget: Default::default(),
+            auto_rollback_ms: None,
             signature: None,
         }]);
         let mut settings = cfg.core.clone();
@@ -369,7 +371,7 @@ impl Sim {
         let mut work: VecDeque<Output> = outputs.into();
         while let Some(output) = work.pop_front() {
             let follow_up: Vec<Input> = match output {
-                Output::Send { to, bytes } => {
+                Output::Send { to, bytes, .. } => {
                     if let Some(peer) = node_of(to).filter(|p| *p < self.nodes.len()) {
                         for delay in self.net.transmit(node, peer, &mut self.rng) {
                             let arrive = Event::Arrive {

@@ -9,6 +9,7 @@
 //!   joins and crashes; `loss`: false removals and crash removal under 10% loss.
 //! - `simulated`: update propagation at 1,000 to 100,000 simulated nodes.
 //! - `repair`: the S3 scenario, modules alive and all dead.
+//! - `storm`: a fix, the API and other modules beside an amplifying storm.
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
@@ -18,6 +19,7 @@ mod repair;
 mod report;
 mod runtime;
 mod simulated;
+mod storm;
 
 use std::time::Instant;
 
@@ -64,6 +66,8 @@ pub enum Group {
     Simulated,
     /// The S3 containment scenario.
     Repair,
+    /// A fix, the API and other modules beside an amplifying storm (real agents).
+    Storm,
     /// The wasm runtime in-process.
     Runtime,
 }
@@ -137,6 +141,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Repair) {
         report.rows.extend(repair::rows(&plan)?);
+    }
+    if wants(Group::Storm) {
+        report.rows.extend(crate::block_on(storm::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

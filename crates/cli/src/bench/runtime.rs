@@ -25,6 +25,8 @@ fn deployment(module: &ModuleName, time_ms: u64) -> Deployment {
         },
         params: String::new(),
         previous: None,
+        budget: Default::default(),
+        auto_rollback_ms: None,
         signature: None,
     }
 }

@@ -311,3 +311,73 @@ pub fn fake_peer(code: Vec<u8>) -> (SocketAddr, Arc<AtomicU64>) {
     });
     (addr, served)
 }
+
+/// A committed module from `modules/dist`, e.g. `dist_module("hostile-storm")`.
+pub fn dist_module(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../modules/dist/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A hostile module written in WebAssembly text (`modules/hostile/NAME.wat`).
+pub fn hostile_wat(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../modules/hostile/{name}.wat"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    wat::parse_str(text).expect("valid wat")
+}
+
+/// `POST /deploy` of `wasm` as `module` through `a`, with `extra` fields merged into
+/// the request (`params`, `budget`, `auto_rollback_ms`): the status code and body.
+pub fn try_deploy(a: &Agent, module: &str, wasm: &[u8], extra: serde_json::Value) -> (u16, String) {
+    use base64::Engine as _;
+    let mut body = serde_json::json!({
+        "module": module,
+        "wasm_base64": base64::engine::general_purpose::STANDARD.encode(wasm),
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    http(&a.api(), "POST", "/deploy", body.to_string().as_bytes()).unwrap()
+}
+
+/// Like [`try_deploy`]; panics unless accepted, returns the deployment.
+pub fn deploy_module(
+    a: &Agent,
+    module: &str,
+    wasm: &[u8],
+    extra: serde_json::Value,
+) -> hearsay_node::api_types::DeploymentInfo {
+    let (code, answer) = try_deploy(a, module, wasm, extra);
+    assert_eq!(code, 200, "deploy {module} at node {}: {answer}", a.index);
+    serde_json::from_str::<hearsay_node::api_types::DeployResponse>(&answer)
+        .unwrap()
+        .deployment
+}
+
+/// True when `a` runs deployment `number` of `module`.
+pub fn runs_module(a: &Agent, module: &str, number: &str) -> bool {
+    a.status()
+        .and_then(|s| s.module(module).cloned())
+        .is_some_and(|m| m.runs(number))
+}
+
+/// A module's query answer at `a`, as JSON (None unless 200).
+pub fn query_module(a: &Agent, module: &str, args: &str) -> Option<serde_json::Value> {
+    let (code, body) = http(
+        &a.api(),
+        "GET",
+        &format!("/modules/{module}/query?args={args}"),
+        b"",
+    )
+    .ok()?;
+    (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+}
+
+/// The resident memory of a process, in bytes (Linux).
+pub fn rss_bytes(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
