@@ -54,10 +54,19 @@ pub struct AgentArgs {
     /// The cluster key (`hearsay keygen --cluster`): authenticates every envelope.
     #[arg(long)]
     cluster_key: Option<PathBuf>,
-    /// Bearer token the management API requires (mandatory when --api is not loopback)
-    /// [default: $HEARSAY_API_TOKEN].
+    /// Bearer token the management API requires (mandatory when --api is not
+    /// loopback), at least 16 characters. On the command line every local user can
+    /// read it: prefer --api-token-file or $HEARSAY_API_TOKEN.
     #[arg(long)]
     api_token: Option<String>,
+    /// A file holding the API token (mode 0600).
+    #[arg(long, conflicts_with = "api_token")]
+    api_token_file: Option<PathBuf>,
+    /// A name the management API answers to besides its own address (the Host a
+    /// client sends, e.g. a DNS name in front of it); repeatable. Requests naming any
+    /// other host are refused (DNS rebinding).
+    #[arg(long = "api-host", value_name = "NAME")]
+    api_hosts: Vec<String>,
     /// TLS for gossip: this node's certificate (PEM; `hearsay keygen --tls`). Needs
     /// --tls-key and --tls-ca; then the node serves and speaks only HTTPS to peers,
     /// both sides presenting certificates of the cluster CA.
@@ -73,6 +82,14 @@ pub struct AgentArgs {
     /// measure the protocols under loss with real agents [default: 0].
     #[arg(long)]
     gossip_loss: Option<f64>,
+    /// Connections the gossip listener keeps open at once; at the cap, the longest idle
+    /// one is closed for a new one (the API keeps a quarter as many) [default: 1024].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Time a client has to send a request's headers, which is also how long a
+    /// keep-alive connection may sit idle, in ms [default: 30000].
+    #[arg(long)]
+    header_timeout_ms: Option<u64>,
     /// A TOML file with any of the settings above (snake_case keys); flags win.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -94,10 +111,14 @@ struct FileConfig {
     signing_key: Option<PathBuf>,
     cluster_key: Option<PathBuf>,
     api_token: Option<String>,
+    api_token_file: Option<PathBuf>,
+    api_hosts: Option<Vec<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
     gossip_loss: Option<f64>,
+    max_connections: Option<usize>,
+    header_timeout_ms: Option<u64>,
 }
 
 fn config(args: AgentArgs) -> Result<AgentConfig> {
@@ -105,8 +126,13 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         Some(path) => {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            toml::from_str::<FileConfig>(&text)
-                .with_context(|| format!("{} is not a valid agent config", path.display()))?
+            let file = toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("{} is not a valid agent config", path.display()))?;
+            if file.api_token.is_some() {
+                keys::ensure_private(path)
+                    .with_context(|| format!("{} holds api_token, so it is a secret", path.display()))?;
+            }
+            file
         }
         None => FileConfig::default(),
     };
@@ -144,10 +170,30 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         .or(file.cluster_key)
         .map(|p| keys::read_cluster_key(&p))
         .transpose()?;
+    if args.api_token.is_some() {
+        esay!(
+            "hearsay agent: warning: --api-token is visible to every local user in the process list; use --api-token-file or $HEARSAY_API_TOKEN"
+        );
+    }
+    let token_file = match args.api_token_file.or(file.api_token_file) {
+        Some(path) => {
+            keys::ensure_private(&path)?;
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(text.trim().to_string())
+        }
+        None => None,
+    };
     c.api_token = args
         .api_token
+        .or(token_file)
         .or(file.api_token)
-        .or_else(|| std::env::var("HEARSAY_API_TOKEN").ok().filter(|t| !t.is_empty()));
+        .or_else(|| std::env::var("HEARSAY_API_TOKEN").ok());
+    c.api_hosts = if args.api_hosts.is_empty() {
+        file.api_hosts.unwrap_or_default()
+    } else {
+        args.api_hosts
+    };
     c.tls = match (
         args.tls_cert.or(file.tls_cert),
         args.tls_key.or(file.tls_key),
@@ -158,6 +204,14 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         _ => anyhow::bail!("TLS needs all three of tls_cert, tls_key and tls_ca"),
     };
     c.gossip_loss = args.gossip_loss.or(file.gossip_loss).unwrap_or(0.0);
+    c.max_connections = args
+        .max_connections
+        .or(file.max_connections)
+        .unwrap_or(c.max_connections);
+    c.header_timeout_ms = args
+        .header_timeout_ms
+        .or(file.header_timeout_ms)
+        .unwrap_or(c.header_timeout_ms);
     Ok(c)
 }
 

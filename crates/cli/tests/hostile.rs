@@ -48,7 +48,7 @@ fn fix_everywhere(c: &Cluster, module: &str, fix: &[u8]) -> Duration {
 
 /// The agent's log, and its size.
 fn log_of(c: &Cluster, i: usize) -> String {
-    std::fs::read_to_string(c.agents[i].data_dir.join("agent.log")).unwrap_or_default()
+    c.agents[i].log()
 }
 
 fn status_ms(c: &Cluster, i: usize) -> (bool, u128) {

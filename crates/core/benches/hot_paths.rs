@@ -73,6 +73,7 @@ fn running_core(addr: &str, d: &Deployment) -> Core {
         settings: Settings::default(),
         configuration: Configuration::from(vec![d.clone()]),
         code: BTreeSet::from([d.version.expect("code")]),
+        ran: Vec::new(),
         seed: 1,
     });
     for o in core.handle(1000, Input::Tick) {

@@ -61,6 +61,23 @@ impl Default for Budget {
     }
 }
 
+impl Budget {
+    /// No per-second limit worth the name (memory and state as by default): for
+    /// measurements of a module's own speed, where a budget would only throttle it.
+    pub fn unmetered() -> Self {
+        let plenty = 1 << 40;
+        Budget {
+            messages_per_s: plenty,
+            bytes_per_s: plenty,
+            receive_per_peer_per_s: plenty,
+            fuel_per_s: plenty,
+            logs_per_s: plenty,
+            fail_after_s: plenty,
+            ..Budget::default()
+        }
+    }
+}
+
 /// The names of the budget's fields, in the order of [`Budget`]: the keys of
 /// [`BudgetOverrides`], the API and the CLI's `--budget KEY=VALUE`.
 pub const BUDGET_KEYS: [&str; 8] = [

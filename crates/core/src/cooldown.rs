@@ -7,6 +7,11 @@ use std::hash::Hash;
 
 use crate::deployment::Millis;
 
+/// Keys remembered at once. Peers and module names are keys, and strangers choose
+/// them; when this many are cooling down, a new key waits like a cooling one (no
+/// answer), so a flood of made-up names costs a bounded table, not memory.
+const MAX_KEYS: usize = 16_384;
+
 /// Remembers when each key last fired.
 #[derive(Debug, Clone)]
 pub struct Cooldown<K> {
@@ -32,6 +37,12 @@ impl<K: Hash + Eq> Cooldown<K> {
                 true
             }
             None => {
+                if self.last.len() >= MAX_KEYS {
+                    self.prune(now);
+                    if self.last.len() >= MAX_KEYS {
+                        return false;
+                    }
+                }
                 self.last.insert(key, now);
                 true
             }
@@ -53,6 +64,17 @@ impl<K: Hash + Eq> Cooldown<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_keys_stays_bounded() {
+        let mut c = Cooldown::new(100);
+        for k in 0..(MAX_KEYS as u64 + 500) {
+            c.ready(k, 0);
+        }
+        assert_eq!(c.last.len(), MAX_KEYS);
+        assert!(!c.ready(u64::MAX, 50), "full: a new key gets no answer");
+        assert!(c.ready(u64::MAX, 100), "room again once the others cooled down");
+    }
 
     #[test]
     fn fires_once_per_interval() {

@@ -160,6 +160,17 @@ pub const MAX_PARAMS_LEN: usize = 16 * 1024;
 /// Longest signature a deployment may carry.
 pub const MAX_SIGNATURE_LEN: usize = 256;
 
+/// Which limit a deployment record breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// Params over [`MAX_PARAMS_LEN`].
+    #[error("params are longer than {MAX_PARAMS_LEN} bytes")]
+    ParamsTooLong,
+    /// A signature over [`MAX_SIGNATURE_LEN`] (an ed25519 signature is 64 bytes).
+    #[error("the signature is longer than {MAX_SIGNATURE_LEN} bytes")]
+    SignatureTooLong,
+}
+
 /// One act of deploying a module: the record nodes gossip and keep on disk.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
@@ -205,16 +216,16 @@ impl Deployment {
     }
 
     /// Checks the limits a record from the network must respect.
-    pub fn check_limits(&self) -> Result<(), &'static str> {
+    pub fn check_limits(&self) -> Result<(), RecordError> {
         if self.params.len() > MAX_PARAMS_LEN {
-            return Err("params too long");
+            return Err(RecordError::ParamsTooLong);
         }
         if self
             .signature
             .as_ref()
             .is_some_and(|s| s.len() > MAX_SIGNATURE_LEN)
         {
-            return Err("signature too long");
+            return Err(RecordError::SignatureTooLong);
         }
         Ok(())
     }

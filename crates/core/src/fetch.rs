@@ -119,6 +119,21 @@ impl Core {
         }
     }
 
+    /// The driver could not store code (a full disk). The core forgets it holds it and
+    /// fetches it again after `store_retry_ms`, so nothing it can't serve is pushed or
+    /// loaded meanwhile; the running version runs on.
+    pub(crate) fn code_store_failed(&mut self, version: CodeVersion) {
+        self.metrics.store_failures += 1;
+        if !self.code.remove(&version) {
+            return;
+        }
+        let wanted = self.config.iter().any(|d| d.version == Some(version));
+        if wanted {
+            let fetch = self.fetches.entry(version).or_default();
+            fetch.retry_at = self.now + self.settings.store_retry_ms;
+        }
+    }
+
     /// Downloaded code: stored and loaded only if its sha256 is the version asked for.
     pub(crate) fn code_fetched(&mut self, version: CodeVersion, bytes: Vec<u8>) {
         let Some(fetch) = self.fetches.get(&version) else {

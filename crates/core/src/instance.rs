@@ -99,7 +99,24 @@ impl Core {
                 self.metrics.loads += 1;
                 self.out.push(Output::Load { deployment });
             }
-            Some(version) => self.want_code(version),
+            Some(version) => {
+                // Until the code is here, run what last ran here (after a restart, with
+                // the code lost or the disk full): it answers queries, and, being
+                // superseded, it is muted — it never gossips with the new version.
+                let fallback = self
+                    .ran
+                    .get(module)
+                    .filter(|r| r.number < number && r.version.is_some_and(|v| self.code.contains(&v)))
+                    .cloned();
+                if let Some(last) = fallback {
+                    if instance.running.is_none() && instance.loading.is_none() {
+                        instance.loading = Some(last.number);
+                        self.metrics.loads += 1;
+                        self.out.push(Output::Load { deployment: last });
+                    }
+                }
+                self.want_code(version)
+            }
         }
     }
 
@@ -117,6 +134,13 @@ impl Core {
         if instance.load_failed.as_ref().is_some_and(|(n, _)| *n <= number) {
             instance.load_failed = None;
         }
+        let configured = self.config.get(&module).filter(|d| d.number == number).cloned();
+        if let Some(d) = configured {
+            if self.ran.get(&module) != Some(&d) {
+                self.ran.insert(module.clone(), d);
+                self.persist();
+            }
+        }
         self.reconcile(&module);
     }
 
@@ -124,6 +148,17 @@ impl Core {
         let instance = self.instances.entry(module.clone()).or_default();
         if instance.loading == Some(number) {
             instance.loading = None;
+        }
+        let version = self
+            .config
+            .get(&module)
+            .filter(|d| d.number == number)
+            .and_then(|d| d.version);
+        if version.is_some_and(|v| !self.code.contains(&v)) {
+            // The code is gone from the store (it could not be written): no verdict on
+            // the code. It is fetched again, and loaded when it is here.
+            self.reconcile(&module);
+            return;
         }
         self.metrics.load_failures += 1;
         instance.load_failed = Some((number, reason));

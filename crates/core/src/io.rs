@@ -33,6 +33,12 @@ pub enum Input {
         /// What came back.
         bytes: Vec<u8>,
     },
+    /// Code asked for by [`Output::StoreCode`] could not be stored (a full disk): the
+    /// core forgets it has it, keeps the running version, and fetches it again later.
+    CodeStoreFailed {
+        /// The version.
+        version: CodeVersion,
+    },
     /// A code download failed (peer lacks it, unreachable, timeout).
     CodeFetchFailed {
         /// The version asked for.
@@ -85,10 +91,14 @@ pub enum Output {
         /// Whose traffic it is: the core's own goes first and has its own capacity.
         class: Traffic,
     },
-    /// Hand a module's payload to its running instance.
+    /// Hand a module's payload to its running instance — only if that instance still
+    /// runs `number` (a driver that swaps instances on another thread may have
+    /// swapped meanwhile: mismatched versions never see each other's payloads).
     Deliver {
         /// Which module.
         module: ModuleName,
+        /// The deployment the payload was sent by, and that runs here.
+        number: DeploymentNumber,
         /// The sender's gossip address (what the module answers to).
         from: PeerAddr,
         /// The payload.
@@ -121,10 +131,14 @@ pub enum Output {
         /// Which module.
         module: ModuleName,
     },
-    /// Write the configuration to stable storage, atomically.
+    /// Write the configuration to stable storage, atomically, and the deployments
+    /// that last ran: after a restart, a module whose configured code is missing runs
+    /// its last one until the code is here again.
     Persist {
         /// The whole configuration.
         configuration: Configuration,
+        /// Per module, the configured deployment that last ran here.
+        ran: Vec<Deployment>,
     },
 }
 
@@ -182,6 +196,12 @@ pub enum CommandError {
     /// Params over the limit.
     #[error("params are longer than {} bytes", crate::deployment::MAX_PARAMS_LEN)]
     ParamsTooLong,
+    /// A pre-signed record breaking a limit (params, signature).
+    #[error("{0}")]
+    BadRecord(#[from] crate::deployment::RecordError),
+    /// A pre-signed record whose number is too far ahead of this node's clock.
+    #[error("deployment number {0} is more than {1} ms ahead of this node's clock")]
+    FutureNumber(crate::deployment::DeploymentNumber, crate::deployment::Millis),
     /// This node trusts deployment keys and has none to sign with.
     #[error("this node accepts only signed deployments: sign it with a deployment key (--key)")]
     Unsigned,

@@ -41,11 +41,13 @@ pub enum DropReason {
     Untrusted,
     /// A module payload from a peer over the module's receive budget.
     ReceiveBudget,
+    /// A deployment number too far ahead of this node's clock.
+    FutureNumber,
 }
 
 impl DropReason {
     /// Every reason, for exporting a zero for each.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Truncated,
         DropReason::Oversized,
         DropReason::UnsupportedFormat,
@@ -61,6 +63,7 @@ impl DropReason {
         DropReason::Replayed,
         DropReason::Untrusted,
         DropReason::ReceiveBudget,
+        DropReason::FutureNumber,
     ];
 
     /// The Prometheus label / JSON name.
@@ -81,6 +84,7 @@ impl DropReason {
             DropReason::Replayed => "replayed",
             DropReason::Untrusted => "untrusted",
             DropReason::ReceiveBudget => "receive_budget",
+            DropReason::FutureNumber => "future_number",
         }
     }
 }
@@ -142,6 +146,11 @@ pub struct Metrics {
     pub peers_unreachable: u64,
     /// Rollbacks this node made under a deployment's automatic rollback policy.
     pub auto_rollbacks: u64,
+    /// Records of the restored configuration dropped at start: they broke the limits
+    /// or no trusted key signed them (the file was edited, or the keys changed).
+    pub rejected_at_start: u64,
+    /// Code the driver could not store (a full disk): fetched again later.
+    pub store_failures: u64,
     /// Drops by reason.
     pub drops: BTreeMap<DropReason, u64>,
 }

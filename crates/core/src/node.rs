@@ -41,6 +41,11 @@ pub(crate) enum Reply {
 
 /// Peers whose last digest the core remembers (compact envelopes go to them).
 const PEER_DIGESTS: usize = 1024;
+/// Modules outside the configuration whose highest number the core remembers:
+/// strangers can name any number of modules, so these are bounded.
+const MAX_UNKNOWN_MODULES: usize = 64;
+/// Peers whose refused records are reported by name (the rest are only counted).
+const MAX_REJECTED_SOURCES: usize = 256;
 
 /// Everything a core needs to start.
 #[derive(Debug, Clone)]
@@ -55,6 +60,9 @@ pub struct CoreInit {
     pub configuration: Configuration,
     /// Code versions already in the local store.
     pub code: BTreeSet<CodeVersion>,
+    /// The deployments that last ran here, per module (persisted with the
+    /// configuration): a module whose configured code is missing runs its last one.
+    pub ran: Vec<Deployment>,
     /// Seed of the core's only randomness (peer choice, jitter).
     pub seed: u64,
 }
@@ -92,6 +100,8 @@ pub struct Core {
     pub(crate) receive_budget: ReceiveBudget,
     /// News being pushed after a change.
     pub(crate) rumor: Rumor,
+    /// Per module, the configured deployment that last ran here.
+    pub(crate) ran: BTreeMap<ModuleName, Deployment>,
     /// Peers that sent records we refused: each is reported once.
     rejected_sources: BTreeSet<PeerAddr>,
     warnings: Vec<String>,
@@ -99,12 +109,48 @@ pub struct Core {
 
 impl Core {
     /// A core resuming `init.configuration`. Its first tick loads what is configured.
+    ///
+    /// Every restored record is checked again — limits and signatures — as if it came
+    /// from the network: a configuration file edited by hand (or restored under other
+    /// trusted keys) must not run code no trusted key deployed. Records that fail are
+    /// dropped, counted and reported; the cluster's gossip brings the real ones.
     pub fn new(init: CoreInit) -> Self {
-        let highest_seen = init
-            .configuration
+        let mut warnings = Vec::new();
+        let trusted = |d: &Deployment| {
+            d.check_limits()
+                .map_err(|e| e.to_string())
+                .and_then(|()| init.settings.trusted_keys.check(d).map_err(|e| e.to_string()))
+        };
+        let mut configuration = Configuration::new();
+        let mut rejected_at_start = 0;
+        for d in init.configuration.iter() {
+            match trusted(d) {
+                Ok(()) => {
+                    configuration.offer(d.clone());
+                }
+                Err(why) => {
+                    rejected_at_start += 1;
+                    warnings.push(format!(
+                        "dropped the stored deployment {} of module {}: {why}",
+                        d.number, d.module
+                    ));
+                }
+            }
+        }
+        let ran = init
+            .ran
+            .into_iter()
+            .filter(|d| trusted(d).is_ok())
+            .map(|d| (d.module.clone(), d))
+            .collect();
+        let highest_seen = configuration
             .iter()
             .map(|d| (d.module.clone(), d.number))
             .collect();
+        let metrics = Metrics {
+            rejected_at_start,
+            ..Metrics::default()
+        };
         Core {
             id: init.id,
             addr: init.addr,
@@ -114,17 +160,18 @@ impl Core {
             peer_digests: PeerDigests::new(PEER_DIGESTS),
             seal: init.settings.seal(),
             rejected_sources: BTreeSet::new(),
-            warnings: Vec::new(),
+            warnings,
+            ran,
             receive_budget: ReceiveBudget::default(),
             rumor: Rumor::default(),
             settings: init.settings,
-            config: init.configuration,
+            config: configuration,
             highest_seen,
             instances: BTreeMap::new(),
             code: init.code,
             fetches: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(init.seed),
-            metrics: Metrics::default(),
+            metrics,
             now: 0,
             out: Vec::new(),
         }
@@ -139,6 +186,7 @@ impl Core {
             Input::Tick => self.tick(),
             Input::CodeFetched { version, bytes } => self.code_fetched(version, bytes),
             Input::CodeFetchFailed { version, from } => self.code_fetch_failed(version, from),
+            Input::CodeStoreFailed { version } => self.code_store_failed(version),
             Input::PeerUnreachable { peer } => self.peer_unreachable(peer),
             Input::Loaded { module, number } => self.loaded(module, number),
             Input::LoadFailed {
@@ -285,8 +333,12 @@ impl Core {
         code: Option<Vec<u8>>,
     ) -> Result<Vec<Output>, CommandError> {
         self.now = self.now.max(now);
-        if record.check_limits().is_err() {
-            return Err(CommandError::ParamsTooLong);
+        record.check_limits()?;
+        if self.too_far_ahead(record.number) {
+            return Err(CommandError::FutureNumber(
+                record.number,
+                self.settings.max_future_ms,
+            ));
         }
         self.settings.trusted_keys.check(&record)?;
         if let Some(highest) = self.highest_seen.get(&record.module) {
@@ -341,18 +393,26 @@ impl Core {
             self.metrics.drop(DropReason::BadRecord);
             return;
         }
+        if self.too_far_ahead(deployment.number) {
+            // Signed or not: no deployment could ever beat a number near the end of
+            // time, so one would freeze its module for good.
+            self.metrics.drop(DropReason::FutureNumber);
+            let ahead = self.settings.max_future_ms;
+            self.report_refusal(source, || {
+                format!(
+                    "refused a deployment of {} numbered {}: more than {ahead} ms ahead of this node's clock",
+                    deployment.module, deployment.number
+                )
+            });
+            return;
+        }
         if let Err(e) = self.settings.trusted_keys.check(&deployment) {
             // Refused, counted, reported once per source — and never gossiped on,
             // since only adopted records are.
             self.metrics.drop(DropReason::Untrusted);
-            if let Some(source) = source {
-                if self.rejected_sources.insert(source) {
-                    self.warnings.push(format!(
-                        "refused a deployment of {} from {source}: {e} (further ones from this peer are counted, not logged)",
-                        deployment.module
-                    ));
-                }
-            }
+            self.report_refusal(source, || {
+                format!("refused a deployment of {}: {e}", deployment.module)
+            });
             return;
         }
         let module = deployment.module.clone();
@@ -361,9 +421,7 @@ impl Core {
         match self.config.offer(deployment) {
             Offer::Adopted(_) => {
                 self.metrics.deployments_adopted += 1;
-                self.out.push(Output::Persist {
-                    configuration: self.config.clone(),
-                });
+                self.persist();
                 if let (Some(version), Some(source)) = (version, source) {
                     self.add_code_source(version, source);
                 }
@@ -392,15 +450,56 @@ impl Core {
         }
     }
 
-    /// Remembers the highest number heard of for a module.
+    /// Warns once per source about a refused record (the rest are only counted).
+    fn report_refusal(&mut self, source: Option<PeerAddr>, text: impl FnOnce() -> String) {
+        let Some(source) = source else { return };
+        if self.rejected_sources.len() < MAX_REJECTED_SOURCES && self.rejected_sources.insert(source) {
+            self.warnings.push(format!(
+                "{} (from {source}; further ones from this peer are counted, not logged)",
+                text()
+            ));
+        }
+    }
+
+    /// True when `number` is further ahead of this node's clock than it accepts.
+    pub(crate) fn too_far_ahead(&self, number: DeploymentNumber) -> bool {
+        number.time_ms > self.now.saturating_add(self.settings.max_future_ms)
+    }
+
+    /// Remembers the highest number heard of for a module from a record this node
+    /// adopted or checked.
     pub(crate) fn note_seen(&mut self, module: &ModuleName, number: DeploymentNumber) {
+        if self.too_far_ahead(number) {
+            return;
+        }
         match self.highest_seen.get_mut(module) {
             Some(h) if *h >= number => {}
             Some(h) => *h = number,
             None => {
-                self.highest_seen.insert(module.clone(), number);
+                let unknown = self.highest_seen.len().saturating_sub(self.config.len());
+                if self.config.get(module).is_some() || unknown < MAX_UNKNOWN_MODULES {
+                    self.highest_seen.insert(module.clone(), number);
+                }
             }
         }
+    }
+
+    /// Remembers a number merely claimed by a peer (a module envelope's tag, a
+    /// summary), so a deployment made here next beats even one not fetched yet. A node
+    /// that trusts deployment keys takes numbers only from records it verified: an
+    /// unsigned claim must not raise the number it issues next.
+    pub(crate) fn note_claimed(&mut self, module: &ModuleName, number: DeploymentNumber) {
+        if self.settings.trusted_keys.is_insecure() {
+            self.note_seen(module, number);
+        }
+    }
+
+    /// Asks the driver to write the configuration and what last ran.
+    pub(crate) fn persist(&mut self) {
+        self.out.push(Output::Persist {
+            configuration: self.config.clone(),
+            ran: self.ran.values().cloned().collect(),
+        });
     }
 
     /// Runs due timers and reconciles every module.

@@ -13,6 +13,10 @@ use crate::io::Output;
 use crate::metrics::DropReason;
 use crate::node::{Core, Reply};
 
+/// Most modules asked for in one request: a summary naming thousands of modules
+/// (nobody runs that many) gets an answer of bounded size.
+const MAX_REQUESTED: usize = 32;
+
 impl Core {
     pub(crate) fn receive(&mut self, bytes: &[u8]) {
         self.metrics.envelopes_in += 1;
@@ -90,7 +94,11 @@ impl Core {
         number: DeploymentNumber,
         payload: Vec<u8>,
     ) -> bool {
-        self.note_seen(&module, number);
+        if self.too_far_ahead(number) {
+            self.metrics.drop(DropReason::FutureNumber);
+            return false;
+        }
+        self.note_claimed(&module, number);
         let ours = self.config.get(&module);
         match ours.map(|d| d.number.cmp(&number)) {
             None | Some(Ordering::Less) => {
@@ -139,6 +147,7 @@ impl Core {
             self.metrics.delivered += 1;
             self.out.push(Output::Deliver {
                 module,
+                number,
                 from,
                 payload,
             });
@@ -151,8 +160,9 @@ impl Core {
     pub(crate) fn summary(&mut self, from: PeerAddr, entries: Vec<(ModuleName, DeploymentNumber)>) {
         let mut wanted = Vec::new();
         for (module, number) in &entries {
-            self.note_seen(module, *number);
-            if self.config.number(module).is_none_or(|ours| ours < *number) {
+            self.note_claimed(module, *number);
+            let newer = self.config.number(module).is_none_or(|ours| ours < *number);
+            if newer && !self.too_far_ahead(*number) && wanted.len() < MAX_REQUESTED {
                 wanted.push(module.clone());
             }
         }

@@ -14,38 +14,45 @@ use crate::ids::{ModuleName, PeerAddr};
 /// Meters kept at once, all modules together.
 const MAX_METERS: usize = 8192;
 
-/// Per-(module, peer) receive meters.
+/// Per-(module, peer) receive meters: by module, then peer, so the hot path finds a
+/// meter without allocating.
 #[derive(Debug, Default)]
 pub(crate) struct ReceiveBudget {
-    meters: HashMap<(ModuleName, PeerAddr), TokenBucket>,
+    meters: HashMap<ModuleName, HashMap<PeerAddr, TokenBucket>>,
+    count: usize,
 }
 
 impl ReceiveBudget {
     /// True when `from` may deliver one more payload to `module` at `now`.
     pub(crate) fn admit(&mut self, module: &ModuleName, from: PeerAddr, per_s: u64, now: Millis) -> bool {
-        let key = (module.clone(), from);
-        if let Some(meter) = self.meters.get_mut(&key) {
+        if let Some(meter) = self.meters.get_mut(module).and_then(|m| m.get_mut(&from)) {
             if meter.rate() == per_s {
                 return meter.take(now, 1);
             }
             // The module's budget changed with a new deployment: start over.
-            self.meters.remove(&key);
+            *meter = TokenBucket::new(per_s, 1, now);
+            return meter.take(now, 1);
         }
-        if self.meters.len() >= MAX_METERS {
+        if self.count >= MAX_METERS {
             self.prune(now);
-            if self.meters.len() >= MAX_METERS {
+            if self.count >= MAX_METERS {
                 return false;
             }
         }
         let mut meter = TokenBucket::new(per_s, 1, now);
         let admitted = meter.take(now, 1);
-        self.meters.insert(key, meter);
+        self.meters.entry(module.clone()).or_default().insert(from, meter);
+        self.count += 1;
         admitted
     }
 
     /// Forgets meters that are full again.
     pub(crate) fn prune(&mut self, now: Millis) {
-        self.meters.retain(|_, m| !m.is_idle(now));
+        for peers in self.meters.values_mut() {
+            peers.retain(|_, m| !m.is_idle(now));
+        }
+        self.meters.retain(|_, peers| !peers.is_empty());
+        self.count = self.meters.values().map(HashMap::len).sum();
     }
 }
 

@@ -21,6 +21,8 @@ pub struct Settings {
     pub fetch_retry_ms: Millis,
     /// A download the driver hasn't reported after this long counts as failed.
     pub fetch_timeout_ms: Millis,
+    /// Wait before fetching again code the driver could not store (a full disk).
+    pub store_retry_ms: Millis,
     /// Cap on an encoded envelope, both ways.
     pub max_envelope_bytes: usize,
     /// How many overheard addresses to keep for backup gossip.
@@ -46,6 +48,10 @@ pub struct Settings {
     pub push_interval_ms: Millis,
     /// The budget of a module whose deployment doesn't override it.
     pub budget: Budget,
+    /// A deployment number further than this ahead of this node's clock is refused,
+    /// whoever signed it: nothing could ever deploy above a number near the end of
+    /// time, so one such record would freeze its module for good.
+    pub max_future_ms: Millis,
 }
 
 impl Settings {
@@ -68,6 +74,7 @@ impl Default for Settings {
             reply_cooldown_ms: 100,
             fetch_retry_ms: 250,
             fetch_timeout_ms: 10_000,
+            store_retry_ms: 5_000,
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
             max_hints: 64,
             rendezvous: Vec::new(),
@@ -79,6 +86,7 @@ impl Default for Settings {
             push_rounds: 3,
             push_interval_ms: 100,
             budget: Budget::default(),
+            max_future_ms: 3_600_000,
         }
     }
 }

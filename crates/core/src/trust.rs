@@ -3,7 +3,7 @@
 //! every node, so once a node trusts any key, an unsigned or wrongly signed record is
 //! refused, counted and never gossiped on.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::deployment::Deployment;
 
@@ -84,9 +84,13 @@ impl TrustedKeys {
         let raw = d.signature.as_deref().ok_or(TrustError::Unsigned)?;
         let signature = Signature::from_slice(raw).map_err(|_| TrustError::BadSignature)?;
         let message = signed_bytes(d);
+        // Strict verification, and never by a weak (small-order) key: with the
+        // identity point as a trusted key, plain verification accepts a forged
+        // signature for any record.
         self.0
             .iter()
-            .any(|k| k.verify(&message, &signature).is_ok())
+            .filter(|k| !k.is_weak())
+            .any(|k| k.verify_strict(&message, &signature).is_ok())
             .then_some(())
             .ok_or(TrustError::BadSignature)
     }
@@ -96,6 +100,28 @@ impl TrustedKeys {
 mod tests {
     use super::*;
     use crate::deployment::{CodeVersion, DeploymentNumber};
+    use ed25519_dalek::Verifier;
+
+    #[test]
+    fn a_weak_trusted_key_accepts_no_forged_signature() {
+        // The identity point: any signature (R = identity, s = 0) verifies under it
+        // with non-strict verification, for any message.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = VerifyingKey::from_bytes(&identity).unwrap();
+        assert!(weak.is_weak());
+        let mut forged_sig = [0u8; 64];
+        forged_sig[0] = 1;
+        let mut d = record();
+        d.signature = Some(forged_sig.to_vec());
+        let signature = Signature::from_slice(&forged_sig).unwrap();
+        assert!(
+            weak.verify(&signed_bytes(&d), &signature).is_ok(),
+            "the attack works on plain verify"
+        );
+        let trusted = TrustedKeys::new(vec![weak]);
+        assert_eq!(trusted.check(&d), Err(TrustError::BadSignature));
+    }
     use crate::ids::{ModuleName, NodeId};
 
     fn key(seed: u8) -> SigningKey {
@@ -126,13 +152,15 @@ mod tests {
         sign(&mut d, &key(2));
         assert_eq!(trusted.check(&d), Ok(()));
         // Any altered field breaks the signature.
-        let alterations: [fn(&mut Deployment); 6] = [
+        let alterations: [fn(&mut Deployment); 8] = [
             |d| d.module = ModuleName::new("other").unwrap(),
             |d| d.version = Some(CodeVersion::of(b"evil")),
             |d| d.version = None,
             |d| d.number.time_ms += 1,
             |d| d.params.push(' '),
             |d| d.previous = Some(CodeVersion::of(b"v0")),
+            |d| d.budget.set("fuel_per_s", u64::MAX).unwrap(),
+            |d| d.auto_rollback_ms = Some(1),
         ];
         for alter in alterations {
             let mut forged = d.clone();

@@ -87,6 +87,7 @@ impl Cluster {
                     settings: settings.clone(),
                     configuration: Configuration::new(),
                     code: BTreeSet::new(),
+                    ran: Vec::new(),
                     seed: seed ^ i as u64,
                 })
             })

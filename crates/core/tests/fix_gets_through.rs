@@ -30,6 +30,7 @@ fn node(i: u16, rendezvous: &[u16]) -> Core {
         },
         configuration: Configuration::new(),
         code: BTreeSet::new(),
+        ran: Vec::new(),
         seed: i as u64,
     })
 }
@@ -358,6 +359,7 @@ fn a_secure_node_without_a_signing_key_says_it_cannot_roll_back() {
         },
         configuration: Configuration::new(),
         code: BTreeSet::new(),
+        ran: Vec::new(),
         seed: 1,
     });
     let mut d = Deployment::new(

@@ -34,6 +34,7 @@ fn code_missing_at_restart_is_fetched_from_the_backup_peer() {
         },
         configuration: config,
         code: BTreeSet::new(),
+        ran: Vec::new(),
         seed: 1,
     });
     let mut fetched_from = None;

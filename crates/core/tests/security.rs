@@ -36,6 +36,7 @@ fn node(i: u16, trusted: &[&SigningKey], signing: Option<SigningKey>, cluster: O
         },
         configuration: Configuration::new(),
         code: BTreeSet::new(),
+        ran: Vec::new(),
         seed: i as u64,
     })
 }

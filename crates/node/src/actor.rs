@@ -2,8 +2,8 @@
 //! a gossip batch, a finished download, what the modules did, an API command, a
 //! timer — arrives on one of its queues ([`crate::inbox`]), taken in order of priority,
 //! is handed to the core, and the core's outputs are carried out by [`Actor::apply`]:
-//! the same `match` over [`Output`] as the simulator's. Module instances run on the
-//! module thread ([`crate::module_thread`]), never here, so no module can keep the
+//! the same `match` over [`Output`] as the simulator's. Module instances run in the
+//! module task ([`crate::module_task`]), never here, so no module can keep the
 //! core from its own work.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -11,13 +11,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hearsay_core::{Configuration, Core, Input, Millis, ModuleName, Output, PeerAddr};
+use hearsay_core::{
+    CodeVersion, Configuration, Core, Deployment, Input, Millis, ModuleName, Output, PeerAddr,
+};
 use tokio::time::MissedTickBehavior;
 
 use crate::counters::NodeCounters;
 use crate::datadir::DataDir;
+use crate::error::StoreError;
 use crate::inbox::{Event, Inbox, Queues};
-use crate::module_thread::{Control, ModuleThread};
+use crate::module_task::{Control, ModuleTask};
 use crate::peer_client::PeerClient;
 use crate::sender::{Outgoing, SenderHandle};
 use crate::store::CodeStore;
@@ -26,7 +29,7 @@ use crate::{fetcher, now_ms};
 /// What the actor is built from.
 pub(crate) struct ActorParts {
     pub core: Core,
-    pub modules: ModuleThread,
+    pub modules: ModuleTask,
     pub store: CodeStore,
     pub data: DataDir,
     pub sender: SenderHandle,
@@ -42,7 +45,7 @@ pub(crate) struct ActorParts {
 /// The owner of a node's core.
 pub(crate) struct Actor {
     pub(crate) core: Core,
-    pub(crate) modules: ModuleThread,
+    pub(crate) modules: ModuleTask,
     pub(crate) store: CodeStore,
     data: DataDir,
     sender: SenderHandle,
@@ -58,6 +61,9 @@ pub(crate) struct Actor {
     pub(crate) running_since: BTreeMap<ModuleName, (hearsay_core::DeploymentNumber, Millis)>,
     /// What protects this node, for status.
     pub(crate) security: crate::api_types::SecurityReport,
+    /// A configuration (and what last ran) the disk refused, to write again.
+    unpersisted: Option<(Configuration, Vec<Deployment>)>,
+    persist_failing: bool,
 }
 
 impl Actor {
@@ -77,6 +83,8 @@ impl Actor {
             adopted_at: BTreeMap::new(),
             running_since: BTreeMap::new(),
             security: p.security,
+            unpersisted: None,
+            persist_failing: false,
         }
     }
 
@@ -104,6 +112,9 @@ impl Actor {
                 }
                 Some(batch) = q.module_gossip.recv() => self.gossip(batch),
             }
+            // Whatever the core delivered while handling that goes to the modules as
+            // one batch.
+            self.modules.flush();
         }
     }
 
@@ -123,10 +134,11 @@ impl Actor {
         }
     }
 
-    /// One gossip round: every module ticks (on the module thread), then the core.
+    /// One gossip round: every module ticks (in the module task), then the core.
     fn round(&mut self) {
         self.modules.control(Control::Tick(now_ms()));
         self.feed(Input::Tick);
+        self.retry_persist();
     }
 
     /// Hands one input to the core and carries out what follows.
@@ -149,10 +161,11 @@ impl Actor {
                 }
                 Output::Deliver {
                     module,
+                    number,
                     from,
                     payload,
                 } => {
-                    self.modules.deliver(module, from, payload);
+                    self.modules.deliver(module, number, from, payload);
                     Vec::new()
                 }
                 Output::FetchCode { version, from } => {
@@ -164,13 +177,12 @@ impl Actor {
                     fetcher::spawn(client, counters, events, version, from);
                     Vec::new()
                 }
-                Output::StoreCode { version, bytes } => {
-                    if let Err(e) = self.store.write(&version, &bytes) {
-                        self.counters.store_failures.inc();
-                        tracing::error!(version = %version.short(), "cannot store code: {e}");
-                    }
-                    Vec::new()
-                }
+                Output::StoreCode { version, bytes } => match self.store_code(&version, &bytes) {
+                    Ok(()) => Vec::new(),
+                    // The core forgets it holds the code and fetches it again later;
+                    // what runs keeps running.
+                    Err(_) => vec![Input::CodeStoreFailed { version }],
+                },
                 Output::Load { deployment } => {
                     self.modules.control(Control::Load(deployment));
                     Vec::new()
@@ -181,8 +193,8 @@ impl Actor {
                     self.modules.control(Control::Unload(module));
                     Vec::new()
                 }
-                Output::Persist { configuration } => {
-                    self.persist(now, &configuration);
+                Output::Persist { configuration, ran } => {
+                    self.persist(now, configuration, ran);
                     Vec::new()
                 }
             };
@@ -204,7 +216,19 @@ impl Actor {
         outputs
     }
 
-    fn persist(&mut self, now: Millis, configuration: &Configuration) {
+    /// Writes code to the store unless it is there already; a failure (a full disk)
+    /// is logged and counted.
+    pub(crate) fn store_code(&self, version: &CodeVersion, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.store.contains(version) {
+            return Ok(());
+        }
+        self.store.write(version, bytes).inspect_err(|e| {
+            self.counters.store_failures.inc();
+            tracing::error!(version = %version.short(), "cannot store code: {e}");
+        })
+    }
+
+    fn persist(&mut self, now: Millis, configuration: Configuration, ran: Vec<Deployment>) {
         for d in configuration.iter() {
             if self.adopted_at.get(&d.module).map(|(n, _)| *n) != Some(d.number) {
                 self.adopted_at.insert(d.module.clone(), (d.number, now));
@@ -212,11 +236,31 @@ impl Actor {
                 tracing::info!(module = %d.module, version, number = %d.number, "adopted deployment");
             }
         }
-        match self.data.persist(configuration) {
-            Ok(()) => self.counters.persists.inc(),
+        self.unpersisted = Some((configuration, ran));
+        self.retry_persist();
+    }
+
+    /// Writes what is waiting to be persisted; kept for the next round if the disk
+    /// refuses (full), so it is written once space returns.
+    fn retry_persist(&mut self) {
+        let Some((configuration, ran)) = &self.unpersisted else {
+            return;
+        };
+        match self.data.persist(configuration, ran) {
+            Ok(()) => {
+                self.counters.persists.inc();
+                if self.persist_failing {
+                    tracing::info!("the configuration is persisted again");
+                }
+                self.persist_failing = false;
+                self.unpersisted = None;
+            }
             Err(e) => {
                 self.counters.persist_failures.inc();
-                tracing::error!("cannot persist the configuration: {e}");
+                if !self.persist_failing {
+                    tracing::error!("cannot persist the configuration (retrying every round): {e}");
+                }
+                self.persist_failing = true;
             }
         }
     }

@@ -2,7 +2,7 @@
 //! store, build the core, the module host and the HTTP client, bind both listeners,
 //! and run the actor, the sender and the listeners until shutdown.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use hearsay_runtime::{Limits, ModuleHost, Runtime};
 use tokio::net::TcpListener;
 
 use crate::actor::{Actor, ActorParts};
+use crate::api_guard::Guard;
 use crate::api_http::{self, ApiState};
 use crate::config::AgentConfig;
 use crate::counters::NodeCounters;
@@ -20,15 +21,16 @@ use crate::error::NodeError;
 use crate::fsutil::random_u64;
 use crate::gossip_http::{self, GossipState};
 use crate::inbox;
-use crate::module_thread::ModuleThread;
+use crate::listener;
+use crate::module_task::ModuleTask;
 use crate::peer_client::PeerClient;
 use crate::sender;
 use crate::tls::Tls;
-use crate::tls_listener;
 
 /// Runs an agent until `shutdown` completes or a listener fails.
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     config.check()?;
+    raise_open_file_limit();
     let counters = Arc::new(NodeCounters::default());
     let data = DataDir::open(&config.data_dir)?;
     let id = data.node_id()?;
@@ -56,8 +58,15 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         settings,
         configuration,
         code: scan.versions,
+        ran: data.ran(),
         seed,
     });
+    let mut core = core;
+    for warning in core.take_warnings() {
+        // Records in the data directory that no trusted key signed (or that break the
+        // limits): dropped, never run.
+        tracing::error!("{warning}");
+    }
     let runtime = Arc::new(
         Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
             .map_err(NodeError::Setup)?,
@@ -90,33 +99,41 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         inbox.events.clone(),
         config.gossip_loss,
     );
-    let modules = ModuleThread::spawn(
+    let modules = ModuleTask::spawn(
         host,
+        runtime.clone(),
         store.clone(),
         inbox.module_results.clone(),
         counters.clone(),
-    )
-    .map_err(|e| NodeError::Setup(format!("cannot start the module thread: {e}")))?;
-    let tls_server = tls.as_ref().map(|t| t.server.clone());
+    );
+    let tls_acceptor = tls
+        .as_ref()
+        .map(|t| tokio_rustls::TlsAcceptor::from(t.server.clone()));
     let gossip = gossip_http::router(GossipState {
         inbox: inbox.clone(),
         store: store.clone(),
         counters: counters.clone(),
     });
-    let tls_counters = counters.clone();
-    let gossip_served = async move {
-        match tls_server {
-            Some(config) => tls_listener::serve(gossip_listener, gossip, config, tls_counters).await,
-            None => axum::serve(gossip_listener, gossip).into_future().await,
-        }
-    };
-    let api = api_http::router(ApiState {
-        api: inbox.api.clone(),
-        runtime: runtime.clone(),
-        counters: counters.clone(),
-        self_addr: addr,
-        token: config.api_token.as_deref().map(Arc::from),
-    });
+    let (gossip_limits, api_limits) = config.listener_limits();
+    let gossip_served = listener::serve(
+        "gossip",
+        gossip_listener,
+        gossip,
+        gossip_limits,
+        tls_acceptor,
+        counters.clone(),
+    );
+    let api = api_http::router(
+        ApiState {
+            api: inbox.api.clone(),
+            runtime: runtime.clone(),
+            counters: counters.clone(),
+            self_addr: addr,
+            token: config.api_token.as_deref().map(Arc::from),
+        },
+        Guard::new(config.api, &config.api_hosts, counters.clone()),
+    );
+    let api_served = listener::serve("api", api_listener, api, api_limits, None, counters.clone());
     let actor = Actor::new(ActorParts {
         core,
         modules,
@@ -160,11 +177,31 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     );
     tokio::select! {
         r = gossip_served => r.map_err(|source| NodeError::Serve { what: "gossip", source }),
-        r = axum::serve(api_listener, api).into_future() => r.map_err(|source| NodeError::Serve { what: "api", source }),
+        r = api_served => r.map_err(|source| NodeError::Serve { what: "api", source }),
         () = actor.run(queues) => Ok(()),
         () = shutdown => {
             tracing::info!("shutting down");
             Ok(())
+        }
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection is a file,
+/// and a listener at its connection cap must still be able to accept (and close) one
+/// more, open the store and reach its peers.
+fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+                limit.rlim_cur = limit.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
         }
     }
 }

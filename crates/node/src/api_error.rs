@@ -59,6 +59,13 @@ impl From<CommandError> for ApiError {
             CommandError::NoPrevious(_) => "no_previous",
             CommandError::CodeMissing(_) => "code_missing",
             CommandError::ParamsTooLong => "params_too_long",
+            CommandError::BadRecord(hearsay_core::deployment::RecordError::ParamsTooLong) => {
+                "params_too_long"
+            }
+            CommandError::BadRecord(hearsay_core::deployment::RecordError::SignatureTooLong) => {
+                "signature_too_long"
+            }
+            CommandError::FutureNumber(..) => "future_number",
             CommandError::Unsigned | CommandError::Untrusted(_) => {
                 let kind = if matches!(e, CommandError::Unsigned) {
                     "unsigned"

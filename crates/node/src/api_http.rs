@@ -21,7 +21,9 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api_error::ApiError;
+use crate::api_guard::{self, Guard};
 use crate::api_types::{DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest};
+use crate::body_budget::{self, BodyBudget};
 use crate::counters::NodeCounters;
 use crate::inbox::ApiCall;
 use crate::metrics::render;
@@ -41,7 +43,13 @@ pub(crate) struct ApiState {
     pub token: Option<Arc<str>>,
 }
 
-pub(crate) fn router(state: ApiState) -> Router {
+/// Request bodies being read at once, all API connections together.
+const BODIES_AT_ONCE: usize = 2 * MAX_BODY;
+
+/// The API's routes, behind (outermost first) the Host/Origin/Content-Type guard, the
+/// token, and the bound on bodies read at once.
+pub(crate) fn router(state: ApiState, guard: Guard) -> Router {
+    let bodies = BodyBudget::new(BODIES_AT_ONCE, MAX_BODY, state.counters.clone());
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
@@ -52,9 +60,20 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/modules/{name}/next", get(next))
         .route("/deploy-record", post(deploy_record))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(bodies, body_budget::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(axum::middleware::from_fn_with_state(guard, api_guard::guard))
         .with_state(state)
+}
+
+async fn method_not_allowed(State(s): State<ApiState>) -> Response {
+    s.respond(Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (state changes are POST; see docs/api.md)",
+    )))
 }
 
 /// With an API token set, every request needs `Authorization: Bearer TOKEN`.

@@ -10,6 +10,9 @@ use hearsay_core::envelope::ClusterKey;
 use crate::error::NodeError;
 use crate::tls::TlsFiles;
 
+/// The shortest API token accepted: a guessable token is no protection.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// Everything `hearsay agent` needs.
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -39,11 +42,19 @@ pub struct AgentConfig {
     pub cluster_key: Option<ClusterKey>,
     /// Bearer token the management API requires (mandatory off loopback).
     pub api_token: Option<String>,
+    /// Names the management API answers to besides its own addresses (the `Host`
+    /// header a client sends, e.g. a DNS name in front of it).
+    pub api_hosts: Vec<String>,
     /// TLS for gossip (listener and requests to peers); None = clear text.
     pub tls: Option<TlsFiles>,
     /// Fraction of outgoing gossip batches dropped on purpose, to measure protocols
     /// under loss with real agents (0 in production).
     pub gossip_loss: f64,
+    /// Connections the gossip listener keeps open at once (the API keeps a quarter).
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers — and how long a keep-alive
+    /// connection may sit idle — on either listener, in ms.
+    pub header_timeout_ms: u64,
 }
 
 impl AgentConfig {
@@ -62,9 +73,31 @@ impl AgentConfig {
             signing_key: None,
             cluster_key: None,
             api_token: None,
+            api_hosts: Vec::new(),
             tls: None,
             gossip_loss: 0.0,
+            max_connections: crate::listener::ListenerLimits::GOSSIP.max_connections,
+            header_timeout_ms: crate::listener::ListenerLimits::GOSSIP
+                .header_read_timeout
+                .as_millis() as u64,
         }
+    }
+
+    /// The gossip and API listeners' limits under these settings.
+    pub fn listener_limits(&self) -> (crate::listener::ListenerLimits, crate::listener::ListenerLimits) {
+        use crate::listener::ListenerLimits;
+        let timeout = std::time::Duration::from_millis(self.header_timeout_ms);
+        let gossip = ListenerLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: timeout,
+            ..ListenerLimits::GOSSIP
+        };
+        let api = ListenerLimits {
+            max_connections: (self.max_connections / 4).max(16),
+            header_read_timeout: timeout,
+            ..ListenerLimits::API
+        };
+        (gossip, api)
     }
 
     /// The address this node gossips as.
@@ -88,7 +121,14 @@ impl AgentConfig {
             );
         }
         if !self.api.ip().is_loopback() && self.api_token.as_deref().is_none_or(str::is_empty) {
-            return bad("the management API is bound beyond 127.0.0.1: protect it with --api-token");
+            return bad("the management API is bound beyond 127.0.0.1: protect it with --api-token-file");
+        }
+        if let Some(token) = &self.api_token {
+            if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_whitespace) {
+                return bad(&format!(
+                    "the API token must be at least {MIN_TOKEN_CHARS} characters without spaces (e.g. `openssl rand -hex 16`)"
+                ));
+            }
         }
         if let Some(key) = &self.signing_key {
             if !self.trusted_keys.is_empty() && !self.trusted_keys.contains(&key.verifying_key()) {
@@ -97,6 +137,12 @@ impl AgentConfig {
         }
         if !(0.0..1.0).contains(&self.gossip_loss) {
             return bad("--gossip-loss must be at least 0 and below 1");
+        }
+        if !(16..=1_000_000).contains(&self.max_connections) {
+            return bad("--max-connections must be between 16 and 1000000");
+        }
+        if !(100..=3_600_000).contains(&self.header_timeout_ms) {
+            return bad("--header-timeout-ms must be between 100 and 3600000");
         }
         if self.gossip == self.api {
             return bad("the gossip and API listeners need different addresses");

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::StatusCode;
 use hearsay_core::{CodeVersion, Deployment, ModuleName, Output};
 
 use crate::actor::Actor;
@@ -11,7 +12,7 @@ use crate::api_error::ApiError;
 use crate::api_types::{ModuleReport, PeersReport, StatusReport};
 use crate::inbox::ApiCall;
 use crate::metrics::MetricsSnapshot;
-use crate::module_thread::Control;
+use crate::module_task::Control;
 use crate::now_ms;
 
 /// Shortest prefix of a code version accepted by rollback.
@@ -33,8 +34,12 @@ impl Actor {
                 spec,
                 reply,
             } => {
-                let result = self.core.deploy(now, module, wasm, spec);
-                let _ = reply.send(self.command(now, "deploy", result.map_err(ApiError::from)));
+                // The code is stored before anything is adopted: a deployment whose
+                // code exists nowhere must never spread.
+                let result = self
+                    .store_first(&wasm)
+                    .and_then(|()| self.core.deploy(now, module, wasm, spec).map_err(ApiError::from));
+                let _ = reply.send(self.command(now, "deploy", result));
             }
             ApiCall::Rollback { module, to, reply } => {
                 let result = match to.as_deref().map(|t| self.resolve_version(t)).transpose() {
@@ -55,18 +60,42 @@ impl Actor {
                 let _ = reply.send(report);
             }
             ApiCall::DeployRecord { record, wasm, reply } => {
-                let result = self
-                    .core
-                    .deploy_record(now, record.clone(), wasm)
-                    .map(|outputs| (record, outputs))
-                    .map_err(ApiError::from);
+                let stored = match &wasm {
+                    Some(wasm) if record.version == Some(CodeVersion::of(wasm)) => self.store_first(wasm),
+                    _ => Ok(()),
+                };
+                let result = stored.and_then(|()| {
+                    self.core
+                        .deploy_record(now, record.clone(), wasm)
+                        .map(|outputs| (record, outputs))
+                        .map_err(ApiError::from)
+                });
                 let _ = reply.send(self.command(now, "deploy-record", result));
             }
             ApiCall::Query { module, args, reply } => {
-                // Answered by the module thread, straight to the API.
+                // Answered by the module task, straight to the API.
                 self.modules.control(Control::Query { module, args, reply });
             }
         }
+    }
+
+    /// Stores deployed code before the core hears of it; a refusal (a full disk) is
+    /// the API's answer, and nothing changes.
+    fn store_first(&self, wasm: &[u8]) -> Result<(), ApiError> {
+        self.store_code(&CodeVersion::of(wasm), wasm).map_err(|e| {
+            let (status, kind) = if e.is_disk_full() {
+                (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
+            } else {
+                (StatusCode::INTERNAL_SERVER_ERROR, "store_failed")
+            };
+            ApiError::new(
+                status,
+                kind,
+                format!(
+                    "cannot store the code ({e}); nothing was deployed, the running version is untouched"
+                ),
+            )
+        })
     }
 
     /// Carries out an accepted command's outputs.

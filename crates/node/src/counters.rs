@@ -23,6 +23,14 @@ impl Labeled {
         self.add(label, 1);
     }
 
+    /// The value under `label`.
+    pub fn get(&self, label: &str) -> u64 {
+        self.0
+            .lock()
+            .map(|m| m.get(label).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
@@ -81,10 +89,16 @@ pub struct NodeCounters {
     pub core_ns: Counter,
     /// Time the actor spent in module instances (ticks, deliveries), in ns.
     pub module_ns: Counter,
+    /// TLS handshakes opened on a clear-text listener (a peer set up for TLS).
+    pub tls_on_plain: Counter,
     /// Gossip batches dropped on purpose (`--gossip-loss`, for loss experiments).
     pub injected_losses: Counter,
     /// Configurations persisted.
     pub persists: Counter,
     /// Configurations that could not be persisted.
     pub persist_failures: Counter,
+    /// What the listeners did with connections: `accepted`, `refused` (at the cap,
+    /// every connection working), `accept_failed` (out of descriptors…), and requests
+    /// turned away for the body budget (`body_budget_busy`).
+    pub connections: Labeled,
 }

@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use hearsay_core::{Configuration, NodeId};
+use hearsay_core::{Configuration, Deployment, NodeId};
 
 use crate::error::StoreError;
 use crate::fsutil::{random_u64, remove_leftovers, write_atomically};
@@ -15,6 +15,7 @@ use crate::store::{CodeStore, ScanReport};
 
 const NODE_ID: &str = "node_id";
 const CONFIGURATION: &str = "configuration.json";
+const RAN: &str = "ran.json";
 const LOCK: &str = "lock";
 
 /// An open, locked data directory.
@@ -82,14 +83,27 @@ impl DataDir {
         }
     }
 
-    /// Persists a configuration atomically.
-    pub fn persist(&self, configuration: &Configuration) -> Result<(), StoreError> {
-        let path = self.root.join(CONFIGURATION);
-        let json = serde_json::to_vec_pretty(configuration).map_err(|e| StoreError::Corrupt {
-            path,
+    /// The deployments that last ran, per module (empty at first start, or if the
+    /// file is damaged: it only lets a restart run something while code is fetched).
+    pub fn ran(&self) -> Vec<Deployment> {
+        fs::read(self.root.join(RAN))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    /// Persists a configuration and what last ran, each atomically.
+    pub fn persist(&self, configuration: &Configuration, ran: &[Deployment]) -> Result<(), StoreError> {
+        self.write_json(CONFIGURATION, configuration)?;
+        self.write_json(RAN, &ran)
+    }
+
+    fn write_json(&self, name: &str, value: &impl serde::Serialize) -> Result<(), StoreError> {
+        let json = serde_json::to_vec_pretty(value).map_err(|e| StoreError::Corrupt {
+            path: self.root.join(name),
             reason: e.to_string(),
         })?;
-        write_atomically(&self.root, CONFIGURATION, &json)
+        write_atomically(&self.root, name, &json)
     }
 
     /// Opens the code store inside the directory, verifying every file.
@@ -125,7 +139,7 @@ mod tests {
             auto_rollback_ms: None,
             signature: None,
         });
-        dir.persist(&c).unwrap();
+        dir.persist(&c, &[]).unwrap();
         drop(dir);
         let dir = DataDir::open(&root).unwrap();
         assert_eq!(dir.node_id().unwrap(), id);

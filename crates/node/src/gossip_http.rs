@@ -18,7 +18,9 @@ use axum::Router;
 use hearsay_core::envelope::traffic_of;
 use hearsay_core::{CodeVersion, Traffic};
 
+use crate::api_error::ApiError;
 use crate::batch::{self, MAX_BATCH_BYTES};
+use crate::body_budget::{self, BodyBudget};
 use crate::counters::NodeCounters;
 use crate::error::StoreError;
 use crate::inbox::Inbox;
@@ -31,25 +33,53 @@ pub(crate) struct GossipState {
     pub counters: Arc<NodeCounters>,
 }
 
+/// Gossip bodies being read at once, all connections together: eight full batches.
+const BODIES_AT_ONCE: usize = 8 * MAX_BATCH_BYTES;
+
 pub(crate) fn router(state: GossipState) -> Router {
+    let bodies = BodyBudget::new(BODIES_AT_ONCE, MAX_BATCH_BYTES, state.counters.clone());
     Router::new()
         .route("/gossip", post(gossip))
         .route("/code/{version}", get(code))
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no_such_endpoint",
+                "the gossip listener serves POST /gossip and GET /code/{sha256}",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "POST /gossip, GET /code/{sha256}",
+            )
+        })
         .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
+        .layer(axum::middleware::from_fn_with_state(bodies, body_budget::limit))
         .with_state(state)
 }
 
-async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection>) -> StatusCode {
+/// A JSON error answer, like every error of both listeners.
+fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+    ApiError::new(status, kind, message).into_response()
+}
+
+async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection>) -> Response {
     let Ok(body) = body else {
         s.counters.gossip_bad_batches.inc();
-        return StatusCode::PAYLOAD_TOO_LARGE;
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "a gossip batch is at most 4 MiB",
+        );
     };
     let envelopes = match batch::decode(&body) {
         Ok(envelopes) => envelopes,
         Err(e) => {
             tracing::debug!("refused a gossip batch: {e}");
             s.counters.gossip_bad_batches.inc();
-            return StatusCode::BAD_REQUEST;
+            return error(StatusCode::BAD_REQUEST, "bad_batch", &e.to_string());
         }
     };
     let (core, module): (Vec<_>, Vec<_>) = envelopes
@@ -68,16 +98,24 @@ async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection
     }
     s.counters.gossip_batches_in.inc();
     if shed {
-        StatusCode::SERVICE_UNAVAILABLE
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "this node is behind; part of the batch was dropped",
+        )
     } else {
-        StatusCode::NO_CONTENT
+        StatusCode::NO_CONTENT.into_response()
     }
 }
 
 async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Response {
     let Ok(version) = version.parse::<CodeVersion>() else {
         s.counters.code_requests.inc("bad_request");
-        return (StatusCode::BAD_REQUEST, "a code version is 64 hex digits\n").into_response();
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_version",
+            "a code version is 64 hex digits",
+        );
     };
     let store = s.store.clone();
     let read = tokio::task::spawn_blocking(move || store.read(&version)).await;
@@ -88,7 +126,7 @@ async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Resp
         }
         Ok(Err(StoreError::Io { source, .. })) if source.kind() == std::io::ErrorKind::NotFound => {
             s.counters.code_requests.inc("not_found");
-            (StatusCode::NOT_FOUND, "no such code here\n").into_response()
+            error(StatusCode::NOT_FOUND, "code_missing", "no such code here")
         }
         Ok(Err(e)) => {
             // A stored file that no longer matches its hash is never served: the peer
@@ -96,8 +134,12 @@ async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Resp
             tracing::error!(version = %version.short(), "cannot serve code: {e}");
             s.counters.code_requests.inc("corrupt");
             s.counters.store_failures.inc();
-            (StatusCode::NOT_FOUND, "code unavailable here\n").into_response()
+            error(StatusCode::NOT_FOUND, "code_corrupt", "code unavailable here")
         }
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "reading the store crashed",
+        ),
     }
 }

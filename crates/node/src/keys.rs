@@ -27,13 +27,42 @@ pub enum KeyError {
     /// Would overwrite an existing key.
     #[error("{0} exists: refusing to overwrite a key")]
     Exists(PathBuf),
+    /// A weak (small-order) public key: signatures "by" it can be forged.
+    #[error("{0} is a weak ed25519 key (a small-order point): anyone could forge its signatures")]
+    Weak(PathBuf),
+    /// A secret key where a public one belongs.
+    #[error(
+        "{0} is a secret deployment key: trust its public half ({0}.pub), and keep the secret off this node"
+    )]
+    SecretGivenAsPublic(PathBuf),
+    /// A trusted-keys file others may change.
+    #[error(
+        "{0} can be written by other users (chmod go-w it): anyone could make this node trust their key"
+    )]
+    Writable(PathBuf),
+}
+
+/// The first line of a secret deployment key file (files from older versions have
+/// none; `#` lines are comments).
+const SECRET_MARK: &str = "# hearsay deployment secret key";
+/// The first line of a public deployment key file.
+const PUBLIC_MARK: &str = "# hearsay deployment public key";
+
+/// The key in a file: 64 hex digits, after any `#` comment lines.
+fn read_hex_text(path: &Path, text: &str) -> Result<[u8; 32], KeyError> {
+    let key = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("");
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(key, &mut out).map_err(|_| KeyError::Format(path.into()))?;
+    Ok(out)
 }
 
 fn read_hex(path: &Path) -> Result<[u8; 32], KeyError> {
     let text = fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| KeyError::Format(path.into()))?;
-    Ok(out)
+    read_hex_text(path, &text)
 }
 
 /// Refuses a secret file that group or others can read.
@@ -53,8 +82,12 @@ fn read_secret(path: &Path) -> Result<[u8; 32], KeyError> {
     read_hex(path)
 }
 
-fn write_line(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
-    write_new(path, &format!("{}\n", hex::encode(bytes)), mode)
+fn write_line(path: &Path, mark: Option<&str>, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
+    let text = match mark {
+        Some(mark) => format!("{mark}\n{}\n", hex::encode(bytes)),
+        None => format!("{}\n", hex::encode(bytes)),
+    };
+    write_new(path, &text, mode)
 }
 
 /// Writes a new file with `mode`, never overwriting one (keys are not replaced by
@@ -84,14 +117,19 @@ pub fn public_path(secret: &Path) -> PathBuf {
 /// Writes a new deployment key pair from `seed`: `path` (secret, 0600) and `path.pub`.
 pub fn write_deployment_key(path: &Path, seed: [u8; 32]) -> Result<VerifyingKey, KeyError> {
     let key = SigningKey::from_bytes(&seed);
-    write_line(path, &seed, 0o600)?;
-    write_line(&public_path(path), key.verifying_key().as_bytes(), 0o644)?;
+    write_line(path, Some(SECRET_MARK), &seed, 0o600)?;
+    write_line(
+        &public_path(path),
+        Some(PUBLIC_MARK),
+        key.verifying_key().as_bytes(),
+        0o644,
+    )?;
     Ok(key.verifying_key())
 }
 
 /// Writes a new cluster key (0600).
 pub fn write_cluster_key(path: &Path, secret: [u8; 32]) -> Result<(), KeyError> {
-    write_line(path, &secret, 0o600)
+    write_line(path, None, &secret, 0o600)
 }
 
 /// Reads a deployment secret key.
@@ -99,9 +137,24 @@ pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyError> {
     read_secret(path).map(|seed| SigningKey::from_bytes(&seed))
 }
 
-/// Reads a deployment public key.
+/// Reads a deployment public key to trust. Refused: a weak key, a secret key (marked
+/// as one, or — for files from older versions — one with its `.pub` beside it), and a
+/// file other users may write.
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
-    VerifyingKey::from_bytes(&read_hex(path)?).map_err(|_| KeyError::NotAPublicKey(path.into()))
+    let meta = fs::metadata(path).map_err(|e| KeyError::Io(path.into(), e))?;
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(KeyError::Writable(path.into()));
+    }
+    let text = fs::read_to_string(path).map_err(|e| KeyError::Io(path.into(), e))?;
+    if text.starts_with(SECRET_MARK) || public_path(path).exists() {
+        return Err(KeyError::SecretGivenAsPublic(path.into()));
+    }
+    let key = VerifyingKey::from_bytes(&read_hex_text(path, &text)?)
+        .map_err(|_| KeyError::NotAPublicKey(path.into()))?;
+    if key.is_weak() {
+        return Err(KeyError::Weak(path.into()));
+    }
+    Ok(key)
 }
 
 /// Reads the cluster key.
@@ -134,6 +187,22 @@ mod tests {
             read_public_key(&dir.join("bad.pub")),
             Err(KeyError::Format(_))
         ));
+        // A secret, a weak key and a file others may write are refused as trusted keys.
+        assert!(matches!(
+            read_public_key(&secret),
+            Err(KeyError::SecretGivenAsPublic(_))
+        ));
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        fs::write(dir.join("weak.pub"), format!("{}\n", hex::encode(identity))).unwrap();
+        assert!(matches!(
+            read_public_key(&dir.join("weak.pub")),
+            Err(KeyError::Weak(_))
+        ));
+        let shared = dir.join("shared.pub");
+        fs::write(&shared, fs::read(public_path(&secret)).unwrap()).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(matches!(read_public_key(&shared), Err(KeyError::Writable(_))));
         let cluster = dir.join("cluster.key");
         write_cluster_key(&cluster, [3; 32]).unwrap();
         assert_eq!(read_cluster_key(&cluster).unwrap(), ClusterKey([3; 32]));

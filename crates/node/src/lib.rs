@@ -4,8 +4,8 @@
 //!
 //! One task, the actor, owns the core; everything else talks to it through queues
 //! taken in order of priority (the API and the core's own gossip first). Module
-//! instances run on a thread of their own and report back, so no module can starve the
-//! core. Envelopes leave through a sender task that batches them per peer, the core's
+//! instances run in a task of their own that yields after every call and reports
+//! back, so no module can starve the core. Envelopes leave through a sender task that batches them per peer, the core's
 //! ahead of modules'; code downloads run beside it and report back. So the core sees
 //! one event at a time, exactly as in the simulator.
 //!
@@ -14,12 +14,15 @@
 //! - [`agent`]: startup and wiring; [`config`]: what an agent is told.
 //! - `actor`: the owner of the core, and the `match` over outputs; `inbox`: its
 //!   queues; `control`: its side of the API (commands, status, metrics).
-//! - `module_thread`: the module instances, on their own thread.
+//! - `module_task`: the module instances, in a task of their own.
 //! - `gossip_http`: `POST /gossip`, `GET /code/{version}`; [`batch`]: the batch format.
 //! - `api_http`: the management API; [`api_types`]: its JSON documents;
 //!   [`api_error`]: its errors; [`client`]: a client of it.
+//! - [`listener`]: serving both listeners with connection caps and timeouts;
+//!   `json_errors`: JSON for the errors hyper answers itself; `body_budget`: request
+//!   bodies read at once; `api_guard`: the API's Host, Origin and Content-Type rules.
 //! - `sender`: outgoing batches per peer; `fetcher`: code downloads; `peer_client`:
-//!   the HTTP(S) client they share; [`tls`], `tls_listener`: the cluster's TLS.
+//!   the HTTP(S) client they share; [`tls`]: the cluster's TLS.
 //! - [`datadir`]: node id, configuration, lock; [`store`]: the code store;
 //!   `fsutil`: atomic writes.
 //! - [`counters`], [`metrics`]: the daemon's counters and the Prometheus text.
@@ -29,9 +32,11 @@
 mod actor;
 pub mod agent;
 pub mod api_error;
+mod api_guard;
 mod api_http;
 pub mod api_types;
 pub mod batch;
+mod body_budget;
 pub mod client;
 pub mod config;
 mod control;
@@ -42,14 +47,15 @@ mod fetcher;
 mod fsutil;
 mod gossip_http;
 mod inbox;
+mod json_errors;
 pub mod keys;
+pub mod listener;
 pub mod metrics;
-mod module_thread;
+mod module_task;
 mod peer_client;
 mod sender;
 pub mod store;
 pub mod tls;
-mod tls_listener;
 
 pub use agent::run;
 pub use api_types::{DeploymentInfo, ModuleReport, StatusReport};

@@ -31,7 +31,7 @@ pub struct MetricsSnapshot {
 pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
     let mut out = String::new();
     let c = &s.core;
-    let plain: [(&str, &str, u64); 19] = [
+    let plain: [(&str, &str, u64); 21] = [
         (
             "envelopes_in_total",
             "Envelopes received (valid or not).",
@@ -106,6 +106,16 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
             "auto_rollbacks_total",
             "Rollbacks this node made under a deployment's automatic rollback policy.",
             c.auto_rollbacks,
+        ),
+        (
+            "rejected_at_start_total",
+            "Stored deployment records dropped at start: over the limits, or signed by no trusted key.",
+            c.rejected_at_start,
+        ),
+        (
+            "code_store_failures_total",
+            "Fetched code the store refused (a full disk): fetched again later.",
+            c.store_failures,
         ),
     ];
     for (name, help, value) in plain {
@@ -188,6 +198,19 @@ pub fn render(s: &MetricsSnapshot, node: &NodeCounters) -> String {
         "injected_losses_total",
         "Gossip batches dropped on purpose (--gossip-loss).",
         n.injected_losses.get(),
+    );
+    counter(
+        &mut out,
+        "tls_on_plain_total",
+        "TLS handshakes opened on a clear-text listener (a peer set up for TLS).",
+        n.tls_on_plain.get(),
+    );
+    labeled(
+        &mut out,
+        "connections_total",
+        "What the listeners did with connections (accepted, refused, accept_failed, body_budget_busy).",
+        "result",
+        &n.connections,
     );
     counter(
         &mut out,

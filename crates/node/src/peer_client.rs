@@ -24,7 +24,7 @@ impl PeerClient {
         let builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(2))
-            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
             .no_proxy();

@@ -76,6 +76,11 @@ impl CodeStore {
         self.dir.join(file_name(version))
     }
 
+    /// True when a file for the version is there (its content is checked on read).
+    pub fn contains(&self, version: &CodeVersion) -> bool {
+        self.path(version).is_file()
+    }
+
     /// Stores code under its version (the caller has checked the hash).
     pub fn write(&self, version: &CodeVersion, bytes: &[u8]) -> Result<(), StoreError> {
         write_atomically(&self.dir, &file_name(version), bytes)

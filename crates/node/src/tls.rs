@@ -55,6 +55,40 @@ pub fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Counts a handshake refused on the gossip listener and says why in the log: the
+/// first, then ever more rarely (1, 2, 4, 8, … so far), so a peer set up without this
+/// cluster's TLS — clear text, another CA — is visible without flooding the log.
+pub(crate) fn handshake_refused(counters: &crate::counters::NodeCounters, why: &str) {
+    let n = counters.tls_handshakes_failed.get() + 1;
+    counters.tls_handshakes_failed.inc();
+    if n.is_power_of_two() {
+        tracing::warn!(
+            refused = n,
+            "TLS: refused a handshake on the gossip listener ({why}): a peer without this cluster's TLS \
+             (clear text, or a certificate of another CA) is talking to this node"
+        );
+    }
+}
+
+/// Refuses a "CA" file whose first certificate is not a certificate authority (a
+/// node's own certificate given as `--tls-ca` would make the node refuse every peer).
+fn ensure_ca(path: &Path, ca: &CertificateDer<'_>) -> Result<(), NodeError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(ca)
+        .map_err(|e| bad(path, format!("not an X.509 certificate: {e}")))?;
+    let is_ca = cert
+        .basic_constraints()
+        .ok()
+        .flatten()
+        .is_some_and(|b| b.value.ca);
+    if !is_ca {
+        return Err(bad(
+            path,
+            "this certificate is not a certificate authority (no CA:true): give the cluster CA (hearsay keygen --tls makes PREFIX-ca.pem), not a node's certificate",
+        ));
+    }
+    Ok(())
+}
+
 fn bad(path: &Path, what: impl std::fmt::Display) -> NodeError {
     NodeError::Config(format!("TLS: {}: {what}", path.display()))
 }
@@ -80,6 +114,7 @@ impl Tls {
         let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| bad(&files.key, e))?;
         let mut roots = RootCertStore::empty();
         for ca in certs(&files.ca)? {
+            ensure_ca(&files.ca, &ca)?;
             roots.add(ca).map_err(|e| bad(&files.ca, e))?;
         }
         let roots = Arc::new(roots);

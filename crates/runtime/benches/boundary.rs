@@ -38,7 +38,7 @@ fn ctx() -> InstanceContext {
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,
         now_ms: 1000,
-        budget: hearsay_core::Budget::default(),
+        budget: hearsay_core::Budget::unmetered(),
     }
 }
 

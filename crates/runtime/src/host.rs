@@ -29,6 +29,9 @@ pub struct HostMetrics {
     /// Swaps where the new version started fresh because the old one's state was
     /// refused (too large) or the new one could not take it.
     pub fresh_starts: u64,
+    /// Payloads dropped because another deployment's instance ran by the time they
+    /// arrived (a swap happened in between).
+    pub stale_deliveries: u64,
 }
 
 /// Why a query could not be answered.
@@ -187,19 +190,24 @@ impl ModuleHost {
         inputs
     }
 
-    /// Hands a payload to a module's instance.
+    /// Hands a payload to a module's instance, if it runs deployment `number`.
     pub fn deliver(
         &mut self,
         now_ms: u64,
         module: &ModuleName,
+        number: DeploymentNumber,
         from: PeerAddr,
         payload: &[u8],
     ) -> Vec<Input> {
         let result = match self.running.get_mut(module) {
-            Some(r) if r.instance.failure().is_none() => {
+            Some(r) if r.number == number && r.instance.failure().is_none() => {
                 r.instance.receive(now_ms, &from.to_string(), payload)
             }
-            _ => return Vec::new(),
+            Some(_) => {
+                self.metrics.stale_deliveries += 1;
+                return Vec::new();
+            }
+            None => return Vec::new(),
         };
         self.outcome(module, result)
     }

@@ -132,6 +132,7 @@ fn the_core_keeps_gossiping_when_its_module_dies() {
         },
         configuration: Configuration::new(),
         code: BTreeSet::new(),
+        ran: Vec::new(),
         seed: 1,
     });
     let mut host = ModuleHost::new(rt, me, vec![peer], 7);
@@ -157,6 +158,7 @@ fn the_core_keeps_gossiping_when_its_module_dies() {
         settings: Settings::default(),
         configuration: Configuration::from(vec![deployment.clone()]),
         code: [deployment.version.unwrap()].into_iter().collect(),
+        ran: Vec::new(),
         seed: 2,
     });
     other.handle(1000, Input::Tick);
@@ -181,11 +183,12 @@ fn the_core_keeps_gossiping_when_its_module_dies() {
     for o in core.handle(1001, Input::Receive { bytes }) {
         if let Output::Deliver {
             module,
+            number,
             from,
             payload,
         } = o
         {
-            for i in host.deliver(1001, &module, from, &payload) {
+            for i in host.deliver(1001, &module, number, from, &payload) {
                 core.handle(1001, i);
             }
         }

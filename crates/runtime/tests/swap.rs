@@ -36,7 +36,10 @@ fn route(hosts: &mut [ModuleHost], now: u64, inputs: Vec<(usize, Input)>) {
     while let Some((from, input)) = queue.pop_front() {
         if let Input::ModuleSend { module, to, payload } = input {
             let to = (to.port() - 7000) as usize;
-            for i in hosts[to].deliver(now, &module, addr(from), &payload) {
+            let Some((number, _)) = hosts[to].instance(&module) else {
+                continue;
+            };
+            for i in hosts[to].deliver(now, &module, number, addr(from), &payload) {
                 queue.push_back((to, i));
             }
         }

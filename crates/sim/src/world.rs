@@ -157,6 +157,7 @@ impl Sim {
                     settings: settings.clone(),
                     configuration: initial.clone(),
                     code: [version].into_iter().collect(),
+                    ran: Vec::new(),
                     seed: rng.gen(),
                 }),
                 module: None,

@@ -52,7 +52,8 @@ pub fn rows(plan: &Plan) -> Result<Vec<Row>> {
     for run in 0..plan.runs as u64 {
         let mut host = ModuleHost::new(rt.clone(), me_addr, vec![], 1);
         host.load(1000, &deployment(&module, 10 * run + 1), MEMBERSHIP);
-        host.deliver(1100, &module, sample::PEER.parse()?, &message);
+        let number = deployment(&module, 10 * run + 1).number;
+        host.deliver(1100, &module, number, sample::PEER.parse()?, &message);
         let started = Instant::now();
         host.load(2000, &deployment(&module, 10 * run + 2), MEMBERSHIP);
         swaps.push(started.elapsed().as_secs_f64() * 1000.0);

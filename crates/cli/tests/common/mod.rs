@@ -18,6 +18,12 @@ use hearsay_node::api_types::StatusReport;
 
 pub const HEARSAY: &str = env!("CARGO_BIN_EXE_hearsay");
 
+/// The binary the harness runs: `HEARSAY_TEST_BIN` when set (to show a test fails on
+/// an older build), else the one cargo built.
+pub fn hearsay_bin() -> String {
+    std::env::var("HEARSAY_TEST_BIN").unwrap_or_else(|_| HEARSAY.to_string())
+}
+
 /// The committed membership module.
 pub fn membership_wasm() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/dist/membership.wasm");
@@ -64,10 +70,10 @@ impl Agent {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.data_dir.join("agent.log"))
+            .open(self.log_path())
             .unwrap();
         let rendezvous: Vec<String> = self.rendezvous.iter().map(|a| a.to_string()).collect();
-        let child = Command::new(HEARSAY)
+        let child = Command::new(hearsay_bin())
             .arg("agent")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -87,6 +93,17 @@ impl Agent {
             .spawn()
             .unwrap();
         self.child = Some(child);
+    }
+
+    /// The agent's log: beside its data directory, so a full data disk doesn't
+    /// swallow it.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("log")
+    }
+
+    /// The agent's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     pub fn pid(&self) -> i32 {
@@ -127,6 +144,8 @@ fn signal(pid: i32, sig: libc::c_int) {
 pub struct Cluster {
     pub dir: PathBuf,
     pub agents: Vec<Agent>,
+    /// Filesystems the test mounted for it, unmounted when it drops.
+    pub mounts: Vec<PathBuf>,
 }
 
 impl Cluster {
@@ -142,12 +161,35 @@ impl Cluster {
         rendezvous: usize,
         args: impl Fn(usize) -> Vec<String>,
     ) -> Cluster {
+        let mut cluster = Self::configure(name, n, rendezvous, args);
+        cluster.start_all();
+        cluster
+    }
+
+    /// Starts every agent of a configured cluster and waits until each answers.
+    pub fn start_all(&mut self) {
+        for a in &mut self.agents {
+            a.start();
+        }
+        for a in &self.agents {
+            wait_for(&format!("agent {} answers", a.index), 30, || a.status().is_some());
+        }
+    }
+
+    /// A cluster's agents, addresses and directories, none started yet (a test may
+    /// prepare a data directory first, e.g. mount a small disk there).
+    pub fn configure(
+        name: &str,
+        n: usize,
+        rendezvous: usize,
+        args: impl Fn(usize) -> Vec<String>,
+    ) -> Cluster {
         let dir = std::env::temp_dir().join(format!("hearsay-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ports = free_ports(2 * n);
         let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
         let rendezvous: Vec<SocketAddr> = (0..rendezvous).map(|i| addr(ports[2 * i])).collect();
-        let mut agents: Vec<Agent> = (0..n)
+        let agents: Vec<Agent> = (0..n)
             .map(|i| Agent {
                 index: i,
                 gossip: addr(ports[2 * i]),
@@ -158,14 +200,35 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        for a in &mut agents {
-            a.start();
+        std::fs::create_dir_all(&dir).unwrap();
+        Cluster {
+            dir,
+            agents,
+            mounts: Vec::new(),
         }
-        let cluster = Cluster { dir, agents };
-        for a in &cluster.agents {
-            wait_for(&format!("agent {} answers", a.index), 30, || a.status().is_some());
+    }
+
+    /// Mounts a tmpfs of `mib` MiB at agent `i`'s data directory (before it starts);
+    /// false, with a message, where the test can't (not root, no mount).
+    pub fn small_disk(&mut self, i: usize, mib: u64) -> bool {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: mounting a small disk needs root");
+            return false;
         }
-        cluster
+        let dir = self.agents[i].data_dir.clone();
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return false;
+        }
+        self.mounts.push(dir);
+        true
     }
 
     /// Starts one more agent, with its own rendezvous list.
@@ -201,6 +264,9 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         for a in &mut self.agents {
             a.kill9();
+        }
+        for m in self.mounts.drain(..) {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
         }
         if std::thread::panicking() {
             eprintln!("agent data and logs kept in {}", self.dir.display());
@@ -258,7 +324,7 @@ pub fn metric(api: &str, series: &str) -> u64 {
 
 /// Runs the hearsay CLI.
 pub fn cli(args: &[&str]) -> Output {
-    Command::new(HEARSAY).args(args).output().unwrap()
+    Command::new(hearsay_bin()).args(args).output().unwrap()
 }
 
 /// Runs the hearsay CLI and returns its stdout; panics (with stderr) if it fails.
