@@ -30,6 +30,8 @@ mod procs;
 mod query;
 mod scenario;
 mod sim;
+mod sim_run;
+mod sim_s3;
 mod status;
 mod watch;
 

@@ -1,4 +1,7 @@
-//! `hearsay sim`: runs the simulator's scenarios and prints what they measured.
+//! `hearsay sim`: runs the simulator's scenarios and prints what they measured —
+//! the built-in `deploy` and `partition` stories on the stand-in module, a module
+//! author's own wasm (`run`), the S3 story with the real statecast code (`s3`), and
+//! scenario files (`scenario`).
 
 use std::time::Instant;
 
@@ -18,6 +21,15 @@ pub struct SimArgs {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// Run modules from their wasm (or, with --native, the module library's native
+    /// build of the same source) on every node for a number of rounds, and report
+    /// traffic and what the modules answer.
+    Run(crate::sim_run::RunArgs),
+    /// The S3 story with the real statecast code: poisoned state spread everywhere,
+    /// repaired by a fix deployed at one node; non-zero exit on a relapse.
+    S3(crate::sim_s3::S3Args),
+    /// A scenario file: steps (deploy, crash, restart, partition, heal, expect, …).
+    Scenario(crate::sim_run::ScenarioArgs),
     /// Deploy a new version at one node and measure until every node runs it.
     Deploy {
         #[command(flatten)]
@@ -40,16 +52,16 @@ enum Scenario {
 }
 
 #[derive(Args, Clone)]
-struct Common {
+pub(crate) struct Common {
     /// Number of simulated nodes.
     #[arg(long, default_value_t = 1000)]
-    nodes: usize,
+    pub nodes: usize,
     /// Seed: the same seed gives the same run.
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
     /// Probability that a message is lost.
     #[arg(long, default_value_t = 0.0)]
-    loss: f64,
+    pub loss: f64,
     /// Probability that a message is duplicated.
     #[arg(long, default_value_t = 0.0)]
     duplicate: f64,
@@ -67,14 +79,14 @@ struct Common {
     rendezvous: usize,
     /// Give up after this many rounds.
     #[arg(long, default_value_t = 1000)]
-    max_rounds: u64,
+    pub max_rounds: u64,
     /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 impl Common {
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.nodes < 2 || self.nodes > 1_000_000 {
             bail!("--nodes must be between 2 and 1000000");
         }
@@ -89,7 +101,7 @@ impl Common {
         Ok(())
     }
 
-    fn config(&self) -> SimConfig {
+    pub(crate) fn config(&self) -> SimConfig {
         let mut cfg = SimConfig {
             nodes: self.nodes,
             seed: self.seed,
@@ -133,6 +145,9 @@ struct Report {
 pub fn run(args: SimArgs) -> Result<()> {
     let started = Instant::now();
     let (name, common, modules_dead, steps) = match args.scenario {
+        Scenario::Run(args) => return crate::sim_run::run(args),
+        Scenario::S3(args) => return crate::sim_s3::run(args),
+        Scenario::Scenario(args) => return crate::sim_run::scenario(args),
         Scenario::Deploy { common, modules_dead } => {
             common.check()?;
             let steps = deploy_script(modules_dead, common.max_rounds, common.nodes - 1);

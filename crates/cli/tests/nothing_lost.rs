@@ -273,7 +273,9 @@ fn a_configuration_edited_by_hand_is_not_run() {
     c.agents[1].start();
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        c.agents[1].log().contains("dropped the stored deployment"),
+        c.agents[1]
+            .log()
+            .contains("stored in the data directory; dropped"),
         "the node says it dropped the edited record"
     );
     assert_eq!(c.agents[1].metric("hearsay_rejected_at_start_total"), 1);

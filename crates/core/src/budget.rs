@@ -44,15 +44,16 @@ pub struct Budget {
 }
 
 impl Default for Budget {
-    /// The node defaults: generous for the library's modules (membership at 100 nodes
-    /// sends about 30 messages and 0.25 MB per second and burns a few million fuel),
-    /// tight enough that 20 storming modules leave a 2-core machine room for the core.
+    /// The node defaults: room for the library's modules at a thousand nodes, where a
+    /// rendezvous node answers hundreds of joiners a second with 8 KiB views, each
+    /// merge of a thousand members burning over a million fuel; and a bound on a
+    /// runaway module of about half a core, a thousand messages and 16 MiB a second.
     fn default() -> Self {
         Budget {
-            messages_per_s: 500,
-            bytes_per_s: 2 << 20,
-            receive_per_peer_per_s: 100,
-            fuel_per_s: 100_000_000,
+            messages_per_s: 2_000,
+            bytes_per_s: 16 << 20,
+            receive_per_peer_per_s: 200,
+            fuel_per_s: 1_000_000_000,
             logs_per_s: 10,
             memory_bytes: 64 << 20,
             state_bytes: 8 << 20,

@@ -2,6 +2,7 @@
 //! the hash check that keeps wrong or corrupted code out of the store.
 
 use crate::deployment::{CodeVersion, Millis};
+use crate::event::Event;
 use crate::ids::PeerAddr;
 use crate::io::Output;
 use crate::metrics::DropReason;
@@ -127,6 +128,7 @@ impl Core {
         if !self.code.remove(&version) {
             return;
         }
+        self.emit(Event::CodeStoreFailed { version });
         let wanted = self.config.iter().any(|d| d.version == Some(version));
         if wanted {
             let fetch = self.fetches.entry(version).or_default();
@@ -149,6 +151,7 @@ impl Core {
         self.fetches.remove(&version);
         self.code.insert(version);
         self.out.push(Output::StoreCode { version, bytes });
+        self.emit(Event::CodeFetched { version });
         let modules: Vec<_> = self
             .config
             .iter()

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis};
 use crate::envelope::Body;
+use crate::event::Event;
 use crate::ids::{ModuleName, PeerAddr};
 use crate::io::Output;
 use crate::metrics::DropReason;
@@ -88,6 +89,9 @@ impl Core {
                     self.out.push(Output::Unload {
                         module: module.clone(),
                     });
+                    self.out.push(Output::Event(Event::Stopped {
+                        module: module.clone(),
+                    }));
                 }
                 instance.failed = None;
                 instance.failed_at = None;
@@ -128,11 +132,18 @@ impl Core {
         if instance.loading == Some(number) {
             instance.loading = None;
         }
+        let started = instance.running != Some(number);
         instance.running = Some(number);
         instance.failed = None;
         instance.failed_at = None;
         if instance.load_failed.as_ref().is_some_and(|(n, _)| *n <= number) {
             instance.load_failed = None;
+        }
+        if started {
+            self.emit(Event::Started {
+                module: module.clone(),
+                number,
+            });
         }
         let configured = self.config.get(&module).filter(|d| d.number == number).cloned();
         if let Some(d) = configured {
@@ -161,17 +172,27 @@ impl Core {
             return;
         }
         self.metrics.load_failures += 1;
-        instance.load_failed = Some((number, reason));
+        instance.load_failed = Some((number, reason.clone()));
         instance.failed_at = Some(self.now);
+        self.emit(Event::LoadFailed {
+            module: module.clone(),
+            number,
+            reason,
+        });
         self.reconcile(&module);
     }
 
     pub(crate) fn module_failed(&mut self, module: ModuleName, number: DeploymentNumber, reason: String) {
-        let instance = self.instances.entry(module).or_default();
+        let instance = self.instances.entry(module.clone()).or_default();
         if instance.running == Some(number) && instance.failed.is_none() {
             self.metrics.module_failures += 1;
-            instance.failed = Some(reason);
+            instance.failed = Some(reason.clone());
             instance.failed_at = Some(self.now);
+            self.emit(Event::Failed {
+                module,
+                number,
+                reason,
+            });
         }
     }
 

@@ -131,6 +131,9 @@ pub enum Output {
         /// Which module.
         module: ModuleName,
     },
+    /// Something happened (adopted, refused, started, failed, rolled back, …): for the
+    /// driver's log and event stream.
+    Event(crate::event::Event),
     /// Write the configuration to stable storage, atomically, and the deployments
     /// that last ran: after a restart, a module whose configured code is missing runs
     /// its last one until the code is here again.

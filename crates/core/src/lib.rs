@@ -8,7 +8,8 @@
 //!
 //! What it does *not* do: sockets, HTTP, files, clocks, threads, WebAssembly. Those
 //! belong to drivers — the daemon (`hearsay-node`) and the simulator (`hearsay-sim`) —
-//! which feed [`Input`]s to [`Core::handle`] and carry out the [`Output`]s.
+//! which run the one [`Driver`] loop: it feeds [`Input`]s to [`Core::handle`] and has
+//! the driver's [`Effects`] carry out the [`Output`]s.
 //!
 //! # Layout
 //!
@@ -16,7 +17,9 @@
 //! - [`deployment`]: deployment numbers and their order, code versions, records.
 //! - [`configuration`]: one deployment per module, the "highest wins" merge, the digest.
 //! - [`envelope`]: the wire format, its size cap and integrity check.
-//! - [`io`]: the inputs and outputs a driver exchanges with the core.
+//! - [`io`]: the inputs and outputs a driver exchanges with the core; [`event`]: what
+//!   happened, one of the outputs.
+//! - [`driver`]: the driver loop every driver shares, behind its [`Effects`].
 //! - [`settings`]: the tunables.
 //! - [`node`]: [`Core`] itself; its behaviour is split over `receive` (the mismatch
 //!   rules), `instance` (what runs, reconcile), `fetch` (code downloads) and
@@ -33,7 +36,9 @@ pub mod budget;
 pub mod configuration;
 pub mod cooldown;
 pub mod deployment;
+pub mod driver;
 pub mod envelope;
+pub mod event;
 mod fetch;
 pub mod hints;
 pub mod ids;
@@ -52,7 +57,9 @@ pub mod trust;
 pub use budget::{Budget, BudgetOverrides};
 pub use configuration::{ConfigDigest, Configuration, Offer};
 pub use deployment::{CodeVersion, Deployment, DeploymentNumber, DeploymentTag, Millis};
+pub use driver::{Driver, Effects};
 pub use envelope::{Body, Envelope, EnvelopeError};
+pub use event::{Event, Severity};
 pub use ids::{ModuleName, NodeId, PeerAddr};
 pub use instance::{ModuleState, ModuleStatus};
 pub use io::{CommandError, DeploySpec, Input, Output, Traffic};

@@ -13,6 +13,7 @@ use crate::configuration::{Configuration, Offer};
 use crate::cooldown::Cooldown;
 use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis, MAX_PARAMS_LEN};
 use crate::envelope::{Body, Envelope, Seal};
+use crate::event::Event;
 use crate::fetch::Fetch;
 use crate::hints::Hints;
 use crate::ids::{ModuleName, NodeId, PeerAddr};
@@ -104,7 +105,6 @@ pub struct Core {
     pub(crate) ran: BTreeMap<ModuleName, Deployment>,
     /// Peers that sent records we refused: each is reported once.
     rejected_sources: BTreeSet<PeerAddr>,
-    warnings: Vec<String>,
 }
 
 impl Core {
@@ -115,7 +115,7 @@ impl Core {
     /// trusted keys) must not run code no trusted key deployed. Records that fail are
     /// dropped, counted and reported; the cluster's gossip brings the real ones.
     pub fn new(init: CoreInit) -> Self {
-        let mut warnings = Vec::new();
+        let mut refusals = Vec::new();
         let trusted = |d: &Deployment| {
             d.check_limits()
                 .map_err(|e| e.to_string())
@@ -130,10 +130,12 @@ impl Core {
                 }
                 Err(why) => {
                     rejected_at_start += 1;
-                    warnings.push(format!(
-                        "dropped the stored deployment {} of module {}: {why}",
-                        d.number, d.module
-                    ));
+                    refusals.push(Output::Event(Event::DeploymentRefused {
+                        module: d.module.clone(),
+                        number: d.number,
+                        from: None,
+                        reason: why,
+                    }));
                 }
             }
         }
@@ -160,7 +162,6 @@ impl Core {
             peer_digests: PeerDigests::new(PEER_DIGESTS),
             seal: init.settings.seal(),
             rejected_sources: BTreeSet::new(),
-            warnings,
             ran,
             receive_budget: ReceiveBudget::default(),
             rumor: Rumor::default(),
@@ -173,7 +174,8 @@ impl Core {
             rng: ChaCha8Rng::seed_from_u64(init.seed),
             metrics,
             now: 0,
-            out: Vec::new(),
+            // Reported with the first outputs.
+            out: refusals,
         }
     }
 
@@ -369,21 +371,19 @@ impl Core {
         self.rejected_sources.clear();
     }
 
-    /// Warnings for the driver's log (a refused record, once per source), drained.
-    pub fn take_warnings(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.warnings)
-    }
-
-    /// Queues a warning for the driver's log.
-    pub(crate) fn warn(&mut self, text: String) {
-        self.warnings.push(text);
+    /// Reports something that happened, as an output.
+    pub(crate) fn emit(&mut self, event: Event) {
+        self.out.push(Output::Event(event));
     }
 
     /// A peer the driver could not reach: no longer a hint (it may be an address a
     /// module made up, or a node that left).
     fn peer_unreachable(&mut self, peer: PeerAddr) {
         self.metrics.peers_unreachable += 1;
-        self.hints.remove(&peer);
+        if self.hints.as_slice().contains(&peer) {
+            self.hints.remove(&peer);
+            self.emit(Event::PeerUnreachable { peer });
+        }
     }
 
     /// Offers a record to the configuration; on adoption, persists and reconciles.
@@ -397,30 +397,30 @@ impl Core {
             // Signed or not: no deployment could ever beat a number near the end of
             // time, so one would freeze its module for good.
             self.metrics.drop(DropReason::FutureNumber);
-            let ahead = self.settings.max_future_ms;
-            self.report_refusal(source, || {
-                format!(
-                    "refused a deployment of {} numbered {}: more than {ahead} ms ahead of this node's clock",
-                    deployment.module, deployment.number
-                )
-            });
+            let reason = format!(
+                "more than {} ms ahead of this node's clock",
+                self.settings.max_future_ms
+            );
+            self.report_refusal(&deployment, source, reason);
             return;
         }
         if let Err(e) = self.settings.trusted_keys.check(&deployment) {
             // Refused, counted, reported once per source — and never gossiped on,
             // since only adopted records are.
             self.metrics.drop(DropReason::Untrusted);
-            self.report_refusal(source, || {
-                format!("refused a deployment of {}: {e}", deployment.module)
-            });
+            self.report_refusal(&deployment, source, e.to_string());
             return;
         }
         let module = deployment.module.clone();
         let version = deployment.version;
         self.note_seen(&module, deployment.number);
-        match self.config.offer(deployment) {
+        match self.config.offer(deployment.clone()) {
             Offer::Adopted(_) => {
                 self.metrics.deployments_adopted += 1;
+                self.emit(Event::DeploymentAdopted {
+                    deployment,
+                    from: source,
+                });
                 self.persist();
                 if let (Some(version), Some(source)) = (version, source) {
                     self.add_code_source(version, source);
@@ -450,14 +450,16 @@ impl Core {
         }
     }
 
-    /// Warns once per source about a refused record (the rest are only counted).
-    fn report_refusal(&mut self, source: Option<PeerAddr>, text: impl FnOnce() -> String) {
+    /// Reports a refused record once per source (the rest are only counted).
+    fn report_refusal(&mut self, d: &Deployment, source: Option<PeerAddr>, reason: String) {
         let Some(source) = source else { return };
         if self.rejected_sources.len() < MAX_REJECTED_SOURCES && self.rejected_sources.insert(source) {
-            self.warnings.push(format!(
-                "{} (from {source}; further ones from this peer are counted, not logged)",
-                text()
-            ));
+            self.emit(Event::DeploymentRefused {
+                module: d.module.clone(),
+                number: d.number,
+                from: Some(source),
+                reason,
+            });
         }
     }
 

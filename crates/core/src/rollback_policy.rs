@@ -9,6 +9,7 @@
 use serde::Serialize;
 
 use crate::deployment::{CodeVersion, Deployment, Millis};
+use crate::event::Event;
 use crate::io::DeploySpec;
 use crate::node::Core;
 
@@ -95,21 +96,22 @@ impl Core {
         match result {
             Ok(rollback) => {
                 self.metrics.auto_rollbacks += 1;
-                self.warn(format!(
-                    "module {module}: deployment {} failed here ({reason}) and stayed failed; rolled back to {:?} as deployment {}",
-                    failed.number,
-                    rollback.version,
-                    rollback.number,
-                ));
+                self.emit(Event::RolledBack {
+                    module,
+                    failed: failed.number,
+                    reason,
+                    to: rollback,
+                });
             }
             Err(why) => {
-                self.warn(format!(
-                    "module {module}: deployment {} failed here ({reason}) but cannot be rolled back automatically: {why}",
-                    failed.number
-                ));
                 if let Some(instance) = self.instances.get_mut(&module) {
-                    instance.rollback_refused = Some((failed.number, why));
+                    instance.rollback_refused = Some((failed.number, why.clone()));
                 }
+                self.emit(Event::RollbackRefused {
+                    module,
+                    failed: failed.number,
+                    reason: why,
+                });
             }
         }
     }

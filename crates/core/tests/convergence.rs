@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hearsay_core::{
-    CodeVersion, Configuration, Core, CoreInit, DeploymentNumber, Input, ModuleName, NodeId, Output,
-    PeerAddr, Settings,
+    CodeVersion, Configuration, Core, CoreInit, DeploymentNumber, Driver, Effects, Input, ModuleName, NodeId,
+    Output, PeerAddr, Settings,
 };
 use proptest::prelude::*;
 
@@ -57,10 +57,72 @@ fn action(nodes: usize) -> impl Strategy<Value = Action> {
     ]
 }
 
-/// A tiny driver: in-flight messages in a pool, code downloads answered at once from
-/// the peer's store, loads succeed at once. It checks monotonicity after every step.
+/// What a node's outputs do in the test's world: messages into a pool, code
+/// downloads answered at once from the peer's store, loads succeed at once. Breaches
+/// of the rules are collected, for the test to fail on.
+struct TestEffects<'a> {
+    node: usize,
+    stores: &'a mut [BTreeMap<CodeVersion, Vec<u8>>],
+    in_flight: &'a mut Vec<(usize, Vec<u8>)>,
+    loaded: &'a mut [BTreeMap<ModuleName, DeploymentNumber>],
+    breaches: &'a mut Vec<String>,
+}
+
+impl Effects for TestEffects<'_> {
+    fn carry_out(&mut self, _now: u64, output: Output) -> Vec<Input> {
+        let node = self.node;
+        match output {
+            Output::Send { to, bytes, .. } => self.in_flight.push((node_of(to), bytes)),
+            Output::FetchCode { version, from } => {
+                return vec![match self.stores[node_of(from)].get(&version) {
+                    Some(bytes) => Input::CodeFetched {
+                        version,
+                        bytes: bytes.clone(),
+                    },
+                    None => Input::CodeFetchFailed { version, from },
+                }]
+            }
+            Output::StoreCode { version, bytes } => {
+                if CodeVersion::of(&bytes) != version {
+                    self.breaches
+                        .push(format!("node {node} stored code that is not its version"));
+                }
+                self.stores[node].insert(version, bytes);
+            }
+            Output::Load { deployment } => {
+                let prev = self.loaded[node].insert(deployment.module.clone(), deployment.number);
+                if prev.is_some_and(|p| p >= deployment.number) {
+                    self.breaches
+                        .push(format!("node {node} loaded a lower deployment"));
+                }
+                return vec![Input::Loaded {
+                    module: deployment.module,
+                    number: deployment.number,
+                }];
+            }
+            Output::Deliver { module, payload, .. } => {
+                // Payloads name the sender's running deployment: a node only ever
+                // gets payloads of the deployment it runs (compact or full form).
+                if payload != running_tag(self.loaded[node].get(&module)) {
+                    self.breaches.push(format!(
+                        "node {node} got a payload of another deployment of {module}"
+                    ));
+                }
+            }
+            Output::Unload { .. } | Output::Persist { .. } | Output::Event(_) => {}
+        }
+        Vec::new()
+    }
+
+    fn tick_modules(&mut self, _now: u64) -> Vec<Input> {
+        Vec::new()
+    }
+}
+
+/// The cluster under test: every node's core in the shared driver loop. It checks
+/// monotonicity after every step.
 struct Cluster {
-    cores: Vec<Core>,
+    drivers: Vec<Driver>,
     stores: Vec<BTreeMap<CodeVersion, Vec<u8>>>,
     in_flight: Vec<(usize, Vec<u8>)>,
     now: u64,
@@ -79,9 +141,9 @@ impl Cluster {
             backup_interval_ms: 500,
             ..Settings::default()
         };
-        let cores = (0..nodes)
+        let drivers = (0..nodes)
             .map(|i| {
-                Core::new(CoreInit {
+                let core = Core::new(CoreInit {
                     id: NodeId(i as u64 + 1),
                     addr: addr(i),
                     settings: settings.clone(),
@@ -89,11 +151,12 @@ impl Cluster {
                     code: BTreeSet::new(),
                     ran: Vec::new(),
                     seed: seed ^ i as u64,
-                })
+                });
+                Driver::new(core, 200, 0)
             })
             .collect();
         Cluster {
-            cores,
+            drivers,
             stores: vec![BTreeMap::new(); nodes],
             in_flight: Vec::new(),
             now: 1_000,
@@ -103,66 +166,34 @@ impl Cluster {
         }
     }
 
+    fn core(&self, node: usize) -> &Core {
+        self.drivers[node].core()
+    }
+
     fn input(&mut self, node: usize, input: Input) -> Result<(), TestCaseError> {
-        let out = self.cores[node].handle(self.now, input);
-        self.apply(node, out)
+        self.with_effects(node, |d, now, fx| d.handle(now, input, fx))
     }
 
     fn apply(&mut self, node: usize, outputs: Vec<Output>) -> Result<(), TestCaseError> {
-        let mut work = std::collections::VecDeque::from(outputs);
-        while let Some(o) = work.pop_front() {
-            let follow = match o {
-                Output::Send { to, bytes, .. } => {
-                    self.in_flight.push((node_of(to), bytes));
-                    None
-                }
-                Output::FetchCode { version, from } => Some(match self.stores[node_of(from)].get(&version) {
-                    Some(bytes) => Input::CodeFetched {
-                        version,
-                        bytes: bytes.clone(),
-                    },
-                    None => Input::CodeFetchFailed { version, from },
-                }),
-                Output::StoreCode { version, bytes } => {
-                    prop_assert_eq!(
-                        CodeVersion::of(&bytes),
-                        version,
-                        "stored code must match its version"
-                    );
-                    self.stores[node].insert(version, bytes);
-                    None
-                }
-                Output::Load { deployment } => {
-                    let prev = self.loaded[node].insert(deployment.module.clone(), deployment.number);
-                    prop_assert!(
-                        prev.is_none_or(|p| p < deployment.number),
-                        "node {} loaded a lower deployment",
-                        node
-                    );
-                    Some(Input::Loaded {
-                        module: deployment.module,
-                        number: deployment.number,
-                    })
-                }
-                Output::Deliver { module, payload, .. } => {
-                    // Payloads name the sender's running deployment: a node only ever
-                    // gets payloads of the deployment it runs (compact or full form).
-                    prop_assert_eq!(
-                        payload,
-                        running_tag(self.loaded[node].get(&module)),
-                        "node {} got a payload of another deployment of {}",
-                        node,
-                        module
-                    );
-                    None
-                }
-                Output::Unload { .. } | Output::Persist { .. } => None,
-            };
-            if let Some(input) = follow {
-                work.extend(self.cores[node].handle(self.now, input));
-            }
-        }
-        for d in self.cores[node].configuration().iter() {
+        self.with_effects(node, |d, now, fx| d.apply(now, outputs, fx))
+    }
+
+    fn with_effects(
+        &mut self,
+        node: usize,
+        f: impl FnOnce(&mut Driver, u64, &mut TestEffects<'_>),
+    ) -> Result<(), TestCaseError> {
+        let mut breaches = Vec::new();
+        let mut fx = TestEffects {
+            node,
+            stores: &mut self.stores,
+            in_flight: &mut self.in_flight,
+            loaded: &mut self.loaded,
+            breaches: &mut breaches,
+        };
+        f(&mut self.drivers[node], self.now, &mut fx);
+        prop_assert!(breaches.is_empty(), "{:?}", breaches);
+        for d in self.drivers[node].core().configuration().iter() {
             let prev = self.seen[node].insert(d.module.clone(), d.number);
             prop_assert!(
                 prev.is_none_or(|p| p <= d.number),
@@ -205,7 +236,8 @@ impl Cluster {
             }
             Action::Deploy(n, m, c) => {
                 let module = ModuleName::new(MODULES[m]).unwrap();
-                let (d, out) = self.cores[n]
+                let (d, out) = self.drivers[n]
+                    .core_mut()
                     .deploy(self.now, module, vec![m as u8, c], String::new())
                     .unwrap();
                 self.issued_number(&d.module, d.number)?;
@@ -213,8 +245,8 @@ impl Cluster {
             }
             Action::Rollback(n, m) => {
                 let module = ModuleName::new(MODULES[m]).unwrap();
-                let before = self.cores[n].configuration().number(&module);
-                if let Ok((d, out)) = self.cores[n].rollback(self.now, module, None) {
+                let before = self.core(n).configuration().number(&module);
+                if let Ok((d, out)) = self.drivers[n].core_mut().rollback(self.now, module, None) {
                     // A rollback always beats the deployment it rolls back.
                     prop_assert!(before.is_some_and(|b| d.number > b));
                     self.issued_number(&d.module, d.number)?;
@@ -237,7 +269,7 @@ impl Cluster {
     fn settle(&mut self) -> Result<(), TestCaseError> {
         for _round in 0..200 {
             self.now += 500;
-            for n in 0..self.cores.len() {
+            for n in 0..self.drivers.len() {
                 self.input(n, Input::Tick)?;
             }
             let mut budget = 10_000;
@@ -254,7 +286,7 @@ impl Cluster {
     }
 
     fn agreed(&self) -> bool {
-        self.cores.iter().all(|c| {
+        self.drivers.iter().map(Driver::core).all(|c| {
             self.issued
                 .iter()
                 .all(|(m, n)| c.configuration().number(m) == Some(*n) && c.running(m) == Some(*n))
@@ -273,7 +305,7 @@ proptest! {
     ) {
         let mut cluster = Cluster::new(nodes, seed);
         // Start with one deployment so rollbacks have something to roll back.
-        let first = cluster.cores[0].deploy(cluster.now, ModuleName::new("alpha").unwrap(), vec![0], String::new()).unwrap();
+        let first = cluster.drivers[0].core_mut().deploy(cluster.now, ModuleName::new("alpha").unwrap(), vec![0], String::new()).unwrap();
         cluster.issued_number(&first.0.module, first.0.number)?;
         cluster.apply(0, first.1)?;
         for a in actions {
@@ -287,13 +319,13 @@ proptest! {
             cluster.step(a)?;
         }
         cluster.settle()?;
-        for (i, c) in cluster.cores.iter().enumerate() {
+        for (i, c) in cluster.drivers.iter().map(Driver::core).enumerate() {
             for (m, n) in &cluster.issued {
                 prop_assert_eq!(c.configuration().number(m), Some(*n), "node {} config of {}", i, m);
                 prop_assert_eq!(c.running(m), Some(*n), "node {} runs an old {}", i, m);
             }
         }
-        let digests: BTreeSet<u64> = cluster.cores.iter().map(|c| c.configuration().digest().0).collect();
+        let digests: BTreeSet<u64> = cluster.drivers.iter().map(|d| d.core().configuration().digest().0).collect();
         prop_assert_eq!(digests.len(), 1);
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use hearsay_core::{
     Body, BudgetOverrides, CodeVersion, Configuration, Core, CoreInit, DeploySpec, Deployment, DropReason,
-    Envelope, Input, ModuleName, ModuleState, NodeId, Output, PeerAddr, Settings, Traffic,
+    Envelope, Event, Input, ModuleName, ModuleState, NodeId, Output, PeerAddr, Settings, Traffic,
 };
 
 const T0: u64 = 1_000_000;
@@ -316,7 +316,9 @@ fn a_deployment_that_stays_failed_is_rolled_back_under_its_policy() {
     assert_eq!(now.auto_rollback_ms, None, "a rollback has no policy of its own");
     assert_eq!(core.metrics().auto_rollbacks, 1);
     assert!(outputs.iter().any(|o| matches!(o, Output::Load { .. })));
-    assert!(core.take_warnings().iter().any(|w| w.contains("rolled back")));
+    assert!(outputs
+        .iter()
+        .any(|o| matches!(o, Output::Event(Event::RolledBack { failed, .. }) if *failed == v2.number)));
 }
 
 #[test]
@@ -339,9 +341,15 @@ fn without_a_policy_or_a_previous_version_nothing_is_rolled_back() {
     };
     core.deploy(T0, module(), b"v1".to_vec(), spec).unwrap();
     fail(&mut core, T0 + 1, "trap");
-    core.handle(T0 + 200, Input::Tick);
-    core.handle(T0 + 400, Input::Tick);
-    assert_eq!(core.take_warnings().len(), 1);
+    let refusals = [
+        core.handle(T0 + 200, Input::Tick),
+        core.handle(T0 + 400, Input::Tick),
+    ]
+    .concat()
+    .into_iter()
+    .filter(|o| matches!(o, Output::Event(Event::RollbackRefused { .. })))
+    .count();
+    assert_eq!(refusals, 1, "refused once, not on every tick");
     let policy = core.status()[0].auto_rollback.clone().unwrap();
     assert!(policy.refused.unwrap().contains("no earlier version"));
     assert_eq!(policy.due_at, None);

@@ -4,19 +4,19 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hearsay_core::trust::TrustedKeys;
-use hearsay_core::{Core, CoreInit, Settings};
+use hearsay_core::{Core, CoreInit, Driver, Settings};
 use hearsay_runtime::{Limits, ModuleHost, Runtime};
 use tokio::net::TcpListener;
 
-use crate::actor::{Actor, ActorParts};
+use crate::actor::Actor;
 use crate::api_guard::Guard;
 use crate::api_http::{self, ApiState};
 use crate::config::AgentConfig;
 use crate::counters::NodeCounters;
 use crate::datadir::DataDir;
+use crate::effects::NodeEffects;
 use crate::error::NodeError;
 use crate::fsutil::random_u64;
 use crate::gossip_http::{self, GossipState};
@@ -61,12 +61,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         ran: data.ran(),
         seed,
     });
-    let mut core = core;
-    for warning in core.take_warnings() {
-        // Records in the data directory that no trusted key signed (or that break the
-        // limits): dropped, never run.
-        tracing::error!("{warning}");
-    }
+
     let runtime = Arc::new(
         Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
             .map_err(NodeError::Setup)?,
@@ -134,18 +129,20 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         Guard::new(config.api, &config.api_hosts, counters.clone()),
     );
     let api_served = listener::serve("api", api_listener, api, api_limits, None, counters.clone());
-    let actor = Actor::new(ActorParts {
-        core,
+    let fx = NodeEffects::new(
         modules,
         store,
         data,
         sender,
-        inbox,
+        inbox.events.clone(),
         client,
         counters,
+    );
+    let actor = Actor {
+        driver: Driver::new(core, config.interval_ms, crate::now_ms()),
+        fx,
         rendezvous: config.rendezvous.clone(),
         api_addr: config.api,
-        interval: Duration::from_millis(config.interval_ms),
         security: crate::api_types::SecurityReport {
             secure: !config.trusted_keys.is_empty(),
             trusted_keys: config.trusted_keys.len(),
@@ -153,7 +150,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             cluster_key: config.cluster_key.is_some(),
             tls: tls.is_some(),
         },
-    });
+    };
 
     if config.trusted_keys.is_empty() {
         tracing::warn!(

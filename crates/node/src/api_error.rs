@@ -9,32 +9,33 @@ use hearsay_core::CommandError;
 use hearsay_runtime::LoadError;
 
 use crate::api_types::ErrorBody;
+pub use crate::error_kind::ErrorKind;
 
-/// A refused API request.
+/// A refused request (of either listener).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// A stable word for the error.
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     /// What went wrong.
     pub message: String,
 }
 
 impl ApiError {
     /// A 400: the request itself is wrong.
-    pub fn bad(kind: &'static str, message: impl ToString) -> Self {
+    pub fn bad(kind: ErrorKind, message: impl ToString) -> Self {
         Self::new(StatusCode::BAD_REQUEST, kind, message)
     }
 
     /// A 404.
-    pub fn not_found(kind: &'static str, message: impl ToString) -> Self {
+    pub fn not_found(kind: ErrorKind, message: impl ToString) -> Self {
         Self::new(StatusCode::NOT_FOUND, kind, message)
     }
 
     /// Any status.
-    pub fn new(status: StatusCode, kind: &'static str, message: impl ToString) -> Self {
+    pub fn new(status: StatusCode, kind: ErrorKind, message: impl ToString) -> Self {
         ApiError {
             status,
             kind,
@@ -46,7 +47,7 @@ impl ApiError {
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorKind::Unavailable,
             "the agent is shutting down",
         )
     }
@@ -55,28 +56,30 @@ impl ApiError {
 impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> Self {
         let kind = match e {
-            CommandError::UnknownModule(_) => return ApiError::not_found("unknown_module", e),
-            CommandError::NoPrevious(_) => "no_previous",
-            CommandError::CodeMissing(_) => "code_missing",
-            CommandError::ParamsTooLong => "params_too_long",
+            CommandError::UnknownModule(_) => return ApiError::not_found(ErrorKind::UnknownModule, e),
+            CommandError::NoPrevious(_) => ErrorKind::NoPrevious,
+            CommandError::CodeMissing(_) => ErrorKind::CodeMissing,
+            CommandError::ParamsTooLong => ErrorKind::ParamsTooLong,
             CommandError::BadRecord(hearsay_core::deployment::RecordError::ParamsTooLong) => {
-                "params_too_long"
+                ErrorKind::ParamsTooLong
             }
             CommandError::BadRecord(hearsay_core::deployment::RecordError::SignatureTooLong) => {
-                "signature_too_long"
+                ErrorKind::SignatureTooLong
             }
-            CommandError::FutureNumber(..) => "future_number",
+            CommandError::FutureNumber(..) => ErrorKind::FutureNumber,
             CommandError::Unsigned | CommandError::Untrusted(_) => {
                 let kind = if matches!(e, CommandError::Unsigned) {
-                    "unsigned"
+                    ErrorKind::Unsigned
                 } else {
-                    "untrusted"
+                    ErrorKind::Untrusted
                 };
                 return ApiError::new(StatusCode::FORBIDDEN, kind, e);
             }
-            CommandError::StaleNumber(..) => return ApiError::new(StatusCode::CONFLICT, "stale_number", e),
-            CommandError::CodeNotGiven(_) => "code_missing",
-            CommandError::CodeMismatch(_) => "code_mismatch",
+            CommandError::StaleNumber(..) => {
+                return ApiError::new(StatusCode::CONFLICT, ErrorKind::StaleNumber, e)
+            }
+            CommandError::CodeNotGiven(_) => ErrorKind::CodeMissing,
+            CommandError::CodeMismatch(_) => ErrorKind::CodeMismatch,
         };
         ApiError::bad(kind, e)
     }
@@ -85,10 +88,10 @@ impl From<CommandError> for ApiError {
 impl From<LoadError> for ApiError {
     fn from(e: LoadError) -> Self {
         let kind = match e {
-            LoadError::InvalidWasm(_) => "invalid_wasm",
-            LoadError::BadAbi(_) => "bad_abi",
-            LoadError::WrongCode => "code_mismatch",
-            LoadError::InitFailed(_) | LoadError::Failed(_) => "init_failed",
+            LoadError::InvalidWasm(_) => ErrorKind::InvalidWasm,
+            LoadError::BadAbi(_) => ErrorKind::BadAbi,
+            LoadError::WrongCode => ErrorKind::CodeMismatch,
+            LoadError::InitFailed(_) | LoadError::Failed(_) => ErrorKind::InitFailed,
         };
         ApiError::bad(kind, e)
     }
@@ -98,7 +101,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: self.message,
-            kind: self.kind.to_string(),
+            kind: self.kind.as_str().to_string(),
         };
         (self.status, Json(body)).into_response()
     }

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::api_error::ApiError;
 use crate::counters::NodeCounters;
+use crate::error_kind::ErrorKind;
 
 /// What the guard accepts.
 #[derive(Clone)]
@@ -62,7 +63,7 @@ impl Guard {
         let host = text(header::HOST.as_str()).unwrap_or("");
         if !self.host_ok(host) {
             return Err(forbidden(
-                "forbidden_host",
+                ErrorKind::ForbiddenHost,
                 format!("Host {host:?} is not an address of this API (a page rebinding its name to this machine?)"),
             ));
         }
@@ -73,13 +74,16 @@ impl Guard {
                 .is_some_and(|o| o.eq_ignore_ascii_case(host));
             if !own {
                 return Err(forbidden(
-                    "forbidden_origin",
+                    ErrorKind::ForbiddenOrigin,
                     format!("requests from {origin} are refused: only this API's own pages may call it"),
                 ));
             }
         }
         if text("sec-fetch-site") == Some("cross-site") {
-            return Err(forbidden("forbidden_origin", "cross-site requests are refused"));
+            return Err(forbidden(
+                ErrorKind::ForbiddenOrigin,
+                "cross-site requests are refused",
+            ));
         }
         if request.method() == Method::POST {
             let json = text(header::CONTENT_TYPE.as_str())
@@ -88,7 +92,7 @@ impl Guard {
             if !json {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorKind::UnsupportedMediaType,
                     "request bodies must be Content-Type: application/json",
                 ));
             }
@@ -97,7 +101,7 @@ impl Guard {
     }
 }
 
-fn forbidden(kind: &'static str, message: impl ToString) -> ApiError {
+fn forbidden(kind: ErrorKind, message: impl ToString) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, kind, message)
 }
 
@@ -106,8 +110,8 @@ pub(crate) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
     match guard.check(&request) {
         Ok(()) => next.run(request).await,
         Err(e) => {
-            guard.counters.api_errors.inc(e.kind);
-            tracing::info!(kind = e.kind, "API request refused: {}", e.message);
+            guard.counters.api_errors.inc(e.kind.as_str());
+            tracing::info!(kind = e.kind.as_str(), "API request refused: {}", e.message);
             e.into_response()
         }
     }
@@ -132,7 +136,7 @@ mod tests {
             &["ops.example".into()],
             Arc::default(),
         );
-        let ok = |m, h: &[(&str, &str)]| g.check(&request(m, h)).map_err(|e| e.kind);
+        let ok = |m, h: &[(&str, &str)]| g.check(&request(m, h)).map_err(|e| e.kind.as_str());
         assert_eq!(ok("GET", &[("host", "127.0.0.1:7001")]), Ok(()));
         assert_eq!(ok("GET", &[("host", "localhost:7001")]), Ok(()));
         assert_eq!(ok("GET", &[("host", "ops.example")]), Ok(()));

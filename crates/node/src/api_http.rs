@@ -25,6 +25,7 @@ use crate::api_guard::{self, Guard};
 use crate::api_types::{DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest};
 use crate::body_budget::{self, BodyBudget};
 use crate::counters::NodeCounters;
+use crate::error_kind::ErrorKind;
 use crate::inbox::ApiCall;
 use crate::metrics::render;
 use crate::now_ms;
@@ -71,7 +72,7 @@ pub(crate) fn router(state: ApiState, guard: Guard) -> Router {
 async fn method_not_allowed(State(s): State<ApiState>) -> Response {
     s.respond(Err(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorKind::MethodNotAllowed,
         "this endpoint does not take that method (state changes are POST; see docs/api.md)",
     )))
 }
@@ -95,7 +96,7 @@ async fn require_token(
         if !ok {
             return s.respond(Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorKind::Unauthorized,
                 "this API needs Authorization: Bearer TOKEN (--api-token)",
             )));
         }
@@ -121,7 +122,10 @@ async fn deploy_record(State(s): State<ApiState>, body: Result<Bytes, BytesRejec
                 let wasm = base64::engine::general_purpose::STANDARD
                     .decode(text.trim())
                     .map_err(|e| {
-                        ApiError::bad("bad_request", format!("wasm_base64 is not valid base64: {e}"))
+                        ApiError::bad(
+                            ErrorKind::BadRequest,
+                            format!("wasm_base64 is not valid base64: {e}"),
+                        )
                     })?;
                 if wasm.len() > MAX_CODE_BYTES {
                     return Err(too_large());
@@ -156,8 +160,8 @@ impl ApiState {
         match result {
             Ok(r) => r,
             Err(e) => {
-                self.counters.api_errors.inc(e.kind);
-                tracing::info!(kind = e.kind, "API request refused: {}", e.message);
+                self.counters.api_errors.inc(e.kind.as_str());
+                tracing::info!(kind = e.kind.as_str(), "API request refused: {}", e.message);
                 e.into_response()
             }
         }
@@ -183,7 +187,12 @@ async fn deploy(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) 
         let module = module_name(req.module)?;
         let wasm = base64::engine::general_purpose::STANDARD
             .decode(req.wasm_base64.trim())
-            .map_err(|e| ApiError::bad("bad_request", format!("wasm_base64 is not valid base64: {e}")))?;
+            .map_err(|e| {
+                ApiError::bad(
+                    ErrorKind::BadRequest,
+                    format!("wasm_base64 is not valid base64: {e}"),
+                )
+            })?;
         if wasm.len() > MAX_CODE_BYTES {
             return Err(too_large());
         }
@@ -194,7 +203,7 @@ async fn deploy(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) 
         };
         if params.len() > MAX_PARAMS_LEN {
             return Err(ApiError::bad(
-                "params_too_long",
+                ErrorKind::ParamsTooLong,
                 format!("params are longer than {MAX_PARAMS_LEN} bytes"),
             ));
         }
@@ -202,11 +211,11 @@ async fn deploy(State(s): State<ApiState>, body: Result<Bytes, BytesRejection>) 
         for (key, value) in req.budget.unwrap_or_default() {
             budget
                 .set(&key, value)
-                .map_err(|e| ApiError::bad("bad_budget", e))?;
+                .map_err(|e| ApiError::bad(ErrorKind::BadBudget, e))?;
         }
         if req.auto_rollback_ms == Some(0) {
             return Err(ApiError::bad(
-                "bad_budget",
+                ErrorKind::BadBudget,
                 "auto_rollback_ms must be at least 1 (leave it out for no automatic rollback)",
             ));
         }
@@ -266,11 +275,12 @@ async fn query(
 ) -> Response {
     let r = async {
         let module = module_name(name)?;
-        let Query(QueryArgs { args }) = args.map_err(|e| ApiError::bad("bad_request", e.body_text()))?;
+        let Query(QueryArgs { args }) =
+            args.map_err(|e| ApiError::bad(ErrorKind::BadRequest, e.body_text()))?;
         let answer = s
             .call(|reply| ApiCall::Query { module, args, reply })
             .await?
-            .map_err(|e| ApiError::not_found("not_running", e))?;
+            .map_err(|e| ApiError::not_found(ErrorKind::NotRunning, e))?;
         Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
     }
     .await;
@@ -279,7 +289,7 @@ async fn query(
 
 async fn fallback(State(s): State<ApiState>) -> Response {
     s.respond(Err(ApiError::not_found(
-        "no_such_endpoint",
+        ErrorKind::NoSuchEndpoint,
         "no such endpoint; see docs/api.md",
     )))
 }
@@ -291,18 +301,19 @@ fn deployed(d: &Deployment) -> Response {
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
+        ErrorKind::TooLarge,
         format!("code is limited to {MAX_CODE_BYTES} bytes"),
     )
 }
 
 fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let body = body.map_err(|_| too_large())?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad("bad_request", format!("request body: {e}")))
+    serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad(ErrorKind::BadRequest, format!("request body: {e}")))
 }
 
 fn module_name(name: String) -> Result<ModuleName, ApiError> {
-    ModuleName::new(name).map_err(|e| ApiError::bad("invalid_module_name", e))
+    ModuleName::new(name).map_err(|e| ApiError::bad(ErrorKind::InvalidModuleName, e))
 }
 
 /// The code must compile, speak the ABI and start with these params; a trial instance
@@ -333,7 +344,7 @@ async fn validate(
     .map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorKind::Internal,
             "validation crashed",
         )
     })?

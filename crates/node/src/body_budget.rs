@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::api_error::ApiError;
 use crate::counters::NodeCounters;
+use crate::error_kind::ErrorKind;
 
 /// Bodies are counted in units of this many bytes.
 const UNIT: usize = 64 << 10;
@@ -73,7 +74,7 @@ pub(crate) async fn limit(State(budget): State<BodyBudget>, request: Request, ne
             budget.counters.connections.inc("body_budget_busy");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
+                ErrorKind::Busy,
                 "too many request bodies are being read at once; try again",
             )
             .into_response()

@@ -10,6 +10,7 @@ use hearsay_core::{CodeVersion, Deployment, ModuleName, Output};
 use crate::actor::Actor;
 use crate::api_error::ApiError;
 use crate::api_types::{ModuleReport, PeersReport, StatusReport};
+use crate::error_kind::ErrorKind;
 use crate::inbox::ApiCall;
 use crate::metrics::MetricsSnapshot;
 use crate::module_task::Control;
@@ -36,26 +37,33 @@ impl Actor {
             } => {
                 // The code is stored before anything is adopted: a deployment whose
                 // code exists nowhere must never spread.
-                let result = self
-                    .store_first(&wasm)
-                    .and_then(|()| self.core.deploy(now, module, wasm, spec).map_err(ApiError::from));
+                let result = self.store_first(&wasm).and_then(|()| {
+                    self.driver
+                        .core_mut()
+                        .deploy(now, module, wasm, spec)
+                        .map_err(ApiError::from)
+                });
                 let _ = reply.send(self.command(now, "deploy", result));
             }
             ApiCall::Rollback { module, to, reply } => {
                 let result = match to.as_deref().map(|t| self.resolve_version(t)).transpose() {
-                    Ok(to) => self.core.rollback(now, module, to).map_err(ApiError::from),
+                    Ok(to) => self
+                        .driver
+                        .core_mut()
+                        .rollback(now, module, to)
+                        .map_err(ApiError::from),
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(self.command(now, "rollback", result));
             }
             ApiCall::Stop { module, reply } => {
-                let result = self.core.stop(now, module).map_err(ApiError::from);
+                let result = self.driver.core_mut().stop(now, module).map_err(ApiError::from);
                 let _ = reply.send(self.command(now, "stop", result));
             }
             ApiCall::Next { module, reply } => {
                 let report = crate::api_types::NextReport {
-                    number: self.core.next_number(now, &module),
-                    current: self.core.configuration().get(&module).cloned(),
+                    number: self.driver.core().next_number(now, &module),
+                    current: self.driver.core().configuration().get(&module).cloned(),
                 };
                 let _ = reply.send(report);
             }
@@ -65,7 +73,8 @@ impl Actor {
                     _ => Ok(()),
                 };
                 let result = stored.and_then(|()| {
-                    self.core
+                    self.driver
+                        .core_mut()
                         .deploy_record(now, record.clone(), wasm)
                         .map(|outputs| (record, outputs))
                         .map_err(ApiError::from)
@@ -74,7 +83,7 @@ impl Actor {
             }
             ApiCall::Query { module, args, reply } => {
                 // Answered by the module task, straight to the API.
-                self.modules.control(Control::Query { module, args, reply });
+                self.fx.modules.control(Control::Query { module, args, reply });
             }
         }
     }
@@ -82,11 +91,11 @@ impl Actor {
     /// Stores deployed code before the core hears of it; a refusal (a full disk) is
     /// the API's answer, and nothing changes.
     fn store_first(&self, wasm: &[u8]) -> Result<(), ApiError> {
-        self.store_code(&CodeVersion::of(wasm), wasm).map_err(|e| {
+        self.fx.store_code(&CodeVersion::of(wasm), wasm).map_err(|e| {
             let (status, kind) = if e.is_disk_full() {
-                (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
+                (StatusCode::INSUFFICIENT_STORAGE, ErrorKind::DiskFull)
             } else {
-                (StatusCode::INTERNAL_SERVER_ERROR, "store_failed")
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::StoreFailed)
             };
             ApiError::new(
                 status,
@@ -119,11 +128,12 @@ impl Actor {
         }
         if text.len() < MIN_PREFIX || !text.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(ApiError::bad(
-                "bad_version",
+                ErrorKind::BadVersion,
                 format!("a code version is 64 hex digits or a prefix of at least {MIN_PREFIX}, not {text:?}"),
             ));
         }
         let mut matches = self
+            .fx
             .store
             .versions()
             .into_iter()
@@ -131,39 +141,39 @@ impl Actor {
         match (matches.next(), matches.next()) {
             (Some(v), None) => Ok(v),
             (None, _) => Err(ApiError::bad(
-                "code_missing",
+                ErrorKind::CodeMissing,
                 format!("no code in this node's store starts with {text}"),
             )),
             (Some(_), Some(_)) => Err(ApiError::bad(
-                "bad_version",
+                ErrorKind::BadVersion,
                 format!("{text} matches more than one stored version"),
             )),
         }
     }
 
     pub(crate) fn status(&self) -> StatusReport {
-        let mut usage = self.modules.usage();
-        let modules = self
-            .core
+        let mut usage = self.fx.modules.usage();
+        let core = self.driver.core();
+        let modules = core
             .status()
             .iter()
             .map(|s| {
                 let module = &s.deployment.module;
-                let adopted = at(&self.adopted_at, module, s.deployment.number);
-                let since = s.running.and_then(|n| at(&self.running_since, module, n));
+                let adopted = at(&self.fx.adopted_at, module, s.deployment.number);
+                let since = s.running.and_then(|n| at(&self.fx.running_since, module, n));
                 ModuleReport::new(s, adopted, since, usage.remove(module))
             })
             .collect();
         StatusReport {
-            node_id: self.core.id().to_string(),
-            gossip_addr: self.core.addr().to_string(),
+            node_id: core.id().to_string(),
+            gossip_addr: core.addr().to_string(),
             api_addr: self.api_addr.to_string(),
-            digest: self.core.configuration().digest().to_string(),
+            digest: core.configuration().digest().to_string(),
             now_ms: now_ms(),
             modules,
             peers: PeersReport {
                 rendezvous: self.rendezvous.iter().map(ToString::to_string).collect(),
-                hints: self.core.hints().iter().map(ToString::to_string).collect(),
+                hints: core.hints().iter().map(ToString::to_string).collect(),
             },
             security: self.security.clone(),
         }
@@ -175,11 +185,11 @@ impl Actor {
             *module_states.entry(m.state).or_default() += 1;
         }
         MetricsSnapshot {
-            core: self.core.metrics().clone(),
-            host: self.modules.metrics(),
-            usage: self.modules.usage(),
+            core: self.driver.core().metrics().clone(),
+            host: self.fx.modules.metrics(),
+            usage: self.fx.modules.usage(),
             module_states,
-            hints: self.core.hints().len(),
+            hints: self.driver.core().hints().len(),
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::batch::{self, MAX_BATCH_BYTES};
 use crate::body_budget::{self, BodyBudget};
 use crate::counters::NodeCounters;
 use crate::error::StoreError;
+use crate::error_kind::ErrorKind;
 use crate::inbox::Inbox;
 use crate::store::CodeStore;
 
@@ -44,14 +45,14 @@ pub(crate) fn router(state: GossipState) -> Router {
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
-                "no_such_endpoint",
+                ErrorKind::NoSuchEndpoint,
                 "the gossip listener serves POST /gossip and GET /code/{sha256}",
             )
         })
         .method_not_allowed_fallback(|| async {
             error(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorKind::MethodNotAllowed,
                 "POST /gossip, GET /code/{sha256}",
             )
         })
@@ -61,7 +62,7 @@ pub(crate) fn router(state: GossipState) -> Router {
 }
 
 /// A JSON error answer, like every error of both listeners.
-fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {
+fn error(status: StatusCode, kind: ErrorKind, message: &str) -> Response {
     ApiError::new(status, kind, message).into_response()
 }
 
@@ -70,7 +71,7 @@ async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection
         s.counters.gossip_bad_batches.inc();
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorKind::TooLarge,
             "a gossip batch is at most 4 MiB",
         );
     };
@@ -79,7 +80,7 @@ async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection
         Err(e) => {
             tracing::debug!("refused a gossip batch: {e}");
             s.counters.gossip_bad_batches.inc();
-            return error(StatusCode::BAD_REQUEST, "bad_batch", &e.to_string());
+            return error(StatusCode::BAD_REQUEST, ErrorKind::BadBatch, &e.to_string());
         }
     };
     let (core, module): (Vec<_>, Vec<_>) = envelopes
@@ -100,7 +101,7 @@ async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection
     if shed {
         error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
+            ErrorKind::Overloaded,
             "this node is behind; part of the batch was dropped",
         )
     } else {
@@ -113,7 +114,7 @@ async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Resp
         s.counters.code_requests.inc("bad_request");
         return error(
             StatusCode::BAD_REQUEST,
-            "bad_version",
+            ErrorKind::BadVersion,
             "a code version is 64 hex digits",
         );
     };
@@ -126,7 +127,7 @@ async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Resp
         }
         Ok(Err(StoreError::Io { source, .. })) if source.kind() == std::io::ErrorKind::NotFound => {
             s.counters.code_requests.inc("not_found");
-            error(StatusCode::NOT_FOUND, "code_missing", "no such code here")
+            error(StatusCode::NOT_FOUND, ErrorKind::CodeMissing, "no such code here")
         }
         Ok(Err(e)) => {
             // A stored file that no longer matches its hash is never served: the peer
@@ -134,11 +135,15 @@ async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Resp
             tracing::error!(version = %version.short(), "cannot serve code: {e}");
             s.counters.code_requests.inc("corrupt");
             s.counters.store_failures.inc();
-            error(StatusCode::NOT_FOUND, "code_corrupt", "code unavailable here")
+            error(
+                StatusCode::NOT_FOUND,
+                ErrorKind::CodeCorrupt,
+                "code unavailable here",
+            )
         }
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorKind::Internal,
             "reading the store crashed",
         ),
     }

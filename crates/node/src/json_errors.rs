@@ -11,6 +11,8 @@ use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::error_kind::ErrorKind;
+
 /// A connection's stream, with hyper's own error answers made JSON.
 pub(crate) struct JsonErrors<S> {
     inner: S,
@@ -31,11 +33,12 @@ fn replacement(head: &[u8]) -> Option<Vec<u8>> {
     let bodyless = rest.to_ascii_lowercase().contains("content-length: 0\r\n") && text.ends_with("\r\n\r\n");
     let status = status_line.strip_prefix("HTTP/1.1 ")?;
     let (kind, message) = match status.get(..3)? {
-        "431" => ("headers_too_large", "the request's headers are too large"),
-        "414" => ("uri_too_long", "the request's URI is too long"),
-        "400" => ("bad_request", "the request is not valid HTTP/1.1"),
+        "431" => (ErrorKind::HeadersTooLarge, "the request's headers are too large"),
+        "414" => (ErrorKind::UriTooLong, "the request's URI is too long"),
+        "400" => (ErrorKind::BadRequest, "the request is not valid HTTP/1.1"),
         _ => return None,
     };
+    let kind = kind.as_str();
     if !bodyless {
         return None;
     }

@@ -12,12 +12,13 @@
 //! # Layout
 //!
 //! - [`agent`]: startup and wiring; [`config`]: what an agent is told.
-//! - `actor`: the owner of the core, and the `match` over outputs; `inbox`: its
-//!   queues; `control`: its side of the API (commands, status, metrics).
+//! - `actor`: the owner of the core's driver; `inbox`: its queues; `effects`: the
+//!   `match` over outputs; `control`: its side of the API (commands, status, metrics).
 //! - `module_task`: the module instances, in a task of their own.
 //! - `gossip_http`: `POST /gossip`, `GET /code/{version}`; [`batch`]: the batch format.
 //! - `api_http`: the management API; [`api_types`]: its JSON documents;
-//!   [`api_error`]: its errors; [`client`]: a client of it.
+//!   [`api_error`]: its errors, [`error_kind`]: their stable words; [`client`]: a
+//!   client of it.
 //! - [`listener`]: serving both listeners with connection caps and timeouts;
 //!   `json_errors`: JSON for the errors hyper answers itself; `body_budget`: request
 //!   bodies read at once; `api_guard`: the API's Host, Origin and Content-Type rules.
@@ -42,7 +43,9 @@ pub mod config;
 mod control;
 pub mod counters;
 pub mod datadir;
+mod effects;
 pub mod error;
+pub mod error_kind;
 mod fetcher;
 mod fsutil;
 mod gossip_http;

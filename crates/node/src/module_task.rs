@@ -32,8 +32,6 @@ use crate::store::CodeStore;
 const DELIVERY_CHANNEL: usize = 256;
 /// Most payloads in one batch to the module task.
 const MAX_BATCH: usize = 1024;
-/// Most inputs the module task gathers before handing them to the actor.
-const MAX_RESULTS: usize = 1024;
 /// Payloads waiting per module; beyond it new ones are dropped (and counted).
 const PER_MODULE_QUEUE: usize = 512;
 
@@ -393,10 +391,10 @@ impl Worker {
                 _ => tracing::debug!(%module, "{}", line.text),
             }
         }
+        // The actor is on this thread: handing it what a call did at once costs no
+        // wake-up, and a module's replies must not wait for its queue to drain.
         self.results.extend(inputs);
-        if self.results.len() >= MAX_RESULTS {
-            self.send_results().await;
-        }
+        self.send_results().await;
     }
 
     /// Hands what the instances did to the actor, in one batch (waiting when it is

@@ -1,29 +1,40 @@
-//! A deterministic simulator for hearsay: many real [`hearsay_core::Core`]s, each with a
-//! module, over a virtual network with latency, loss, duplication and partitions.
-//! Virtual time jumps from event to event, so a thousand rounds of a thousand nodes
-//! take moments, and one seed gives the same run, byte for byte.
+//! A deterministic simulator for hearsay: many real [`hearsay_core::Core`]s in the
+//! same driver loop the daemon runs, each hosting what a node hosts — any number of
+//! modules, from their real wasm (through `hearsay-runtime`) or natively linked — over
+//! a virtual network with latency, loss, duplication and partitions. Nodes crash and
+//! restart from what they persisted. Virtual time jumps from event to event, so a
+//! thousand rounds of a thousand nodes take moments, and one seed gives the same run,
+//! byte for byte.
 //!
 //! # Layout
 //!
-//! - [`world`]: the nodes, the event loop, and the driver side of the core's contract.
-//! - [`network`]: latency, loss, duplication, partitions.
-//! - [`queue`]: events ordered by (time, sequence).
-//! - [`module`]: modules as the simulator hosts them — the stand-in, or a real guest
-//!   module (e.g. membership) linked natively.
-//! - [`standin`]: the stand-in module that gossips with fanout F.
-//! - [`addr`]: node index ↔ simulated address.
-//! - [`scenario`]: scripts of steps (deploy, partition, heal, …) and their measures.
+//! - [`world`]: the nodes, the event loop, and the operations scenarios perform.
+//! - [`effects`]: what each of the core's outputs does here (the `match` the daemon
+//!   has too), and the world it acts on.
+//! - [`node`]: one node — its driver, modules and disk.
+//! - [`modules`]: the modules a node hosts; [`guest`]: a natively linked one;
+//!   [`codebase`]: every version's bytes and native builds; [`library`]: the native
+//!   builds of the module library; [`standin`]: the stand-in module.
+//! - [`network`]: latency, loss, duplication, partitions; [`queue`]: events ordered by
+//!   (time, sequence); [`addr`]: node index ↔ simulated address.
+//! - [`scenario`]: scripts of steps (deploy, crash, restart, partition, heal, expect),
+//!   in code or TOML files, and their measures; [`s3`]: the S3 story.
 #![warn(missing_docs)]
 
 pub mod addr;
-pub mod module;
+pub mod codebase;
+pub mod effects;
+pub mod guest;
+pub mod library;
+pub mod modules;
 pub mod network;
+pub mod node;
 pub mod queue;
+pub mod s3;
 pub mod scenario;
 pub mod standin;
 pub mod world;
 
-pub use module::ModuleKind;
 pub use network::NetworkModel;
 pub use scenario::{run, ScriptReport, Step};
-pub use world::{Sim, SimConfig};
+pub use world::{ModuleSpec, Sim, SimConfig};

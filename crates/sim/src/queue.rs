@@ -16,13 +16,8 @@ pub enum Event {
         /// The encoded envelope.
         bytes: Vec<u8>,
     },
-    /// The node's module gossips (every gossip interval).
-    ModuleTick {
-        /// Which node.
-        node: usize,
-    },
-    /// The node's core asked to be woken at this time.
-    CoreWake {
+    /// The node's driver asked to be woken at this time (a module round, a timer).
+    Wake {
         /// Which node.
         node: usize,
     },
@@ -105,13 +100,13 @@ mod tests {
     #[test]
     fn orders_by_time_then_insertion() {
         let mut q = Queue::default();
-        q.push(5, Event::ModuleTick { node: 1 });
-        q.push(3, Event::ModuleTick { node: 2 });
-        q.push(5, Event::ModuleTick { node: 3 });
-        q.push(3, Event::ModuleTick { node: 4 });
+        q.push(5, Event::Wake { node: 1 });
+        q.push(3, Event::Wake { node: 2 });
+        q.push(5, Event::Wake { node: 3 });
+        q.push(3, Event::Wake { node: 4 });
         let order: Vec<_> = std::iter::from_fn(|| q.pop())
             .map(|(t, e)| match e {
-                Event::ModuleTick { node } => (t, node),
+                Event::Wake { node } => (t, node),
                 _ => unreachable!(),
             })
             .collect();

@@ -1,30 +1,83 @@
-//! The simulated world: N nodes, each a real [`Core`] with its stand-in module and
-//! code store, a lossy network and one event queue, all driven by virtual time and one
-//! seed. `apply` is the simulator's side of the driver contract — the same `match` over
-//! [`Output`] that the daemon runs.
+//! The simulated world: N nodes, each a real [`Core`] in the shared [`Driver`] loop
+//! with the modules it hosts and its disk, a lossy network and one event queue, all
+//! driven by virtual time and one seed. What an output does here is
+//! [`crate::effects`]; this file is the event loop and the operations a scenario
+//! performs (deploy, roll back, crash, restart, kill modules, partition).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use hearsay_core::{
-    CodeVersion, Configuration, Core, CoreInit, Deployment, DeploymentNumber, Input, Millis, ModuleName,
-    NodeId, Output, Settings,
+    BudgetOverrides, CodeVersion, CommandError, Configuration, Core, CoreInit, DeploySpec, Deployment,
+    DeploymentNumber, Driver, Input, Millis, ModuleName, NodeId, Settings,
 };
+use hearsay_guest::Factory;
+use hearsay_runtime::{Limits, Runtime};
 
-use crate::addr::{addr_of, node_of};
-use crate::module::{Guest, ModuleKind, Sends, SimModule};
+use crate::addr::addr_of;
+use crate::codebase::Codebase;
+use crate::effects::{SimEffects, SimStats, Tracking, World};
+use crate::modules::NodeModules;
 use crate::network::{Network, NetworkModel};
+use crate::node::{Disk, SimNode};
 use crate::queue::{Event, Queue};
 use crate::standin::StandIn;
 
-/// The name of the stand-in module every simulated node runs.
-pub const MODULE: &str = "standin";
+/// The name of the stand-in module.
+pub const STANDIN: &str = "standin";
 /// Virtual time at which a simulation starts (so deployment numbers look like times).
 pub const EPOCH_MS: Millis = 1_700_000_000_000;
-/// How long a download from an unreachable peer takes to fail (a connect timeout).
-const UNREACHABLE_FETCH_MS: Millis = 1000;
+
+/// A module every node runs from the start.
+#[derive(Clone)]
+pub struct ModuleSpec {
+    /// Its name.
+    pub name: ModuleName,
+    /// Its code (what crosses the network and, without a native build, what runs).
+    pub code: Vec<u8>,
+    /// A native build of the same source, run instead of the wasm.
+    pub native: Option<Factory>,
+    /// Its params.
+    pub params: String,
+    /// What it may consume, where it differs from the node's defaults.
+    pub budget: BudgetOverrides,
+}
+
+impl std::fmt::Debug for ModuleSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ModuleSpec({}, {} B, native: {})",
+            self.name,
+            self.code.len(),
+            self.native.is_some()
+        )
+    }
+}
+
+impl ModuleSpec {
+    /// The stand-in, version `n`: `size` bytes of code drawn from `seed`.
+    pub fn standin(seed: u64, n: u64, size: usize, nodes: usize, fanout: usize) -> Self {
+        ModuleSpec {
+            name: ModuleName::new(STANDIN).expect("valid name"),
+            code: standin_code(seed, n, size),
+            native: Some(hearsay_guest::factory::<StandIn>()),
+            params: format!("{{\"nodes\":{nodes},\"fanout\":{fanout},\"version\":{n}}}"),
+            budget: BudgetOverrides::none(),
+        }
+    }
+}
+
+/// Deterministic code bytes for version `n` of the stand-in.
+pub fn standin_code(seed: u64, n: u64, size: usize) -> Vec<u8> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut code = vec![0u8; size.max(8)];
+    rng.fill(&mut code[..]);
+    code
+}
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -43,10 +96,10 @@ pub struct SimConfig {
     pub network: NetworkModel,
     /// Core tunables (rendezvous list filled in by the simulator).
     pub core: Settings,
-    /// Size of each module version's code.
+    /// Size of each stand-in version's code.
     pub code_size: usize,
-    /// The module every node runs.
-    pub module: ModuleKind,
+    /// The modules every node runs from the start; `None`: the stand-in, version 1.
+    pub modules: Option<Vec<ModuleSpec>>,
 }
 
 impl Default for SimConfig {
@@ -63,44 +116,9 @@ impl Default for SimConfig {
                 ..Settings::default()
             },
             code_size: 64 * 1024,
-            module: ModuleKind::StandIn,
+            modules: None,
         }
     }
-}
-
-/// One simulated node.
-pub struct SimNode {
-    /// Its core.
-    pub core: Core,
-    /// Its module instance, when one is loaded (and alive).
-    pub module: Option<Box<dyn SimModule>>,
-    /// False once crashed.
-    pub alive: bool,
-    /// Code versions in its store.
-    store: Vec<CodeVersion>,
-    /// The rendezvous nodes: its modules' bootstrap peers.
-    core_rendezvous: Vec<hearsay_core::PeerAddr>,
-    /// The pending core wake-up (a stale one in the queue is ignored).
-    wake_at: Option<Millis>,
-    /// The highest deployment this node ever loaded.
-    pub max_loaded: Option<DeploymentNumber>,
-    /// When it first loaded the tracked deployment.
-    pub reached_at: Option<Millis>,
-}
-
-/// Totals the simulator keeps beyond the cores' own metrics.
-#[derive(Debug, Clone, Default)]
-pub struct SimStats {
-    /// Loads of a deployment lower than one the node had already loaded. Must stay 0.
-    pub regressions: u64,
-    /// Module payloads delivered.
-    pub delivered: u64,
-    /// Configuration writes.
-    pub persists: u64,
-    /// Events processed.
-    pub events: u64,
-    /// Bytes of code downloaded.
-    pub code_bytes: u64,
 }
 
 /// The simulated world.
@@ -111,105 +129,123 @@ pub struct Sim {
     pub now: Millis,
     /// The nodes.
     pub nodes: Vec<SimNode>,
-    /// The network.
-    pub net: Network,
-    queue: Queue,
-    rng: ChaCha8Rng,
-    code: HashMap<CodeVersion, Vec<u8>>,
-    /// Extra totals.
-    pub stats: SimStats,
-    /// When set, loaded modules get no instance: they are silent, as if dead.
-    pub modules_dead: bool,
-    /// The deployment whose spread is tracked.
-    tracked: Option<DeploymentNumber>,
-    reached: usize,
-    alive: usize,
-    module: ModuleName,
+    /// Everything else: network, queue, code, stores, totals.
+    pub world: World,
+    runtime: Arc<Runtime>,
+    settings: Settings,
 }
 
 impl Sim {
-    /// A cluster where every node runs version 1 of the stand-in module.
+    /// A cluster where every node runs the configured modules.
     pub fn new(cfg: SimConfig) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        let module = ModuleName::new(MODULE).expect("valid name");
-        let v1 = Self::make_code(&cfg, 1);
-        let version = CodeVersion::of(&v1);
-        let initial = Configuration::from(vec![Deployment {
-            module: module.clone(),
-            version: Some(version),
-            number: DeploymentNumber {
-                time_ms: EPOCH_MS - 1000,
-                origin: NodeId(1),
-            },
-            params: String::new(),
-            previous: None,
-            budget: Default::default(),
-            auto_rollback_ms: None,
-            signature: None,
-        }]);
+        let specs = cfg.modules.clone().unwrap_or_else(|| {
+            vec![ModuleSpec::standin(
+                cfg.seed,
+                1,
+                cfg.code_size,
+                cfg.nodes,
+                cfg.fanout,
+            )]
+        });
+        let mut codebase = Codebase::default();
+        let mut initial = Vec::new();
+        for spec in specs {
+            let version = match spec.native {
+                Some(factory) => codebase.add_native(spec.code, factory),
+                None => codebase.add(spec.code),
+            };
+            let mut d = Deployment::new(
+                spec.name,
+                Some(version),
+                DeploymentNumber {
+                    time_ms: EPOCH_MS - 1000,
+                    origin: NodeId(1),
+                },
+            );
+            d.params = spec.params;
+            d.budget = spec.budget;
+            initial.push(d);
+        }
+        let code: BTreeSet<CodeVersion> = initial.iter().filter_map(|d| d.version).collect();
+        let initial = Configuration::from(initial);
         let mut settings = cfg.core.clone();
         settings.rendezvous = (0..cfg.rendezvous.min(cfg.nodes)).map(addr_of).collect();
-        let nodes = (0..cfg.nodes)
-            .map(|i| SimNode {
-                core: Core::new(CoreInit {
-                    id: NodeId(i as u64 + 1),
-                    addr: addr_of(i),
-                    settings: settings.clone(),
-                    configuration: initial.clone(),
-                    code: [version].into_iter().collect(),
-                    ran: Vec::new(),
-                    seed: rng.gen(),
-                }),
-                module: None,
-                alive: true,
-                store: vec![version],
-                core_rendezvous: settings.rendezvous.clone(),
-                wake_at: None,
-                max_loaded: None,
-                reached_at: None,
-            })
-            .collect();
+        // One engine for every node: each version is compiled once.
+        let runtime = Arc::new(Runtime::new(Limits::default()).expect("a wasm runtime"));
         let mut sim = Sim {
-            net: Network::new(cfg.network.clone(), cfg.nodes),
+            world: World {
+                net: Network::new(cfg.network.clone(), cfg.nodes),
+                queue: Queue::default(),
+                rng: ChaCha8Rng::seed_from_u64(rng.gen()),
+                codebase,
+                stores: vec![code.clone(); cfg.nodes],
+                alive: vec![true; cfg.nodes],
+                stats: SimStats::default(),
+                tracking: Tracking::default(),
+            },
             now: EPOCH_MS,
-            nodes,
-            queue: Queue::default(),
-            rng,
-            code: HashMap::from([(version, v1)]),
-            stats: SimStats::default(),
-            modules_dead: false,
-            tracked: None,
-            reached: 0,
-            alive: cfg.nodes,
-            module,
+            nodes: Vec::with_capacity(cfg.nodes),
+            runtime,
+            settings,
             cfg,
         };
         for i in 0..sim.cfg.nodes {
-            let phase = sim.rng.gen_range(0..sim.cfg.gossip_interval_ms.max(1));
-            sim.queue.push(sim.now + phase, Event::ModuleTick { node: i });
-            sim.nodes[i].wake_at = Some(sim.now);
-            sim.queue.push(sim.now, Event::CoreWake { node: i });
+            let disk = Disk {
+                configuration: initial.clone(),
+                ran: Vec::new(),
+            };
+            let node = sim.boot(i, disk, rng.gen());
+            sim.nodes.push(node);
+            sim.schedule_wake(i);
         }
         sim
     }
 
-    /// Deterministic code bytes for version `n` of the stand-in.
-    pub fn make_code(cfg: &SimConfig, n: u64) -> Vec<u8> {
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut code = vec![0u8; cfg.code_size.max(8)];
-        rng.fill(&mut code[..]);
-        code
+    /// A node started from its disk: a new core, no module instances yet (its first
+    /// wake loads what is configured), a random phase for its module rounds.
+    fn boot(&mut self, i: usize, disk: Disk, seed: u64) -> SimNode {
+        let core = Core::new(CoreInit {
+            id: NodeId(i as u64 + 1),
+            addr: addr_of(i),
+            settings: self.settings.clone(),
+            configuration: disk.configuration.clone(),
+            code: self.world.stores[i].clone(),
+            ran: disk.ran.clone(),
+            seed,
+        });
+        let phase = self.world.rng.gen_range(0..self.cfg.gossip_interval_ms.max(1));
+        let driver = Driver::new(core, self.cfg.gossip_interval_ms, self.now + phase);
+        let modules = NodeModules::new(
+            addr_of(i),
+            self.settings.rendezvous.clone(),
+            self.runtime.clone(),
+            seed.rotate_left(7),
+        );
+        SimNode {
+            driver,
+            modules,
+            disk,
+            wake_at: None,
+            max_loaded: Default::default(),
+            reached_at: None,
+        }
     }
 
-    /// The module every node runs.
-    pub fn module(&self) -> &ModuleName {
-        &self.module
+    /// True when node `i` is up.
+    pub fn alive(&self, i: usize) -> bool {
+        self.world.alive[i]
+    }
+
+    /// Totals beyond the cores' metrics.
+    pub fn stats(&self) -> &SimStats {
+        &self.world.stats
     }
 
     /// Runs events until virtual time `until` (inclusive).
     pub fn run_until(&mut self, until: Millis) {
-        while self.queue.peek_time().is_some_and(|t| t <= until) {
-            let (at, event) = self.queue.pop().expect("peeked");
+        while self.world.queue.peek_time().is_some_and(|t| t <= until) {
+            let (at, event) = self.world.queue.pop().expect("peeked");
             self.now = at;
             self.process(event);
         }
@@ -225,11 +261,16 @@ impl Sim {
     /// Runs until every live node has loaded the tracked deployment, or `max_rounds`
     /// pass. Returns true on convergence.
     pub fn run_until_converged(&mut self, max_rounds: u64) -> bool {
+        self.run_while(max_rounds, |sim| !sim.converged())
+    }
+
+    /// Runs while `going` holds, for at most `max_rounds`; false when time ran out.
+    pub fn run_while(&mut self, max_rounds: u64, going: impl Fn(&Sim) -> bool) -> bool {
         let deadline = self.now + max_rounds * self.cfg.gossip_interval_ms;
-        while !self.converged() {
-            match self.queue.peek_time() {
+        while going(self) {
+            match self.world.queue.peek_time() {
                 Some(t) if t <= deadline => {
-                    let (at, event) = self.queue.pop().expect("peeked");
+                    let (at, event) = self.world.queue.pop().expect("peeked");
                     self.now = at;
                     self.process(event);
                 }
@@ -241,103 +282,126 @@ impl Sim {
 
     /// True when every live node has loaded the tracked deployment.
     pub fn converged(&self) -> bool {
-        self.reached >= self.alive
+        self.world.tracking.reached >= self.world.alive.iter().filter(|a| **a).count()
     }
 
-    /// Deploys version `n` of the stand-in at `node` and starts tracking its spread.
-    pub fn deploy(&mut self, node: usize, n: u64) -> Deployment {
-        let code = Self::make_code(&self.cfg, n);
-        let module = self.module.clone();
-        let (deployment, outputs) = self.nodes[node]
-            .core
-            .deploy(self.now, module, code, format!("{{\"version\":{n}}}"))
-            .expect("valid deployment");
-        self.track(deployment.number);
+    /// Deploys `code` (run natively by `native`, if given) as `module` at `node`, and
+    /// starts tracking its spread.
+    pub fn deploy(
+        &mut self,
+        node: usize,
+        module: &ModuleName,
+        code: Vec<u8>,
+        native: Option<Factory>,
+        spec: impl Into<DeploySpec>,
+    ) -> Result<Deployment, CommandError> {
+        match native {
+            Some(factory) => self.world.codebase.add_native(code.clone(), factory),
+            None => self.world.codebase.add(code.clone()),
+        };
+        let now = self.now;
+        let (deployment, outputs) =
+            self.nodes[node]
+                .driver
+                .core_mut()
+                .deploy(now, module.clone(), code, spec)?;
+        self.track(&deployment);
         self.apply(node, outputs);
-        deployment
+        Ok(deployment)
     }
 
-    /// Rolls the module back at `node` (to the previous version).
-    pub fn rollback(&mut self, node: usize) -> Deployment {
-        let module = self.module.clone();
+    /// Deploys version `n` of the stand-in at `node`.
+    pub fn deploy_standin(&mut self, node: usize, n: u64) -> Deployment {
+        let spec = ModuleSpec::standin(
+            self.cfg.seed,
+            n,
+            self.cfg.code_size,
+            self.cfg.nodes,
+            self.cfg.fanout,
+        );
+        self.deploy(node, &spec.name, spec.code, spec.native, spec.params)
+            .expect("a valid deployment")
+    }
+
+    /// Rolls `module` back at `node` (to the version the current one replaced).
+    pub fn rollback(&mut self, node: usize, module: &ModuleName) -> Result<Deployment, CommandError> {
+        let now = self.now;
         let (deployment, outputs) = self.nodes[node]
-            .core
-            .rollback(self.now, module, None)
-            .expect("previous version known");
-        self.track(deployment.number);
+            .driver
+            .core_mut()
+            .rollback(now, module.clone(), None)?;
+        self.track(&deployment);
         self.apply(node, outputs);
-        deployment
+        Ok(deployment)
     }
 
-    fn track(&mut self, number: DeploymentNumber) {
-        self.tracked = Some(number);
-        self.reached = 0;
+    /// Follows `deployment` from now on.
+    pub fn track(&mut self, deployment: &Deployment) {
+        self.world.tracking = Tracking {
+            tracked: Some((deployment.module.clone(), deployment.number)),
+            reached: 0,
+        };
         for n in &mut self.nodes {
             n.reached_at = None;
         }
     }
 
-    /// Kills every module instance (as a trap would) and keeps new ones silent.
-    pub fn kill_modules(&mut self) {
-        self.modules_dead = true;
-        let module = self.module.clone();
+    /// Kills every module instance (as a trap would); with `silent`, new instances
+    /// stay silent too, so only the core's own gossip is left.
+    pub fn kill_modules(&mut self, silent: bool) {
         for i in 0..self.nodes.len() {
-            self.nodes[i].module = None;
-            if let Some(number) = self.nodes[i].core.running(&module) {
-                let outputs = self.nodes[i].core.handle(
-                    self.now,
-                    Input::ModuleFailed {
-                        module: module.clone(),
-                        number,
-                        reason: "killed by the scenario".into(),
-                    },
-                );
-                self.apply(i, outputs);
+            if !self.world.alive[i] {
+                continue;
+            }
+            self.nodes[i].modules.silent = silent;
+            let failures = self.nodes[i].modules.kill_all("killed by the scenario");
+            for input in failures {
+                self.input(i, input);
             }
         }
     }
 
-    /// Crashes a node: it stops processing anything.
+    /// Crashes a node: it stops processing anything, keeping only its disk.
     pub fn crash(&mut self, node: usize) {
-        if std::mem::replace(&mut self.nodes[node].alive, false) {
-            self.alive -= 1;
-            if self.nodes[node].reached_at.is_some() {
-                self.reached -= 1;
-            }
+        if std::mem::replace(&mut self.world.alive[node], false) && self.nodes[node].reached_at.is_some() {
+            self.world.tracking.reached -= 1;
         }
+    }
+
+    /// Restarts a crashed node from its disk: its persisted configuration, what last
+    /// ran and its code store.
+    pub fn restart(&mut self, node: usize) {
+        if self.world.alive[node] {
+            return;
+        }
+        let disk = self.nodes[node].disk.clone();
+        let seed = self.world.rng.gen();
+        let mut fresh = self.boot(node, disk, seed);
+        fresh.max_loaded = std::mem::take(&mut self.nodes[node].max_loaded);
+        self.nodes[node] = fresh;
+        self.world.alive[node] = true;
+        self.schedule_wake(node);
     }
 
     /// When the last live node loaded the tracked deployment.
     pub fn last_reached(&self) -> Option<Millis> {
         self.nodes
             .iter()
-            .filter(|n| n.alive)
-            .map(|n| n.reached_at)
+            .enumerate()
+            .filter(|(i, _)| self.world.alive[*i])
+            .map(|(_, n)| n.reached_at)
             .try_fold(0, |acc, r| r.map(|r| acc.max(r)))
     }
 
     fn process(&mut self, event: Event) {
-        self.stats.events += 1;
+        self.world.stats.events += 1;
         match event {
             Event::Arrive { to, bytes } => self.input(to, Input::Receive { bytes }),
-            Event::ModuleTick { node } => {
-                if !self.nodes[node].alive {
-                    return;
-                }
-                let sends = match self.nodes[node].module.as_mut() {
-                    Some(m) => m.tick(self.now, &mut self.rng),
-                    None => Vec::new(),
-                };
-                for input in self.sends_to_inputs(sends) {
-                    self.input(node, input);
-                }
-                let next = self.now + self.cfg.gossip_interval_ms;
-                self.queue.push(next, Event::ModuleTick { node });
-            }
-            Event::CoreWake { node } => {
-                if self.nodes[node].wake_at == Some(self.now) {
+            Event::Wake { node } => {
+                if self.world.alive[node] && self.nodes[node].wake_at == Some(self.now) {
                     self.nodes[node].wake_at = None;
-                    self.input(node, Input::Tick);
+                    let now = self.now;
+                    self.with_effects(node, |driver, fx| driver.wake(now, fx));
                 }
             }
             Event::FetchDone {
@@ -358,179 +422,63 @@ impl Sim {
         }
     }
 
-    /// Hands one input to a live node's core and carries out what follows.
-    fn input(&mut self, node: usize, input: Input) {
-        if !self.nodes[node].alive {
+    /// Hands one input to a live node and carries out what follows.
+    pub fn input(&mut self, node: usize, input: Input) {
+        if !self.world.alive[node] {
             return;
         }
-        let outputs = self.nodes[node].core.handle(self.now, input);
-        self.apply(node, outputs);
-    }
-
-    /// Carries out a core's outputs, feeding back the inputs they cause (load results).
-    fn apply(&mut self, node: usize, outputs: Vec<Output>) {
-        let mut work: VecDeque<Output> = outputs.into();
-        while let Some(output) = work.pop_front() {
-            let follow_up: Vec<Input> = match output {
-                Output::Send { to, bytes, .. } => {
-                    if let Some(peer) = node_of(to).filter(|p| *p < self.nodes.len()) {
-                        for delay in self.net.transmit(node, peer, &mut self.rng) {
-                            let arrive = Event::Arrive {
-                                to: peer,
-                                bytes: bytes.clone(),
-                            };
-                            self.queue.push(self.now + delay, arrive);
-                        }
-                    }
-                    Vec::new()
-                }
-                Output::Deliver { from, payload, .. } => {
-                    self.stats.delivered += 1;
-                    let sends = match self.nodes[node].module.as_mut() {
-                        Some(m) => m.receive(self.now, from, &payload, &mut self.rng),
-                        None => Vec::new(),
-                    };
-                    self.sends_to_inputs(sends)
-                }
-                Output::FetchCode { version, from } => {
-                    self.fetch(node, version, from);
-                    Vec::new()
-                }
-                Output::StoreCode { version, bytes } => {
-                    self.nodes[node].store.push(version);
-                    self.code.entry(version).or_insert(bytes);
-                    Vec::new()
-                }
-                Output::Load { deployment } => self.load(node, deployment),
-                Output::Unload { .. } => {
-                    self.nodes[node].module = None;
-                    Vec::new()
-                }
-                Output::Persist { .. } => {
-                    self.stats.persists += 1;
-                    Vec::new()
-                }
-            };
-            for input in follow_up {
-                work.extend(self.nodes[node].core.handle(self.now, input));
-            }
-        }
-        self.schedule_wake(node);
-    }
-
-    /// Swaps in a new module instance for a deployment (the old one is dropped: the
-    /// simulator does not model state handover); checks the node never moves back to a
-    /// lower deployment. The load result comes first, then the new instance's sends.
-    fn load(&mut self, node: usize, deployment: Deployment) -> Vec<Input> {
-        let n = &mut self.nodes[node];
-        if n.max_loaded.is_some_and(|m| m > deployment.number) {
-            self.stats.regressions += 1;
-        }
-        n.max_loaded = n.max_loaded.max(Some(deployment.number));
-        if self.tracked == Some(deployment.number) && n.reached_at.is_none() {
-            n.reached_at = Some(self.now);
-            self.reached += 1;
-        }
-        let (module, sends): (Option<Box<dyn SimModule>>, Sends) = match &self.cfg.module {
-            _ if self.modules_dead => (None, Vec::new()),
-            ModuleKind::StandIn => (
-                Some(Box::new(StandIn::new(node, self.cfg.nodes, self.cfg.fanout))),
-                Vec::new(),
-            ),
-            ModuleKind::Guest { factory, params } => {
-                let bootstrap = &self.nodes[node].core_rendezvous;
-                match Guest::start(
-                    *factory,
-                    params,
-                    addr_of(node),
-                    bootstrap,
-                    self.now,
-                    &mut self.rng,
-                ) {
-                    Ok((guest, sends)) => (Some(Box::new(guest)), sends),
-                    Err(reason) => {
-                        return vec![Input::LoadFailed {
-                            module: deployment.module,
-                            number: deployment.number,
-                            reason,
-                        }]
-                    }
-                }
-            }
-        };
-        self.nodes[node].module = module;
-        let mut inputs = vec![Input::Loaded {
-            module: deployment.module,
-            number: deployment.number,
-        }];
-        inputs.extend(self.sends_to_inputs(sends));
-        inputs
-    }
-
-    /// A module's sends as core inputs.
-    fn sends_to_inputs(&self, sends: Sends) -> Vec<Input> {
-        sends
-            .into_iter()
-            .map(|(to, payload)| Input::ModuleSend {
-                module: self.module.clone(),
-                to,
-                payload,
-            })
-            .collect()
-    }
-
-    /// A node's module query, if it runs one.
-    pub fn query(&mut self, node: usize, args: &str) -> Option<String> {
         let now = self.now;
-        let n = &mut self.nodes[node];
-        if !n.alive {
-            return None;
-        }
-        n.module.as_mut().map(|m| m.query(now, args, &mut self.rng))
+        self.with_effects(node, |driver, fx| driver.handle(now, input, fx));
     }
 
-    /// A code download over the network: succeeds only from a live, reachable peer that
-    /// stores the code.
-    fn fetch(&mut self, node: usize, version: CodeVersion, from: hearsay_core::PeerAddr) {
-        let peer = node_of(from).filter(|p| *p < self.nodes.len());
-        let (delay, bytes, from) = match peer {
-            Some(p) if self.nodes[p].alive && self.net.connected(node, p) => {
-                if self.nodes[p].store.contains(&version) {
-                    let bytes = self.code[&version].clone();
-                    self.stats.code_bytes += bytes.len() as u64;
-                    (self.net.fetch_time(bytes.len(), &mut self.rng), Some(bytes), p)
-                } else {
-                    (self.net.fetch_time(0, &mut self.rng), None, p)
-                }
-            }
-            Some(p) => (UNREACHABLE_FETCH_MS, None, p),
-            None => return,
+    /// Carries out a command's outputs at `node`.
+    fn apply(&mut self, node: usize, outputs: Vec<hearsay_core::Output>) {
+        let now = self.now;
+        self.with_effects(node, |driver, fx| driver.apply(now, outputs, fx));
+    }
+
+    /// Runs `f` on a node's driver with its effects, then schedules its next wake-up.
+    fn with_effects(&mut self, node: usize, f: impl FnOnce(&mut Driver, &mut SimEffects<'_>)) {
+        let n = &mut self.nodes[node];
+        let mut fx = SimEffects {
+            node,
+            modules: &mut n.modules,
+            disk: &mut n.disk,
+            max_loaded: &mut n.max_loaded,
+            reached_at: &mut n.reached_at,
+            world: &mut self.world,
         };
-        self.queue.push(
-            self.now + delay,
-            Event::FetchDone {
-                node,
-                version,
-                from,
-                bytes,
-            },
-        );
+        f(&mut n.driver, &mut fx);
+        self.schedule_wake(node);
     }
 
     fn schedule_wake(&mut self, node: usize) {
         let n = &mut self.nodes[node];
-        let at = n.core.poll_timeout().max(self.now + 1);
+        let at = n.driver.next_wake().max(self.now + 1);
         if n.wake_at.is_none_or(|w| at < w) {
             n.wake_at = Some(at);
-            self.queue.push(at, Event::CoreWake { node });
+            self.world.queue.push(at, Event::Wake { node });
         }
+    }
+
+    /// A node's answer to a module's query, if the node is up and runs the module.
+    pub fn query(&mut self, node: usize, module: &ModuleName, args: &str) -> Option<String> {
+        if !self.world.alive[node] {
+            return None;
+        }
+        self.nodes[node].modules.query(self.now, module, args)
+    }
+
+    /// The core of node `i`.
+    pub fn core(&self, i: usize) -> &Core {
+        self.nodes[i].driver.core()
     }
 
     /// Totals of every core's counters.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();
         for n in &self.nodes {
-            let m = n.core.metrics();
+            let m = n.driver.core().metrics();
             t.messages += m.envelopes_out;
             t.bytes += m.bytes_out;
             t.core_bytes += m.core_bytes_out;

@@ -102,10 +102,13 @@ fn rollback_spreads_as_a_new_deployment() {
     let n = 1_000;
     let steps = [
         Step::WaitRounds(3),
-        Step::Deploy { node: 5, version: 2 },
-        Step::WaitConverged { max_rounds: 100 },
-        Step::Rollback { node: 9 },
-        Step::WaitConverged { max_rounds: 100 },
+        Step::DeployStandin { node: 5, version: 2 },
+        Step::WaitConverged(100),
+        Step::Rollback {
+            node: 9,
+            module: "standin".into(),
+        },
+        Step::WaitConverged(100),
     ];
     let report = run(cfg(n, 3, 0.0), &steps);
     assert!(
@@ -123,10 +126,28 @@ fn crashed_nodes_do_not_block_convergence_of_the_living() {
     let n = 300;
     let mut steps = vec![Step::WaitRounds(2)];
     steps.extend((0..30).map(|i| Step::Crash(10 + i * 7)));
-    steps.push(Step::Deploy { node: 1, version: 2 });
-    steps.push(Step::WaitConverged { max_rounds: 100 });
+    steps.push(Step::DeployStandin { node: 1, version: 2 });
+    steps.push(Step::WaitConverged(100));
     let report = run(cfg(n, 5, 0.0), &steps);
     let m = &report.measures[0];
     assert!(m.converged, "{m:?}");
     assert_eq!(m.alive, n - 30);
+}
+
+#[test]
+fn a_crashed_node_restarts_from_its_disk_and_catches_up() {
+    let n = 200;
+    let steps = [
+        Step::WaitRounds(3),
+        Step::Crash(17),
+        Step::DeployStandin { node: 1, version: 2 },
+        Step::WaitRounds(20),
+        Step::Restart(17),
+        Step::WaitConverged(50),
+    ];
+    let report = run(cfg(n, 9, 0.0), &steps);
+    let m = &report.measures[0];
+    assert!(m.converged, "{m:?}");
+    assert_eq!(m.alive, n, "the restarted node counts again");
+    assert_eq!(report.regressions, 0, "it never ran anything older than it had");
 }

@@ -6,10 +6,18 @@
 //! memberlist and Serf list as members); removal is what must never happen to a live
 //! node.
 
+use hearsay_core::ModuleName;
 use hearsay_sim::addr::addr_of;
-use hearsay_sim::{ModuleKind, NetworkModel, Sim, SimConfig};
+use hearsay_sim::{ModuleSpec, NetworkModel, Sim, SimConfig};
 
 const NODES: usize = 1000;
+/// The committed membership module: its bytes cross the simulated network; the same
+/// source, linked natively, runs.
+const MEMBERSHIP: &[u8] = include_bytes!("../../../modules/dist/membership.wasm");
+
+fn membership() -> ModuleName {
+    ModuleName::new("membership").unwrap()
+}
 
 fn sim(nodes: usize, seed: u64, loss: f64) -> Sim {
     Sim::new(SimConfig {
@@ -20,17 +28,20 @@ fn sim(nodes: usize, seed: u64, loss: f64) -> Sim {
             loss,
             ..NetworkModel::default()
         },
-        module: ModuleKind::Guest {
-            factory: hearsay_guest::factory::<membership::Membership>(),
+        modules: Some(vec![ModuleSpec {
+            name: membership(),
+            code: MEMBERSHIP.to_vec(),
+            native: hearsay_sim::library::native("membership"),
             params: String::new(),
-        },
+            budget: Default::default(),
+        }]),
         ..SimConfig::default()
     })
 }
 
 /// `(live, suspected, removed)` as node `i` reports them.
 fn counts(sim: &mut Sim, i: usize) -> (u64, u64, u64) {
-    let answer = sim.query(i, "count").expect("membership runs");
+    let answer = sim.query(i, &membership(), "count").expect("membership runs");
     let v: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
     let n = |k: &str| v[k].as_u64().expect("a count");
     (n("live"), n("suspected"), n("removed"))
@@ -40,7 +51,7 @@ fn counts(sim: &mut Sim, i: usize) -> (u64, u64, u64) {
 fn rounds_until_all_see(sim: &mut Sim, expected: u64, max: u64) -> Option<u64> {
     for round in 1..=max {
         sim.run_rounds(1);
-        let alive: Vec<usize> = (0..sim.nodes.len()).filter(|i| sim.nodes[*i].alive).collect();
+        let alive: Vec<usize> = (0..sim.nodes.len()).filter(|i| sim.alive(*i)).collect();
         if alive.iter().all(|i| {
             let (live, suspected, _) = counts(sim, *i);
             live + suspected == expected
@@ -57,7 +68,7 @@ fn a_thousand_nodes_join_through_three_bootstrap_peers() {
     let rounds = rounds_until_all_see(&mut sim, NODES as u64, 100).expect("everyone must see everyone");
     eprintln!("1,000 nodes: full view everywhere after {rounds} rounds");
     assert!(rounds <= 9, "{rounds} rounds");
-    assert_eq!(sim.stats.regressions, 0);
+    assert_eq!(sim.stats().regressions, 0);
 }
 
 /// Crashes `victim` in a formed cluster; returns the rounds until no other node lists
@@ -71,7 +82,11 @@ fn rounds_until_crashed_node_is_removed(sim: &mut Sim, victim: usize, max: u64) 
         sim.run_rounds(1);
         let still_listed = (0..nodes)
             .filter(|i| *i != victim)
-            .filter(|i| sim.query(*i, "").expect("membership runs").contains(&victim_addr))
+            .filter(|i| {
+                sim.query(*i, &membership(), "")
+                    .expect("membership runs")
+                    .contains(&victim_addr)
+            })
             .count();
         if still_listed == 0 {
             removed_after = Some(round);

@@ -1,6 +1,7 @@
-//! Modules as the simulator hosts them: the [`SimModule`] trait, implemented by the
-//! stand-in and by [`Guest`] — a real guest module (the same source that builds to
-//! wasm) linked natively, so protocols run at 100,000 nodes.
+//! A guest module linked natively: the same source that builds to wasm, called
+//! directly through `hearsay_guest::DynModule`, with a [`Host`] that answers from the
+//! simulation (virtual time, a seeded generator, the node's addresses) and collects
+//! its sends.
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
@@ -10,30 +11,6 @@ use hearsay_guest::{DynModule, Factory, Host, Level};
 
 /// Sends a module made: `(to, payload)`.
 pub type Sends = Vec<(PeerAddr, Vec<u8>)>;
-
-/// A module instance in the simulator.
-pub trait SimModule {
-    /// One gossip round.
-    fn tick(&mut self, now: Millis, rng: &mut ChaCha8Rng) -> Sends;
-    /// A payload from a peer.
-    fn receive(&mut self, now: Millis, from: PeerAddr, payload: &[u8], rng: &mut ChaCha8Rng) -> Sends;
-    /// The module's query (JSON).
-    fn query(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String;
-}
-
-/// Which module every simulated node runs.
-#[derive(Debug, Clone)]
-pub enum ModuleKind {
-    /// The stand-in: fanout-F gossip of a counter.
-    StandIn,
-    /// A guest module built natively.
-    Guest {
-        /// Creates an instance (`hearsay_guest::factory::<M>()`).
-        factory: Factory,
-        /// Params handed to `init`.
-        params: String,
-    },
-}
 
 /// What a guest module sees of its node in the simulator.
 struct SimHost<'a> {
@@ -73,6 +50,20 @@ pub struct Guest {
     bootstrap: Vec<String>,
 }
 
+/// A host over a guest's own address and peers; a macro so the borrow of those
+/// fields stays disjoint from the mutable borrow of the instance.
+macro_rules! host {
+    ($guest:expr, $now:expr, $rng:expr) => {
+        SimHost {
+            now: $now,
+            rng: $rng,
+            self_addr: &$guest.self_addr,
+            bootstrap: &$guest.bootstrap,
+            sends: Vec::new(),
+        }
+    };
+}
+
 impl Guest {
     /// Starts an instance; returns it with the sends `init` made, or why it failed.
     pub fn start(
@@ -103,37 +94,35 @@ impl Guest {
             sends,
         ))
     }
-}
 
-/// A host over a guest's own address and peers; a macro so the borrow of those
-/// fields stays disjoint from the mutable borrow of the instance.
-macro_rules! host {
-    ($guest:expr, $now:expr, $rng:expr) => {
-        SimHost {
-            now: $now,
-            rng: $rng,
-            self_addr: &$guest.self_addr,
-            bootstrap: &$guest.bootstrap,
-            sends: Vec::new(),
-        }
-    };
-}
-
-impl SimModule for Guest {
-    fn tick(&mut self, now: Millis, rng: &mut ChaCha8Rng) -> Sends {
+    /// One gossip round.
+    pub fn tick(&mut self, now: Millis, rng: &mut ChaCha8Rng) -> Sends {
         let mut host = host!(self, now, rng);
         self.inner.tick(now, &mut host);
         host.sends
     }
 
-    fn receive(&mut self, now: Millis, from: PeerAddr, payload: &[u8], rng: &mut ChaCha8Rng) -> Sends {
+    /// A payload from a peer.
+    pub fn receive(&mut self, now: Millis, from: PeerAddr, payload: &[u8], rng: &mut ChaCha8Rng) -> Sends {
         let mut host = host!(self, now, rng);
         self.inner.receive(&from.to_string(), payload, &mut host);
         host.sends
     }
 
-    fn query(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String {
+    /// The module's query (JSON).
+    pub fn query(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String {
         let mut host = host!(self, now, rng);
         self.inner.query(args, &mut host)
+    }
+
+    /// The state it hands to its successor, if any.
+    pub fn export_state(&self) -> Option<Vec<u8>> {
+        self.inner.export_state()
+    }
+
+    /// Takes its predecessor's state; true when accepted.
+    pub fn import_state(&mut self, state: &[u8], now: Millis, rng: &mut ChaCha8Rng) -> bool {
+        let mut host = host!(self, now, rng);
+        self.inner.import_state(state, &mut host)
     }
 }

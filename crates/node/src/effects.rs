@@ -1,0 +1,170 @@
+//! The daemon's [`Effects`]: what each of the core's outputs does on a real node —
+//! envelopes to the sender, payloads, loads and ticks to the module task, downloads as
+//! tasks, code to the store, the configuration to the data directory, events to the
+//! log. The simulator's `match` over the same outputs reads the same way.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hearsay_core::{
+    CodeVersion, Configuration, Deployment, DeploymentNumber, Effects, Event, Input, Millis, ModuleName,
+    Output, Severity,
+};
+use tokio::sync::mpsc;
+
+use crate::counters::NodeCounters;
+use crate::datadir::DataDir;
+use crate::error::StoreError;
+use crate::fetcher;
+use crate::inbox;
+use crate::module_task::{Control, ModuleTask};
+use crate::peer_client::PeerClient;
+use crate::sender::{Outgoing, SenderHandle};
+use crate::store::CodeStore;
+
+/// Everything a node's outputs act on.
+pub(crate) struct NodeEffects {
+    pub modules: ModuleTask,
+    pub store: CodeStore,
+    pub data: DataDir,
+    pub sender: SenderHandle,
+    /// Where downloads report.
+    pub events: mpsc::Sender<inbox::Event>,
+    pub client: PeerClient,
+    pub counters: Arc<NodeCounters>,
+    /// When each module's configured deployment was adopted here.
+    pub adopted_at: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
+    /// When each module's running instance started.
+    pub running_since: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
+    /// A configuration (and what last ran) the disk refused, to write again.
+    unpersisted: Option<(Configuration, Vec<Deployment>)>,
+    persist_failing: bool,
+}
+
+impl NodeEffects {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        modules: ModuleTask,
+        store: CodeStore,
+        data: DataDir,
+        sender: SenderHandle,
+        events: mpsc::Sender<inbox::Event>,
+        client: PeerClient,
+        counters: Arc<NodeCounters>,
+    ) -> Self {
+        NodeEffects {
+            modules,
+            store,
+            data,
+            sender,
+            events,
+            client,
+            counters,
+            adopted_at: BTreeMap::new(),
+            running_since: BTreeMap::new(),
+            unpersisted: None,
+            persist_failing: false,
+        }
+    }
+
+    /// Writes code to the store unless it is there already; a failure (a full disk)
+    /// is logged and counted.
+    pub(crate) fn store_code(&self, version: &CodeVersion, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.store.contains(version) {
+            return Ok(());
+        }
+        self.store.write(version, bytes).inspect_err(|e| {
+            self.counters.store_failures.inc();
+            tracing::error!(version = %version.short(), "cannot store code: {e}");
+        })
+    }
+
+    fn persist(&mut self, configuration: Configuration, ran: Vec<Deployment>) {
+        self.unpersisted = Some((configuration, ran));
+        self.retry_persist();
+    }
+
+    /// Writes what is waiting to be persisted; kept for the next round if the disk
+    /// refuses (full), so it is written once space returns.
+    pub(crate) fn retry_persist(&mut self) {
+        let Some((configuration, ran)) = &self.unpersisted else {
+            return;
+        };
+        match self.data.persist(configuration, ran) {
+            Ok(()) => {
+                self.counters.persists.inc();
+                if self.persist_failing {
+                    tracing::info!("the configuration is persisted again");
+                }
+                self.persist_failing = false;
+                self.unpersisted = None;
+            }
+            Err(e) => {
+                self.counters.persist_failures.inc();
+                if !self.persist_failing {
+                    tracing::error!("cannot persist the configuration (retrying every round): {e}");
+                }
+                self.persist_failing = true;
+            }
+        }
+    }
+
+    /// Logs an event and keeps the times status reports.
+    fn event(&mut self, now: Millis, event: Event) {
+        match &event {
+            Event::DeploymentAdopted { deployment, .. } => {
+                self.adopted_at
+                    .insert(deployment.module.clone(), (deployment.number, now));
+            }
+            Event::Started { module, number } => {
+                self.running_since.insert(module.clone(), (*number, now));
+            }
+            Event::Stopped { module } => {
+                self.running_since.remove(module);
+            }
+            _ => {}
+        }
+        match event.severity() {
+            Severity::Info => tracing::info!("{event}"),
+            Severity::Warn => tracing::warn!("{event}"),
+        }
+    }
+}
+
+impl Effects for NodeEffects {
+    fn carry_out(&mut self, now: Millis, output: Output) -> Vec<Input> {
+        match output {
+            Output::Send { to, bytes, class } => self.sender.send(Outgoing { to, bytes }, class),
+            Output::Deliver {
+                module,
+                number,
+                from,
+                payload,
+            } => self.modules.deliver(module, number, from, payload),
+            Output::FetchCode { version, from } => {
+                let (client, counters, events) =
+                    (self.client.clone(), self.counters.clone(), self.events.clone());
+                fetcher::spawn(client, counters, events, version, from);
+            }
+            Output::StoreCode { version, bytes } => {
+                if self.store_code(&version, &bytes).is_err() {
+                    // The core forgets it holds the code and fetches it again later;
+                    // what runs keeps running.
+                    return vec![Input::CodeStoreFailed { version }];
+                }
+            }
+            Output::Load { deployment } => self.modules.control(Control::Load(deployment)),
+            Output::Unload { module } => self.modules.control(Control::Unload(module)),
+            Output::Persist { configuration, ran } => self.persist(configuration, ran),
+            Output::Event(event) => self.event(now, event),
+        }
+        Vec::new()
+    }
+
+    fn tick_modules(&mut self, now: Millis) -> Vec<Input> {
+        // The module task ticks them and reports what they did.
+        self.modules.control(Control::Tick(now));
+        self.retry_persist();
+        Vec::new()
+    }
+}
