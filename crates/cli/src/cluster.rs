@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use hearsay_node::ApiClient;
@@ -48,6 +48,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         bail!("--nodes must be between 1 and 1000");
     }
     let layout = Layout {
+        exe: std::env::current_exe().context("cannot find the hearsay binary")?,
         nodes: args.nodes,
         rendezvous: args.rendezvous,
         port_base: args.port_base,

@@ -1,11 +1,10 @@
-//! Local clusters of real agent processes (`hearsay cluster`, `hearsay bench`): the
-//! same binary started as `hearsay agent` children on 127.0.0.1, each with its own
-//! data directory and log file, stopped together — also when the parent dies
-//! (PR_SET_PDEATHSIG), so no agent outlives its cluster.
+//! Local clusters of real agent processes (`hearsay cluster`, `hearsay-lab`): a
+//! `hearsay` binary started as `hearsay agent` children on 127.0.0.1, each with its
+//! own data directory and log file, stopped together — on Linux also when the parent
+//! dies (PR_SET_PDEATHSIG), so no agent outlives its cluster.
 
 use std::fs;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +18,8 @@ use crate::keygen_tls::{self, CertFiles};
 /// How to lay out a local cluster.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// The `hearsay` binary the agents run.
+    pub exe: PathBuf,
     pub nodes: usize,
     pub rendezvous: usize,
     pub port_base: u16,
@@ -101,7 +102,7 @@ impl Cluster {
             }
         };
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let exe = std::env::current_exe().context("cannot find the hearsay binary")?;
+        let exe = layout.exe.clone();
         // Secure by default: a deployment key made for this cluster, trusted by every
         // node, and held by the nodes so `hearsay deploy` through any of them is signed.
         let key = dir.join("deploy.key");
@@ -279,6 +280,16 @@ fn spawn(
     if !rendezvous.is_empty() {
         cmd.arg("--rendezvous").arg(rendezvous.join(","));
     }
+    stop_with_parent(&mut cmd);
+    cmd.spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+/// Asks the kernel to stop the child when its parent dies (Linux only; elsewhere the
+/// cluster stops its agents when it drops, and a killed parent leaves them running).
+#[cfg(target_os = "linux")]
+fn stop_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe; it only asks the kernel to send SIGTERM to
     // the child when this (single-threaded runtime's) thread exits.
     unsafe {
@@ -287,9 +298,10 @@ fn spawn(
             Ok(())
         });
     }
-    cmd.spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))
 }
+
+#[cfg(not(target_os = "linux"))]
+fn stop_with_parent(_cmd: &mut Command) {}
 
 /// SIGTERM to every agent, then SIGKILL to any still running after 3 s.
 pub fn stop_all(agents: &mut [AgentProc]) {
@@ -319,14 +331,4 @@ fn signal(pid: u32, sig: libc::c_int) {
             libc::kill(pid, sig);
         }
     }
-}
-
-/// `(VmRSS, RssAnon)` of a process in KiB, from /proc.
-pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
-    Some((field("VmRSS:")?, field("RssAnon:")?))
 }

@@ -16,11 +16,11 @@ use hearsay_sim::{NetworkModel, SimConfig};
 #[derive(Args)]
 pub struct SimArgs {
     #[command(subcommand)]
-    scenario: Scenario,
+    command: SimCommand,
 }
 
 #[derive(Subcommand)]
-enum Scenario {
+enum SimCommand {
     /// Run modules from their wasm (or, with --native, the module library's native
     /// build of the same source) on every node for a number of rounds, and report
     /// traffic and what the modules answer.
@@ -144,16 +144,16 @@ struct Report {
 /// Runs `hearsay sim`.
 pub fn run(args: SimArgs) -> Result<()> {
     let started = Instant::now();
-    let (name, common, modules_dead, steps) = match args.scenario {
-        Scenario::Run(args) => return crate::sim_run::run(args),
-        Scenario::S3(args) => return crate::sim_s3::run(args),
-        Scenario::Scenario(args) => return crate::sim_run::scenario(args),
-        Scenario::Deploy { common, modules_dead } => {
+    let (name, common, modules_dead, steps) = match args.command {
+        SimCommand::Run(args) => return crate::sim_run::run(args),
+        SimCommand::S3(args) => return crate::sim_s3::run(args),
+        SimCommand::Scenario(args) => return crate::sim_run::scenario(args),
+        SimCommand::Deploy { common, modules_dead } => {
             common.check()?;
             let steps = deploy_script(modules_dead, common.max_rounds, common.nodes - 1);
             ("deploy", common, modules_dead, steps)
         }
-        Scenario::Partition {
+        SimCommand::Partition {
             common,
             cut,
             rounds_apart,

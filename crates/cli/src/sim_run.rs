@@ -85,6 +85,7 @@ struct RunReport {
     messages_per_node: f64,
     /// Module instances that failed.
     failures: u64,
+    load_failures: u64,
     wall_seconds: f64,
 }
 
@@ -113,6 +114,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     for text in &args.budget {
         budget.set_text(text).context("--budget")?;
     }
+    let runtime = hearsay_runtime::Runtime::new(hearsay_runtime::Limits::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the wasm runtime: {e}"))?;
     let mut specs = Vec::new();
     for text in &args.modules {
         let (name, file) = text
@@ -120,6 +123,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             .with_context(|| format!("--module {text:?}: expected NAME=FILE.wasm"))?;
         let name = ModuleName::new(name).map_err(|e| anyhow::anyhow!("--module {text:?}: {e}"))?;
         let code = std::fs::read(file).with_context(|| format!("cannot read {file}"))?;
+        // Refused here with the runtime's own reason, rather than as a load failure
+        // at every simulated node.
+        runtime
+            .compile(&code)
+            .map_err(|e| anyhow::anyhow!("--module {text:?}: {file} cannot run: {e}"))?;
         let native = if args.native {
             let f = library::native(name.as_str())
                 .with_context(|| format!("--native: the module library has no native build of {name}"))?;
@@ -187,13 +195,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         bytes_per_node: t.bytes as f64 / node_rounds,
         messages_per_node: t.messages as f64 / node_rounds,
         failures: sim.stats().failures,
+        load_failures: sim.stats().load_failures,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     if args.common.json {
         say!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         say!(
-            "{} nodes × {} rounds ({} ms), seed {}: {} messages, {:.0} B per node per round, {} failures, {:.1} s",
+            "{} nodes × {} rounds ({} ms), seed {}: {} messages, {:.0} B per node per round, {} failures, {} failed loads, {:.1} s",
             report.nodes,
             report.rounds,
             report.interval_ms,
@@ -201,6 +210,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             report.messages,
             report.bytes_per_node,
             report.failures,
+            report.load_failures,
             report.wall_seconds
         );
         for m in &report.modules {

@@ -129,13 +129,7 @@ impl Core {
         // corrupt, and no module traffic names a holder): ask this peer. Peers with an
         // equal configuration say nothing else, so without this such a node would wait
         // forever.
-        let orphans: Vec<_> = self
-            .fetches
-            .iter()
-            .filter(|(_, f)| f.has_no_sources())
-            .map(|(v, _)| *v)
-            .collect();
-        for version in orphans {
+        for version in self.code.orphans() {
             self.add_code_source(version, peer);
         }
     }

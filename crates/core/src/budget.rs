@@ -47,7 +47,7 @@ impl Default for Budget {
     /// The node defaults: room for the library's modules at a thousand nodes, where a
     /// rendezvous node answers hundreds of joiners a second with 8 KiB views, each
     /// merge of a thousand members burning over a million fuel; and a bound on a
-    /// runaway module of about half a core, a thousand messages and 16 MiB a second.
+    /// runaway module of about half a core, two thousand messages and 16 MiB a second.
     fn default() -> Self {
         Budget {
             messages_per_s: 2_000,

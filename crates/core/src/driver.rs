@@ -26,6 +26,13 @@ pub trait Effects {
     /// One module round: tick every module instance; returns what they did (or
     /// nothing, when they run elsewhere and report later).
     fn tick_modules(&mut self, now: Millis) -> Vec<Input>;
+
+    /// Runs one of the core's steps. A driver that accounts for the core's CPU time
+    /// (the daemon's `hearsay_core_nanoseconds_total`) measures it here: the core has
+    /// no clock of its own.
+    fn in_core(&mut self, step: impl FnOnce() -> Vec<Output>) -> Vec<Output> {
+        step()
+    }
 }
 
 /// A core with its module round clock.
@@ -59,7 +66,8 @@ impl Driver {
 
     /// Hands one input to the core and carries out everything that follows.
     pub fn handle(&mut self, now: Millis, input: Input, fx: &mut impl Effects) {
-        let outputs = self.core.handle(now, input);
+        let core = &mut self.core;
+        let outputs = fx.in_core(|| core.handle(now, input));
         self.apply(now, outputs, fx);
     }
 
@@ -69,7 +77,8 @@ impl Driver {
         let mut work: VecDeque<Output> = outputs.into();
         while let Some(output) = work.pop_front() {
             for input in fx.carry_out(now, output) {
-                work.extend(self.core.handle(now, input));
+                let core = &mut self.core;
+                work.extend(fx.in_core(|| core.handle(now, input)));
             }
         }
     }

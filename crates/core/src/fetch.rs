@@ -1,122 +1,63 @@
-//! Code downloads: which versions are wanted, which peers may hold them, retries, and
-//! the hash check that keeps wrong or corrupted code out of the store.
+//! Code downloads as the core drives them: which versions its configuration wants,
+//! whom to ask (the [`CodeStore`] keeps the rules), and what happens when code arrives,
+//! fails to arrive or can't be stored.
 
-use crate::deployment::{CodeVersion, Millis};
+use crate::code_store::Accepted;
+use crate::deployment::CodeVersion;
 use crate::event::Event;
 use crate::ids::PeerAddr;
 use crate::io::Output;
 use crate::metrics::DropReason;
 use crate::node::Core;
 
-/// Most peers remembered as sources of one version.
-const MAX_SOURCES: usize = 8;
-
-/// One wanted code version.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Fetch {
-    /// Peers that may hold it; the newest first.
-    sources: Vec<PeerAddr>,
-    /// Which source to ask next.
-    next: usize,
-    /// The download in progress: who, since when.
-    in_flight: Option<(PeerAddr, Millis)>,
-    /// Don't start a new attempt before this.
-    retry_at: Millis,
-}
-
-impl Fetch {
-    /// When an idle fetch wants to be retried, if it has anyone to ask.
-    pub(crate) fn wake_at(&self) -> Option<Millis> {
-        (self.in_flight.is_none() && !self.sources.is_empty()).then_some(self.retry_at)
-    }
-
-    /// True when no peer is known to hold the version.
-    pub(crate) fn has_no_sources(&self) -> bool {
-        self.sources.is_empty()
-    }
-
-    /// When the download in flight times out.
-    pub(crate) fn deadline(&self, timeout: Millis) -> Option<Millis> {
-        self.in_flight.map(|(_, since)| since.saturating_add(timeout))
-    }
-}
-
 impl Core {
     /// Makes sure the code for `version` is on its way.
     pub(crate) fn want_code(&mut self, version: CodeVersion) {
-        if self.code.contains(&version) {
-            return;
+        if self.code.want(version) {
+            self.start_fetch(version);
         }
-        self.fetches.entry(version).or_default();
-        self.start_fetch(version);
     }
 
     /// Remembers a peer that may hold `version`, and starts a download if idle.
     pub(crate) fn add_code_source(&mut self, version: CodeVersion, source: PeerAddr) {
-        if self.code.contains(&version) {
-            return;
+        if self.wants(version) && self.code.add_source(version, source) {
+            self.start_fetch(version);
         }
-        let wanted = self.config.iter().any(|d| d.version == Some(version));
-        if !wanted {
-            return;
-        }
-        let fetch = self.fetches.entry(version).or_default();
-        if !fetch.sources.contains(&source) {
-            if fetch.sources.len() >= MAX_SOURCES {
-                fetch.sources.pop();
-            }
-            fetch.sources.insert(0, source);
-            fetch.next = 0;
-        }
-        self.start_fetch(version);
+    }
+
+    /// True when the configuration names this version.
+    fn wants(&self, version: CodeVersion) -> bool {
+        self.config.iter().any(|d| d.version == Some(version))
     }
 
     fn start_fetch(&mut self, version: CodeVersion) {
-        let now = self.now;
-        let Some(fetch) = self.fetches.get_mut(&version) else {
-            return;
-        };
-        if fetch.in_flight.is_some() || fetch.sources.is_empty() || now < fetch.retry_at {
-            return;
+        if let Some(from) = self.code.start(version, self.now) {
+            self.metrics.fetches_started += 1;
+            self.out.push(Output::FetchCode { version, from });
         }
-        let from = fetch.sources[fetch.next % fetch.sources.len()];
-        fetch.next = (fetch.next + 1) % fetch.sources.len();
-        fetch.in_flight = Some((from, now));
-        self.metrics.fetches_started += 1;
-        self.out.push(Output::FetchCode { version, from });
     }
 
     /// Retries idle downloads, times out stuck ones, forgets unwanted ones.
     pub(crate) fn drive_fetches(&mut self) {
-        let now = self.now;
-        let timeout = self.settings.fetch_timeout_ms;
-        let retry = self.settings.fetch_retry_ms;
+        let (now, timeout, retry) = (
+            self.now,
+            self.settings.fetch_timeout_ms,
+            self.settings.fetch_retry_ms,
+        );
         let config = &self.config;
-        self.fetches
-            .retain(|v, _| config.iter().any(|d| d.version == Some(*v)));
-        let mut timed_out = 0;
-        for fetch in self.fetches.values_mut() {
-            if fetch.deadline(timeout).is_some_and(|d| now >= d) {
-                fetch.in_flight = None;
-                fetch.retry_at = now + retry;
-                timed_out += 1;
-            }
-        }
+        let timed_out = self.code.expire(now, timeout, retry, |v| {
+            config.iter().any(|d| d.version == Some(*v))
+        });
         self.metrics.fetches_failed += timed_out;
-        let versions: Vec<CodeVersion> = self.fetches.keys().copied().collect();
-        for version in versions {
+        for version in self.code.fetching() {
             self.start_fetch(version);
         }
     }
 
     pub(crate) fn code_fetch_failed(&mut self, version: CodeVersion, from: PeerAddr) {
         let retry_at = self.now + self.settings.fetch_retry_ms;
-        if let Some(fetch) = self.fetches.get_mut(&version) {
-            if fetch.in_flight.is_some_and(|(p, _)| p == from) {
-                fetch.in_flight = None;
-                fetch.retry_at = retry_at;
-                self.metrics.fetches_failed += 1;
-            }
+        if self.code.failed(version, from, retry_at) {
+            self.metrics.fetches_failed += 1;
         }
     }
 
@@ -125,31 +66,25 @@ impl Core {
     /// loaded meanwhile; the running version runs on.
     pub(crate) fn code_store_failed(&mut self, version: CodeVersion) {
         self.metrics.store_failures += 1;
-        if !self.code.remove(&version) {
-            return;
-        }
-        self.emit(Event::CodeStoreFailed { version });
-        let wanted = self.config.iter().any(|d| d.version == Some(version));
-        if wanted {
-            let fetch = self.fetches.entry(version).or_default();
-            fetch.retry_at = self.now + self.settings.store_retry_ms;
+        let retry_at = self.now + self.settings.store_retry_ms;
+        if self.code.lost(version, self.wants(version), retry_at) {
+            self.emit(Event::CodeStoreFailed { version });
         }
     }
 
     /// Downloaded code: stored and loaded only if its sha256 is the version asked for.
     pub(crate) fn code_fetched(&mut self, version: CodeVersion, bytes: Vec<u8>) {
-        let Some(fetch) = self.fetches.get(&version) else {
-            return; // not asked for (or no longer wanted): never store unsolicited code
-        };
-        if CodeVersion::of(&bytes) != version {
-            self.metrics.drop(DropReason::CodeHashMismatch);
-            if let Some((from, _)) = fetch.in_flight {
-                self.code_fetch_failed(version, from);
+        match self.code.accept(version, &bytes) {
+            Accepted::NotAsked => return, // never store unsolicited code
+            Accepted::Mismatch(from) => {
+                self.metrics.drop(DropReason::CodeHashMismatch);
+                if let Some(from) = from {
+                    self.code_fetch_failed(version, from);
+                }
+                return;
             }
-            return;
+            Accepted::Stored => {}
         }
-        self.fetches.remove(&version);
-        self.code.insert(version);
         self.out.push(Output::StoreCode { version, bytes });
         self.emit(Event::CodeFetched { version });
         let modules: Vec<_> = self

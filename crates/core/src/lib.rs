@@ -33,6 +33,7 @@
 
 pub mod backup;
 pub mod budget;
+mod code_store;
 pub mod configuration;
 pub mod cooldown;
 pub mod deployment;

@@ -9,12 +9,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::backup::BackupGossip;
+use crate::code_store::CodeStore;
 use crate::configuration::{Configuration, Offer};
 use crate::cooldown::Cooldown;
 use crate::deployment::{CodeVersion, Deployment, DeploymentNumber, Millis, MAX_PARAMS_LEN};
 use crate::envelope::{Body, Envelope, Seal};
 use crate::event::Event;
-use crate::fetch::Fetch;
 use crate::hints::Hints;
 use crate::ids::{ModuleName, NodeId, PeerAddr};
 use crate::instance::Instance;
@@ -85,8 +85,7 @@ pub struct Core {
     /// local deployment beats even one we haven't fetched yet.
     pub(crate) highest_seen: BTreeMap<ModuleName, DeploymentNumber>,
     pub(crate) instances: BTreeMap<ModuleName, Instance>,
-    pub(crate) code: BTreeSet<CodeVersion>,
-    pub(crate) fetches: BTreeMap<CodeVersion, Fetch>,
+    pub(crate) code: CodeStore,
     pub(crate) hints: Hints,
     pub(crate) backup: BackupGossip,
     pub(crate) cooldown: Cooldown<Reply>,
@@ -169,8 +168,7 @@ impl Core {
             config: configuration,
             highest_seen,
             instances: BTreeMap::new(),
-            code: init.code,
-            fetches: BTreeMap::new(),
+            code: CodeStore::new(init.code),
             rng: ChaCha8Rng::seed_from_u64(init.seed),
             metrics,
             now: 0,
@@ -207,13 +205,9 @@ impl Core {
 
     /// The latest time by which the driver must call `handle(now, Input::Tick)`.
     pub fn poll_timeout(&self) -> Millis {
-        let fetch = self.fetches.values().filter_map(Fetch::wake_at);
-        let fetch_deadline = self
-            .fetches
-            .values()
-            .filter_map(|f| f.deadline(self.settings.fetch_timeout_ms));
-        fetch
-            .chain(fetch_deadline)
+        self.code
+            .wake_at(self.settings.fetch_timeout_ms)
+            .into_iter()
             .chain(std::iter::once(self.backup.next_at(self.now)))
             .chain(self.rumor.next_at())
             .chain(self.next_rollback_at())
@@ -237,7 +231,7 @@ impl Core {
         }
         self.now = self.now.max(now);
         let version = CodeVersion::of(&code);
-        if self.code.insert(version) {
+        if self.code.stored(version) {
             self.out.push(Output::StoreCode { version, bytes: code });
         }
         let deployment = self.issue(module, Some(version), spec)?;
@@ -262,7 +256,7 @@ impl Core {
             Some(v) => v,
             None => return Err(CommandError::NoPrevious(module)),
         };
-        if !self.code.contains(&target) {
+        if !self.code.holds(&target) {
             return Err(CommandError::CodeMissing(target));
         }
         // The budget stays; a rollback has no rollback policy of its own, so two
@@ -353,10 +347,10 @@ impl Core {
                 Some(bytes) if CodeVersion::of(bytes) != version => {
                     return Err(CommandError::CodeMismatch(version))
                 }
-                None if !self.code.contains(&version) => return Err(CommandError::CodeNotGiven(version)),
+                None if !self.code.holds(&version) => return Err(CommandError::CodeNotGiven(version)),
                 _ => {}
             }
-            let newly_stored = code.is_some() && self.code.insert(version);
+            let newly_stored = code.is_some() && self.code.stored(version);
             if let (true, Some(bytes)) = (newly_stored, code) {
                 self.out.push(Output::StoreCode { version, bytes });
             }
@@ -425,7 +419,7 @@ impl Core {
                 if let (Some(version), Some(source)) = (version, source) {
                     self.add_code_source(version, source);
                 }
-                if version.is_none_or(|v| self.code.contains(&v)) {
+                if version.is_none_or(|v| self.code.holds(&v)) {
                     // Otherwise the news is spread once its code is here.
                     self.spread(&module);
                 }
@@ -611,6 +605,6 @@ impl Core {
 
     /// True when this version's code is in the local store.
     pub fn has_code(&self, version: &CodeVersion) -> bool {
-        self.code.contains(version)
+        self.code.holds(version)
     }
 }

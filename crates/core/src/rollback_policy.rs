@@ -30,22 +30,17 @@ impl Core {
     /// Since when the configured deployment of `d.module` has been failed here (its
     /// instance failed, or it failed to load).
     fn failing_since(&self, d: &Deployment) -> Option<Millis> {
-        let instance = self.instances.get(&d.module)?;
-        let failed_running = instance.running == Some(d.number) && instance.failed.is_some();
-        let failed_loading = instance.load_failed.as_ref().is_some_and(|(n, _)| *n == d.number);
-        (failed_running || failed_loading)
-            .then_some(instance.failed_at)
-            .flatten()
+        self.instances.get(&d.module)?.failing_since(d.number)
     }
 
     /// When `d`'s policy will roll it back here, if it is failed and not refused.
     fn rollback_due(&self, d: &Deployment) -> Option<Millis> {
         let after = d.auto_rollback_ms?;
-        let instance = self.instances.get(&d.module)?;
-        if instance
-            .rollback_refused
-            .as_ref()
-            .is_some_and(|(n, _)| *n == d.number)
+        if self
+            .instances
+            .get(&d.module)?
+            .rollback_refused(d.number)
+            .is_some()
         {
             return None;
         }
@@ -75,11 +70,7 @@ impl Core {
         let reason = self
             .instances
             .get(&module)
-            .and_then(|i| {
-                i.failed
-                    .clone()
-                    .or_else(|| i.load_failed.as_ref().map(|(_, r)| r.clone()))
-            })
+            .and_then(|i| i.failure())
             .unwrap_or_default();
         let result = match failed.previous {
             None => Err("the deployment replaced no earlier version".to_string()),
@@ -105,7 +96,7 @@ impl Core {
             }
             Err(why) => {
                 if let Some(instance) = self.instances.get_mut(&module) {
-                    instance.rollback_refused = Some((failed.number, why.clone()));
+                    instance.refuse_rollback(failed.number, why.clone());
                 }
                 self.emit(Event::RollbackRefused {
                     module,
@@ -122,9 +113,8 @@ impl Core {
         let refused = self
             .instances
             .get(&d.module)
-            .and_then(|i| i.rollback_refused.as_ref())
-            .filter(|(n, _)| *n == d.number)
-            .map(|(_, why)| why.clone());
+            .and_then(|i| i.rollback_refused(d.number))
+            .map(str::to_string);
         Some(AutoRollbackStatus {
             after_ms,
             to: d.previous,

@@ -70,7 +70,7 @@ impl Core {
         let records: Vec<Deployment> = modules
             .iter()
             .filter_map(|m| self.config.get(m))
-            .filter(|d| d.version.is_none_or(|v| self.code.contains(&v)))
+            .filter(|d| d.version.is_none_or(|v| self.code.holds(&v)))
             .cloned()
             .collect();
         if records.is_empty() {

@@ -118,8 +118,14 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         tls_acceptor,
         counters.clone(),
     );
+    // Ids start at the start time in µs: a client's last id is never reused after a
+    // restart.
+    let event_log = Arc::new(crate::event_log::EventLog::new(
+        crate::now_ms().saturating_mul(1000),
+    ));
     let api = api_http::router(
         ApiState {
+            events: event_log.clone(),
             api: inbox.api.clone(),
             runtime: runtime.clone(),
             counters: counters.clone(),
@@ -137,6 +143,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         inbox.events.clone(),
         client,
         counters,
+        event_log,
     );
     let actor = Actor {
         driver: Driver::new(core, config.interval_ms, crate::now_ms()),

@@ -21,11 +21,13 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api_error::ApiError;
+use crate::api_events;
 use crate::api_guard::{self, Guard};
 use crate::api_types::{DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest};
 use crate::body_budget::{self, BodyBudget};
 use crate::counters::NodeCounters;
 use crate::error_kind::ErrorKind;
+use crate::event_log::EventLog;
 use crate::inbox::ApiCall;
 use crate::metrics::render;
 use crate::now_ms;
@@ -42,24 +44,35 @@ pub(crate) struct ApiState {
     pub self_addr: PeerAddr,
     /// The bearer token every request must carry, if set.
     pub token: Option<Arc<str>>,
+    /// The node's event stream.
+    pub events: Arc<EventLog>,
 }
 
 /// Request bodies being read at once, all API connections together.
 const BODIES_AT_ONCE: usize = 2 * MAX_BODY;
 
-/// The API's routes, behind (outermost first) the Host/Origin/Content-Type guard, the
-/// token, and the bound on bodies read at once.
-pub(crate) fn router(state: ApiState, guard: Guard) -> Router {
-    let bodies = BodyBudget::new(BODIES_AT_ONCE, MAX_BODY, state.counters.clone());
+/// The API's routes, each under `/v1` (the documented API) and, for clients of
+/// before the versioned API, at the root.
+fn routes() -> Router<ApiState> {
     Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
+        .route("/events", get(api_events::events))
         .route("/deploy", post(deploy))
         .route("/rollback", post(rollback))
         .route("/stop", post(stop))
         .route("/modules/{name}/query", get(query))
         .route("/modules/{name}/next", get(next))
         .route("/deploy-record", post(deploy_record))
+}
+
+/// The API, behind (outermost first) the Host/Origin/Content-Type guard, the token,
+/// and the bound on bodies read at once.
+pub(crate) fn router(state: ApiState, guard: Guard) -> Router {
+    let bodies = BodyBudget::new(BODIES_AT_ONCE, MAX_BODY, state.counters.clone());
+    Router::new()
+        .nest("/v1", routes())
+        .merge(routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -156,7 +169,7 @@ impl ApiState {
     }
 
     /// The response for a handler's result; errors are counted and logged.
-    fn respond(&self, result: Result<Response, ApiError>) -> Response {
+    pub(crate) fn respond(&self, result: Result<Response, ApiError>) -> Response {
         match result {
             Ok(r) => r,
             Err(e) => {

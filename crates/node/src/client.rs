@@ -39,7 +39,7 @@ pub enum ClientError {
 /// The management API of one agent.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
-    addr: String,
+    pub(crate) addr: String,
     http: reqwest::Client,
     /// Bearer token for an API that requires one (`HEARSAY_API_TOKEN`).
     token: Option<String>,
@@ -131,8 +131,9 @@ impl ApiClient {
         r.text().await.map_err(|e| self.protocol(e))
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+    /// The URL of an API route (`/status` → `http://ADDR/v1/status`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}/v1{path}", self.addr)
     }
 
     /// `GET /modules/{name}/next`: the number to sign a new deployment with.
@@ -157,7 +158,7 @@ impl ApiClient {
         Ok(r.deployment)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let req = match &self.token {
             Some(token) => req.bearer_auth(token),
             None => req,

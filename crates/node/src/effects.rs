@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::counters::NodeCounters;
 use crate::datadir::DataDir;
 use crate::error::StoreError;
+use crate::event_log::EventLog;
 use crate::fetcher;
 use crate::inbox;
 use crate::module_task::{Control, ModuleTask};
@@ -30,6 +31,8 @@ pub(crate) struct NodeEffects {
     pub sender: SenderHandle,
     /// Where downloads report.
     pub events: mpsc::Sender<inbox::Event>,
+    /// The node's event stream (`GET /v1/events`).
+    pub event_log: Arc<EventLog>,
     pub client: PeerClient,
     pub counters: Arc<NodeCounters>,
     /// When each module's configured deployment was adopted here.
@@ -51,6 +54,7 @@ impl NodeEffects {
         events: mpsc::Sender<inbox::Event>,
         client: PeerClient,
         counters: Arc<NodeCounters>,
+        event_log: Arc<EventLog>,
     ) -> Self {
         NodeEffects {
             modules,
@@ -58,6 +62,7 @@ impl NodeEffects {
             data,
             sender,
             events,
+            event_log,
             client,
             counters,
             adopted_at: BTreeMap::new(),
@@ -128,6 +133,7 @@ impl NodeEffects {
             Severity::Info => tracing::info!("{event}"),
             Severity::Warn => tracing::warn!("{event}"),
         }
+        self.event_log.publish(now, &event);
     }
 }
 
@@ -159,6 +165,13 @@ impl Effects for NodeEffects {
             Output::Event(event) => self.event(now, event),
         }
         Vec::new()
+    }
+
+    fn in_core(&mut self, step: impl FnOnce() -> Vec<Output>) -> Vec<Output> {
+        let started = std::time::Instant::now();
+        let outputs = step();
+        self.counters.core_ns.add(started.elapsed().as_nanos() as u64);
+        outputs
     }
 
     fn tick_modules(&mut self, now: Millis) -> Vec<Input> {

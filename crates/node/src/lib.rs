@@ -33,6 +33,7 @@
 mod actor;
 pub mod agent;
 pub mod api_error;
+mod api_events;
 mod api_guard;
 mod api_http;
 pub mod api_types;
@@ -46,6 +47,8 @@ pub mod datadir;
 mod effects;
 pub mod error;
 pub mod error_kind;
+pub mod event_client;
+pub mod event_log;
 mod fetcher;
 mod fsutil;
 mod gossip_http;

@@ -36,6 +36,8 @@ pub struct SimStats {
     pub code_bytes: u64,
     /// Module instances that failed (trap, fuel, budget, killed).
     pub failures: u64,
+    /// Deployments a node could not start (code refused, start trapped).
+    pub load_failures: u64,
     /// Deployments nodes rolled back under a policy.
     pub rollbacks: u64,
 }
@@ -61,6 +63,8 @@ pub struct World {
     pub(crate) stores: Vec<BTreeSet<CodeVersion>>,
     /// Which nodes are up.
     pub(crate) alive: Vec<bool>,
+    /// How many (kept with `alive`: convergence is checked after every event).
+    pub(crate) live: usize,
     /// Totals.
     pub stats: SimStats,
     /// What spreads.
@@ -104,7 +108,7 @@ impl Effects for SimEffects<'_> {
             Output::FetchCode { version, from } => self.fetch(now, version, from),
             Output::StoreCode { version, bytes } => {
                 w.stores[self.node].insert(version);
-                w.codebase.add(bytes);
+                w.codebase.stored(version, bytes);
             }
             Output::Load { deployment } => {
                 let inputs = self.modules.load(now, &deployment, &w.codebase);
@@ -120,6 +124,7 @@ impl Effects for SimEffects<'_> {
             }
             Output::Event(event) => match event {
                 Event::Failed { .. } => w.stats.failures += 1,
+                Event::LoadFailed { .. } => w.stats.load_failures += 1,
                 Event::RolledBack { .. } => w.stats.rollbacks += 1,
                 _ => {}
             },

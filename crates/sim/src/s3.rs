@@ -179,7 +179,7 @@ pub fn play(cfg: S3Config) -> S3Report {
         &mut sim,
         "the fix runs everywhere, the poison is gone",
         max,
-        &repaired,
+        repaired,
     );
     let traffic = sim.totals() - before;
     let repair_done = repair.done;

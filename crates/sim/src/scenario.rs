@@ -7,7 +7,7 @@
 //!
 //! ```toml
 //! [[step]]
-//! deploy = { node = 0, module = "membership", file = "modules/dist/membership.wasm" }
+//! deploy = { node = 0, module = "membership", file = "../../modules/dist/membership.wasm" }
 //! [[step]]
 //! wait_rounds = 20
 //! [[step]]
@@ -100,10 +100,16 @@ struct ScenarioFile {
     step: Vec<Step>,
 }
 
-/// Reads a scenario file (TOML).
+/// Reads a scenario file (TOML); the wasm files its steps name are relative to it.
 pub fn from_file(path: &Path) -> Result<Vec<Step>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: ScenarioFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut file: ScenarioFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for step in &mut file.step {
+        if let Step::Deploy { file, .. } = step {
+            *file = dir.join(&*file).display().to_string();
+        }
+    }
     Ok(file.step)
 }
 

@@ -181,6 +181,7 @@ impl Sim {
                 codebase,
                 stores: vec![code.clone(); cfg.nodes],
                 alive: vec![true; cfg.nodes],
+                live: cfg.nodes,
                 stats: SimStats::default(),
                 tracking: Tracking::default(),
             },
@@ -282,7 +283,7 @@ impl Sim {
 
     /// True when every live node has loaded the tracked deployment.
     pub fn converged(&self) -> bool {
-        self.world.tracking.reached >= self.world.alive.iter().filter(|a| **a).count()
+        self.world.tracking.reached >= self.world.live
     }
 
     /// Deploys `code` (run natively by `native`, if given) as `module` at `node`, and
@@ -363,7 +364,11 @@ impl Sim {
 
     /// Crashes a node: it stops processing anything, keeping only its disk.
     pub fn crash(&mut self, node: usize) {
-        if std::mem::replace(&mut self.world.alive[node], false) && self.nodes[node].reached_at.is_some() {
+        if !std::mem::replace(&mut self.world.alive[node], false) {
+            return;
+        }
+        self.world.live -= 1;
+        if self.nodes[node].reached_at.is_some() {
             self.world.tracking.reached -= 1;
         }
     }
@@ -380,6 +385,7 @@ impl Sim {
         fresh.max_loaded = std::mem::take(&mut self.nodes[node].max_loaded);
         self.nodes[node] = fresh;
         self.world.alive[node] = true;
+        self.world.live += 1;
         self.schedule_wake(node);
     }
 

@@ -1,4 +1,4 @@
-//! `hearsay bench`: the evaluation, one table. Each group starts what it needs (local
+//! `hearsay-lab bench`: the evaluation, one table. Each group starts what it needs (local
 //! agents on 127.0.0.1, the simulator, the runtime in-process), measures, stops it
 //! all, and adds rows; every timing is min / median / max over `--runs` runs. Nothing
 //! in the table is typed in: references (bounds, targets, peers' figures) are
@@ -28,7 +28,7 @@ use clap::{Args, ValueEnum};
 
 use report::Report;
 
-/// Arguments of `hearsay bench`.
+/// Arguments of `hearsay-lab bench`.
 #[derive(Args)]
 pub struct BenchArgs {
     /// A small version of every row (for CI): fewer nodes, fewer runs, short windows.
@@ -72,7 +72,7 @@ pub enum Group {
     Runtime,
 }
 
-/// What one `hearsay bench` invocation does.
+/// What one `hearsay-lab bench` invocation does.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub quick: bool,
@@ -86,6 +86,8 @@ pub struct Plan {
     pub loss_watch_s: u64,
     /// Agents of the S3 repair rows.
     pub repair_nodes: usize,
+    /// The `hearsay` binary the agents run.
+    pub hearsay: std::path::PathBuf,
 }
 
 impl Plan {
@@ -112,6 +114,7 @@ impl Plan {
             port_base: args.port_base,
             loss_watch_s: if args.quick { 10 } else { 120 },
             repair_nodes: if args.quick { 10 } else { 100 },
+            hearsay: crate::hearsay_binary()?,
         })
     }
 

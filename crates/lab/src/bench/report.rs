@@ -7,7 +7,7 @@ use super::Plan;
 /// One measured figure: every run's value and their spread.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// Which group measured it (`hearsay bench --only GROUP` reruns it).
+    /// Which group measured it (`hearsay-lab bench --only GROUP` reruns it).
     pub group: &'static str,
     pub name: String,
     pub unit: &'static str,
@@ -93,7 +93,7 @@ impl Machine {
     }
 }
 
-/// Everything one `hearsay bench` run measured.
+/// Everything one `hearsay-lab bench` run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub hearsay: &'static str,

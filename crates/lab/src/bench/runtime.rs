@@ -10,7 +10,7 @@ use hearsay_runtime::{sample, Limits, ModuleHost, Runtime};
 
 use super::report::Row;
 use super::Plan;
-use crate::modules::MEMBERSHIP;
+use crate::fixtures::MEMBERSHIP;
 
 const GROUP: &str = "runtime";
 const MEMBERS: usize = 100;

@@ -16,15 +16,12 @@ use super::agents::layout;
 use super::poll::{self, all_running};
 use super::report::Row;
 use super::Plan;
-use crate::modules::{variant, MEMBERSHIP};
+use crate::fixtures::{variant, MEMBERSHIP, SILENT, STATECAST, STORM};
 use crate::procs::Cluster;
 use crate::watch;
 
 const GROUP: &str = "storm";
 const STEP_TIMEOUT: Duration = Duration::from_secs(90);
-const STORM: &[u8] = include_bytes!("../../../../modules/dist/hostile-storm.wasm");
-const SILENT: &[u8] = include_bytes!("../../../../modules/dist/bad-silent.wasm");
-const STATECAST: &[u8] = include_bytes!("../../../../modules/dist/statecast.wasm");
 /// The module the storm (or the calm twin) runs as.
 const MODULE: &str = "storm";
 

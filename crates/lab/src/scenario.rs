@@ -1,4 +1,4 @@
-//! `hearsay scenario`: stories played on a local cluster of real agents, each printed
+//! `hearsay-lab scenario`: stories played on a local cluster of real agents, each printed
 //! as a timeline and checked step by step — a failed step ends the run with one line
 //! and a non-zero exit, so a scenario doubles as an end-to-end check. Ctrl-C or
 //! SIGTERM stops every agent.
@@ -16,15 +16,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
-/// `modules/dist/statecast.wasm`: healthy gossiped state, and the fix (it drops
-/// records that fail their check, also those handed over by poisoned code).
-pub const STATECAST: &[u8] = include_bytes!("../../../modules/dist/statecast.wasm");
-/// `modules/dist/statecast-poison.wasm`: corrupts its record and spreads it.
-pub const STATECAST_POISON: &[u8] = include_bytes!("../../../modules/dist/statecast-poison.wasm");
-/// `modules/dist/bad-loop.wasm`: loops forever from its third tick, on every node.
-pub const BAD_LOOP: &[u8] = include_bytes!("../../../modules/dist/bad-loop.wasm");
-
-/// Arguments of `hearsay scenario`.
+/// Arguments of `hearsay-lab scenario`.
 #[derive(Args)]
 pub struct ScenarioArgs {
     #[command(subcommand)]
@@ -38,7 +30,7 @@ enum Scenario {
     S3(S3Args),
 }
 
-/// Arguments of `hearsay scenario s3`.
+/// Arguments of `hearsay-lab scenario s3`.
 #[derive(Args, Clone)]
 pub struct S3Args {
     /// Number of agents.

@@ -1,4 +1,4 @@
-//! `hearsay bench --quick --json`: every group runs end to end (real agents, the
+//! `hearsay-lab bench --quick --json`: every group runs end to end (real agents, the
 //! simulator, the S3 scenario, the runtime) and reports every row with its runs. The
 //! figures are timings on a shared machine, so they are checked for presence and
 //! sanity here, not against targets: `hearsay bench` (BENCHMARKS.md) is where they
@@ -6,13 +6,13 @@
 
 mod common;
 
-use common::cli_ok;
+use common::lab_ok;
 use serde_json::Value;
 
 #[test]
 fn the_quick_bench_reports_every_row() {
     let port_base = (30_000 + (std::process::id() % 2000) * 10).to_string();
-    let out = cli_ok(&["bench", "--quick", "--json", "--port-base", &port_base]);
+    let out = lab_ok(&["bench", "--quick", "--json", "--port-base", &port_base]);
     let report: Value = serde_json::from_str(&out).expect("a JSON report");
     assert_eq!(report["quick"], true);
     assert_eq!(report["runs"], 2);

@@ -1,4 +1,4 @@
-//! The containment scenario's repair times: `hearsay scenario s3 --json` run as a
+//! The containment scenario's repair times: `hearsay-lab scenario s3 --json` run as a
 //! child process (it starts and stops its own agents), modules alive and all dead.
 
 use std::process::{Command, Stdio};
@@ -11,7 +11,7 @@ use super::Plan;
 const GROUP: &str = "repair";
 
 fn s3(plan: &Plan, modules_dead: bool) -> Result<f64> {
-    let exe = std::env::current_exe().context("cannot find the hearsay binary")?;
+    let exe = std::env::current_exe().context("cannot find the hearsay-lab binary")?;
     let mut cmd = Command::new(exe);
     cmd.args(["scenario", "s3", "--json"])
         .args(["--nodes", &plan.repair_nodes.to_string()])
@@ -24,12 +24,12 @@ fn s3(plan: &Plan, modules_dead: bool) -> Result<f64> {
     if modules_dead {
         cmd.arg("--modules-dead");
     }
-    let out = cmd.output().context("cannot run hearsay scenario s3")?;
+    let out = cmd.output().context("cannot run hearsay-lab scenario s3")?;
     if !out.status.success() {
-        bail!("hearsay scenario s3 failed ({})", out.status);
+        bail!("hearsay-lab scenario s3 failed ({})", out.status);
     }
     let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("hearsay scenario s3 printed no JSON report")?;
+        serde_json::from_slice(&out.stdout).context("hearsay-lab scenario s3 printed no JSON report")?;
     report["repair_s"]
         .as_f64()
         .context("the s3 report has no repair_s")

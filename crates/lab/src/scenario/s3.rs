@@ -1,4 +1,4 @@
-//! `hearsay scenario s3`: the 2008 S3 outage on a local cluster of real agents.
+//! `hearsay-lab scenario s3`: the 2008 S3 outage on a local cluster of real agents.
 //!
 //! healthy (statecast everywhere, a value set) → a bad deployment (statecast-poison)
 //! spreads → poisoned state everywhere → [`--modules-dead`: bad-loop kills every
@@ -16,8 +16,9 @@ use hearsay_node::{ApiClient, DeploymentInfo, StatusReport};
 
 use super::probe::Probe;
 use super::timeline::{Step, Timeline};
-use super::{FixBy, S3Args, BAD_LOOP, STATECAST, STATECAST_POISON};
-use crate::modules::variant;
+use super::{FixBy, S3Args};
+use crate::fixtures::variant;
+use crate::fixtures::{BAD_LOOP, STATECAST, STATECAST_POISON};
 use crate::procs::{Cluster, Layout};
 use crate::watch::{self, short_number, short_version};
 
@@ -48,6 +49,7 @@ struct Report {
 
 pub async fn run(args: S3Args) -> Result<()> {
     let layout = Layout {
+        exe: crate::hearsay_binary()?,
         nodes: args.nodes,
         rendezvous: args.rendezvous,
         port_base: args.port_base,
@@ -66,7 +68,7 @@ pub async fn run(args: S3Args) -> Result<()> {
     }
     let mut tl = Timeline::new(args.interval_ms, args.backup_interval_ms, args.json);
     tl.print(&format!(
-        "hearsay scenario s3: {} agents ({} rendezvous) on 127.0.0.1:{}+, gossip every {} ms, backup gossip every {} ms{}",
+        "hearsay-lab scenario s3: {} agents ({} rendezvous) on 127.0.0.1:{}+, gossip every {} ms, backup gossip every {} ms{}",
         args.nodes,
         args.rendezvous.min(args.nodes),
         args.port_base,

@@ -12,8 +12,9 @@ use hearsay_node::{now_ms, ApiClient};
 use super::poll::{self, all_running, all_stopped, until_views};
 use super::report::Row;
 use super::Plan;
-use crate::modules::{variant, MEMBERSHIP};
-use crate::procs::{rss_kib, Cluster, Layout};
+use crate::fixtures::{variant, MEMBERSHIP};
+use crate::procfs;
+use crate::procs::{Cluster, Layout};
 use crate::watch;
 
 const GROUP: &str = "agents";
@@ -24,6 +25,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// The paper's layout: one rendezvous node in ten.
 pub fn layout(plan: &Plan, nodes: usize, extra_args: Vec<String>) -> Layout {
     Layout {
+        exe: plan.hearsay.clone(),
         nodes,
         rendezvous: (nodes / 10).max(1),
         port_base: plan.port_base,
@@ -181,13 +183,7 @@ fn cpu_ticks(cluster: &Cluster) -> f64 {
     cluster
         .agents
         .iter()
-        .filter_map(|a| {
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", a.child.id())).ok()?;
-            // Fields after the command name (which is in parentheses).
-            let rest = stat.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
-        })
+        .filter_map(|a| procfs::cpu_ticks(a.child.id()))
         .sum()
 }
 
@@ -282,19 +278,6 @@ async fn overhead(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row>> 
     ])
 }
 
-/// `(Pss, Private_Clean + Private_Dirty)` of a process in KiB, from smaps_rollup.
-fn pss_private_kib(pid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = text.lines().find(|l| l.starts_with(name))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
-    Some((
-        field("Pss:")?,
-        field("Private_Clean:")? + field("Private_Dirty:")?,
-    ))
-}
-
 /// Memory of every agent (one value per agent): resident, proportional (shared pages
 /// — the binary's code, mostly — divided among the processes sharing them), private.
 fn memory(cluster: &Cluster, n: usize) -> Vec<Row> {
@@ -302,10 +285,10 @@ fn memory(cluster: &Cluster, n: usize) -> Vec<Row> {
     let pids: Vec<u32> = cluster.agents.iter().map(|a| a.child.id()).collect();
     let rss: Vec<f64> = pids
         .iter()
-        .filter_map(|&p| rss_kib(p))
+        .filter_map(|&p| procfs::rss_kib(p))
         .map(|(t, _)| mib(t))
         .collect();
-    let shares: Vec<(u64, u64)> = pids.iter().filter_map(|&p| pss_private_kib(p)).collect();
+    let shares: Vec<(u64, u64)> = pids.iter().filter_map(|&p| procfs::pss_private_kib(p)).collect();
     vec![
         Row::new(
             GROUP,

@@ -1,0 +1,94 @@
+//! `hearsay events`: a node's event stream printed as it happens, as `serf monitor`
+//! does — deployments adopted, code fetched, instances started, failed, rolled back,
+//! peers unreachable — one line each (or the JSON records with `--json`). A broken
+//! connection is resumed after the last event seen, so nothing is printed twice or
+//! lost while the node keeps it (the last 1,024 events).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+
+use hearsay_node::event_client::EventQuery;
+use hearsay_node::ApiClient;
+
+/// Arguments of `hearsay events`.
+#[derive(Args)]
+pub struct EventsArgs {
+    /// The node's API address.
+    #[arg(long)]
+    api: String,
+    /// Only events about this module.
+    #[arg(long)]
+    module: Option<String>,
+    /// Only these kinds (comma-separated: deployment_adopted, started, failed, …).
+    #[arg(long, value_delimiter = ',')]
+    kind: Vec<String>,
+    /// Start after this event id (the node's kept events after it first).
+    #[arg(long)]
+    after: Option<u64>,
+    /// Stop after this many events.
+    #[arg(long)]
+    count: Option<usize>,
+    /// Print each event's JSON record, one per line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: EventsArgs) -> Result<()> {
+    let client = ApiClient::new(&args.api)?;
+    let mut query = EventQuery {
+        module: args.module.clone(),
+        kinds: args.kind.clone(),
+        after: args.after,
+    };
+    crate::block_on(async move {
+        let mut printed = 0;
+        let mut first = true;
+        loop {
+            let mut sub = match client.events(&query).await {
+                Ok(sub) => sub,
+                // The first connection's error is the answer; later ones are retried.
+                Err(e) if first => return Err(e.into()),
+                Err(e) => {
+                    esay!("hearsay events: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            first = false;
+            while let Some(event) = sub.next().await {
+                match event {
+                    Ok(record) => {
+                        print(&record, args.json);
+                        printed += 1;
+                        if args.count.is_some_and(|c| printed >= c) {
+                            return Ok(());
+                        }
+                    }
+                    Err(e) => {
+                        esay!("hearsay events: {e}; resuming");
+                        break;
+                    }
+                }
+            }
+            query.after = sub.last_id.or(query.after);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}
+
+fn print(record: &serde_json::Value, json: bool) {
+    if json {
+        say!("{record}");
+        return;
+    }
+    let text = |k: &str| record[k].as_str().unwrap_or("-").to_string();
+    say!(
+        "{} {:<5} {:<18} {}",
+        record["time_ms"].as_u64().unwrap_or(0),
+        text("severity"),
+        text("kind"),
+        record["message"].as_str().unwrap_or(""),
+    );
+}

@@ -1,0 +1,58 @@
+//! What the lab reads about its agents from Linux's /proc: resident and proportional
+//! memory and CPU ticks. Linux only, like the lab's measurements (the `hearsay`
+//! binary itself reads nothing from /proc).
+
+use std::fs;
+
+/// Named KiB fields (`Name:   123 kB`) of a /proc file.
+fn kib_fields<const N: usize>(path: String, names: [&str; N]) -> Option<[u64; N]> {
+    let text = fs::read_to_string(path).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    let mut out = [0; N];
+    for (slot, name) in out.iter_mut().zip(names) {
+        *slot = field(name)?;
+    }
+    Some(out)
+}
+
+/// `(VmRSS, RssAnon)` of a process in KiB.
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let [rss, anon] = kib_fields(format!("/proc/{pid}/status"), ["VmRSS:", "RssAnon:"])?;
+    Some((rss, anon))
+}
+
+/// `(Pss, Private_Clean + Private_Dirty)` of a process in KiB, from smaps_rollup.
+pub fn pss_private_kib(pid: u32) -> Option<(u64, u64)> {
+    let [pss, clean, dirty] = kib_fields(
+        format!("/proc/{pid}/smaps_rollup"),
+        ["Pss:", "Private_Clean:", "Private_Dirty:"],
+    )?;
+    Some((pss, clean + dirty))
+}
+
+/// CPU ticks (utime + stime) a process has used.
+pub fn cpu_ticks(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_memory_and_cpu() {
+        let me = std::process::id();
+        let (rss, anon) = rss_kib(me).expect("VmRSS");
+        assert!(rss > 0 && anon <= rss);
+        let (pss, private) = pss_private_kib(me).expect("smaps_rollup");
+        assert!(pss > 0 && private > 0);
+        assert!(cpu_ticks(me).is_some());
+    }
+}
