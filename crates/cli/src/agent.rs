@@ -67,6 +67,11 @@ pub struct AgentArgs {
     /// other host are refused (DNS rebinding).
     #[arg(long = "api-host", value_name = "NAME")]
     api_hosts: Vec<String>,
+    /// A label of this node, KEY=VALUE (repeatable; e.g. zone=/eu/r1, role=db): shown
+    /// in status and readable by modules (ABI v2). Keys `[a-z0-9_.-]`, 1–64 bytes;
+    /// values at most 256 bytes.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
     /// TLS for gossip: this node's certificate (PEM; `hearsay keygen --tls`). Needs
     /// --tls-key and --tls-ca; then the node serves and speaks only HTTPS to peers,
     /// both sides presenting certificates of the cluster CA.
@@ -113,6 +118,7 @@ struct FileConfig {
     api_token: Option<String>,
     api_token_file: Option<PathBuf>,
     api_hosts: Option<Vec<String>>,
+    labels: Option<std::collections::BTreeMap<String, String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
@@ -194,6 +200,16 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
     } else {
         args.api_hosts
     };
+    c.labels = file.labels.unwrap_or_default();
+    for text in &args.labels {
+        let (key, value) = text
+            .split_once('=')
+            .with_context(|| format!("--label {text:?}: expected KEY=VALUE"))?;
+        c.labels.insert(key.to_string(), value.to_string());
+    }
+    for (key, value) in &c.labels {
+        check_label(key, value)?;
+    }
     c.tls = match (
         args.tls_cert.or(file.tls_cert),
         args.tls_key.or(file.tls_key),
@@ -252,6 +268,21 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
     }
+}
+
+/// Refuses a label a module or a table could not carry safely.
+fn check_label(key: &str, value: &str) -> Result<()> {
+    let key_ok = (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b));
+    if !key_ok {
+        anyhow::bail!("label key {key:?} must be 1-64 bytes of a-z, 0-9, '_', '.', '-'");
+    }
+    if value.len() > 256 || value.chars().any(char::is_control) {
+        anyhow::bail!("label {key}: the value must be at most 256 bytes, without control characters");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

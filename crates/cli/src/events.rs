@@ -33,6 +33,9 @@ pub struct EventsArgs {
     /// Print each event's JSON record, one per line.
     #[arg(long)]
     json: bool,
+    /// Give up after this many seconds (exit status 1 if `--count` wasn't reached).
+    #[arg(long)]
+    timeout_s: Option<u64>,
 }
 
 pub fn run(args: EventsArgs) -> Result<()> {
@@ -42,7 +45,9 @@ pub fn run(args: EventsArgs) -> Result<()> {
         kinds: args.kind.clone(),
         after: args.after,
     };
-    crate::block_on(async move {
+    let count = args.count;
+    let timeout = args.timeout_s.map(Duration::from_secs);
+    let stream = async move {
         let mut printed = 0;
         let mut first = true;
         loop {
@@ -74,6 +79,18 @@ pub fn run(args: EventsArgs) -> Result<()> {
             }
             query.after = sub.last_id.or(query.after);
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    crate::block_on(async move {
+        match timeout {
+            None => stream.await,
+            Some(t) => match tokio::time::timeout(t, stream).await {
+                Ok(result) => result,
+                Err(_) if count.is_some() => {
+                    anyhow::bail!("fewer than {} events within {t:?}", count.unwrap_or(0))
+                }
+                Err(_) => Ok(()),
+            },
         }
     })
 }

@@ -10,11 +10,11 @@ use hearsay_cli::{agent, cluster, deploy, events, keygen, query, sim, status, wa
 #[command(name = "hearsay", version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Subcommands,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum Subcommands {
     /// Run a node: gossip listener, management API, modules.
     Agent(Box<agent::AgentArgs>),
     /// Deploy a module's code from a file through one node; gossip spreads it.
@@ -27,6 +27,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Ask a module on a node its own query (membership: the member list).
     Query(query::QueryArgs),
+    /// Send a module on a node a command that changes its state (module ABI v2).
+    Command(query::QueryArgs),
     /// Print a node's events as they happen (deployments, starts, failures, …).
     Events(events::EventsArgs),
     /// Wait until every listed node runs a deployment, printing progress.
@@ -42,17 +44,18 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Agent(args) => agent::run(*args),
-        Command::Deploy(args) => deploy::deploy(args),
-        Command::Rollback(args) => deploy::rollback(args),
-        Command::Stop(args) => deploy::stop(args),
-        Command::Status(args) => status::run(args),
-        Command::Query(args) => query::run(args),
-        Command::Events(args) => events::run(args),
-        Command::Watch(args) => watch::run(args),
-        Command::Cluster(args) => cluster::run(args),
-        Command::Sim(args) => sim::run(args),
-        Command::Keygen(args) => keygen::run(args),
+        Subcommands::Agent(args) => agent::run(*args),
+        Subcommands::Deploy(args) => deploy::deploy(args),
+        Subcommands::Rollback(args) => deploy::rollback(args),
+        Subcommands::Stop(args) => deploy::stop(args),
+        Subcommands::Status(args) => status::run(args),
+        Subcommands::Query(args) => query::run(args),
+        Subcommands::Command(args) => query::command(args),
+        Subcommands::Events(args) => events::run(args),
+        Subcommands::Watch(args) => watch::run(args),
+        Subcommands::Cluster(args) => cluster::run(args),
+        Subcommands::Sim(args) => sim::run(args),
+        Subcommands::Keygen(args) => keygen::run(args),
     };
     if let Err(e) = result {
         eprintln!("hearsay: {e:#}");

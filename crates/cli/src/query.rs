@@ -1,6 +1,7 @@
-//! `hearsay query`: asks a module on one node its own query and prints the JSON
-//! answer (for membership: `{"self":…,"live":[…],"suspected":[…]}`; args `count` or
-//! `table` for other views).
+//! `hearsay query` and `hearsay command`: a module's own read-only query, or a
+//! state-changing command (ABI v2), on one node, and its JSON answer (membership's
+//! query: `{"self":…,"live":[…],"suspected":[…]}`; args `count` or `table` for other
+//! views).
 
 use anyhow::Result;
 use clap::Args;
@@ -23,6 +24,14 @@ pub struct QueryArgs {
 pub fn run(args: QueryArgs) -> Result<()> {
     let client = ApiClient::new(&args.api)?;
     let answer = crate::block_on(async move { Ok(client.query(&args.module, &args.args).await?) })?;
+    say!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
+}
+
+/// `hearsay command`: the same arguments as `query`.
+pub fn command(args: QueryArgs) -> Result<()> {
+    let client = ApiClient::new(&args.api)?;
+    let answer = crate::block_on(async move { Ok(client.command(&args.module, &args.args).await?) })?;
     say!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }

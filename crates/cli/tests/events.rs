@@ -36,7 +36,14 @@ fn events_show_a_deployment_spreading_and_resume_after_an_id() {
             "--count",
             "2",
         ])
-        .args(["--kind", "deployment_adopted,started", "--after", "0"])
+        .args([
+            "--kind",
+            "deployment_adopted,started",
+            "--after",
+            "0",
+            "--timeout-s",
+            "30",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -87,6 +94,8 @@ fn events_show_a_deployment_spreading_and_resume_after_an_id() {
         "1",
         "--kind",
         "started",
+        "--timeout-s",
+        "20",
     ]);
     let resumed = records(&out);
     assert_eq!(resumed[0]["id"].as_u64(), Some(second), "{out}");

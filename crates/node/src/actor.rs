@@ -23,6 +23,8 @@ pub(crate) struct Actor {
     pub(crate) api_addr: SocketAddr,
     /// What protects this node, for status.
     pub(crate) security: crate::api_types::SecurityReport,
+    /// The node's labels, for status.
+    pub(crate) labels: std::collections::BTreeMap<String, String>,
 }
 
 impl Actor {

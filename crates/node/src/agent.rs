@@ -73,7 +73,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         .filter(|a| **a != addr)
         .copied()
         .collect();
-    let host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
+    let mut host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
+    host.set_labels(config.labels.clone());
+    // Ids start at the start time in µs: a client's last id is never reused after a
+    // restart.
+    let event_log = Arc::new(crate::event_log::EventLog::new(
+        crate::now_ms().saturating_mul(1000),
+    ));
     let tls = config.tls.as_ref().map(Tls::load).transpose()?;
     let client = PeerClient::new(tls.as_ref())?;
 
@@ -100,6 +106,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         store.clone(),
         inbox.module_results.clone(),
         counters.clone(),
+        event_log.clone(),
     );
     let tls_acceptor = tls
         .as_ref()
@@ -118,11 +125,6 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         tls_acceptor,
         counters.clone(),
     );
-    // Ids start at the start time in µs: a client's last id is never reused after a
-    // restart.
-    let event_log = Arc::new(crate::event_log::EventLog::new(
-        crate::now_ms().saturating_mul(1000),
-    ));
     let api = api_http::router(
         ApiState {
             events: event_log.clone(),
@@ -146,6 +148,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         event_log,
     );
     let actor = Actor {
+        labels: config.labels.clone(),
         driver: Driver::new(core, config.interval_ms, crate::now_ms()),
         fx,
         rendezvous: config.rendezvous.clone(),
@@ -179,15 +182,39 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         modules = configured,
         "hearsay agent ready"
     );
+    let api_calls = inbox.api.clone();
+    let actor = actor.run(queues);
+    tokio::pin!(actor);
     tokio::select! {
         r = gossip_served => r.map_err(|source| NodeError::Serve { what: "gossip", source }),
         r = api_served => r.map_err(|source| NodeError::Serve { what: "api", source }),
-        () = actor.run(queues) => Ok(()),
+        () = &mut actor => Ok(()),
         () = shutdown => {
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: modules say goodbye");
+            leave(api_calls, actor).await;
             Ok(())
         }
     }
+}
+
+/// A graceful leave: every module's `hearsay_leave` runs (ABI v2) while the actor
+/// goes on, and what they send has a moment to go out; at most `LEAVE_TIMEOUT`.
+async fn leave(api_calls: tokio::sync::mpsc::Sender<inbox::ApiCall>, actor: impl Future<Output = ()>) {
+    const LEAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+    const FLUSH: std::time::Duration = std::time::Duration::from_millis(300);
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let farewell = async {
+        if api_calls.send(inbox::ApiCall::Leave { reply }).await.is_ok() && done.await.is_ok() {
+            tokio::time::sleep(FLUSH).await;
+        }
+    };
+    let _ = tokio::time::timeout(LEAVE_TIMEOUT, async {
+        tokio::select! {
+            () = actor => {}
+            () = farewell => {}
+        }
+    })
+    .await;
 }
 
 /// Raises the soft limit on open files to the hard limit: each connection is a file,

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use hearsay_core::deployment::MAX_PARAMS_LEN;
 use hearsay_core::{BudgetOverrides, DeploySpec, Deployment, ModuleName, PeerAddr};
-use hearsay_runtime::{Instance, InstanceContext, Runtime};
+use hearsay_runtime::{Instance, InstanceContext, QueryError, Runtime};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -23,7 +23,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::api_error::ApiError;
 use crate::api_events;
 use crate::api_guard::{self, Guard};
-use crate::api_types::{DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest};
+use crate::api_types::{
+    CommandRequest, DeployRecordRequest, DeployRequest, DeployResponse, RollbackRequest, StopRequest,
+};
 use crate::body_budget::{self, BodyBudget};
 use crate::counters::NodeCounters;
 use crate::error_kind::ErrorKind;
@@ -62,6 +64,7 @@ fn routes() -> Router<ApiState> {
         .route("/rollback", post(rollback))
         .route("/stop", post(stop))
         .route("/modules/{name}/query", get(query))
+        .route("/modules/{name}/command", post(command))
         .route("/modules/{name}/next", get(next))
         .route("/deploy-record", post(deploy_record))
 }
@@ -300,6 +303,35 @@ async fn query(
     s.respond(r)
 }
 
+/// `POST /v1/modules/{name}/command`: a state-changing call (ABI v2); `query` stays
+/// read-only. Needs the API token where one is set, like every route.
+async fn command(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let r = async {
+        let module = module_name(name)?;
+        let CommandRequest { args } = json_body(body)?;
+        if args.len() > MAX_PARAMS_LEN {
+            return Err(ApiError::bad(
+                ErrorKind::ParamsTooLong,
+                format!("command args over {MAX_PARAMS_LEN} bytes"),
+            ));
+        }
+        let answer = s
+            .call(|reply| ApiCall::Command { module, args, reply })
+            .await?
+            .map_err(|e| match e {
+                QueryError::NoCommands(_) => ApiError::bad(ErrorKind::NoCommands, e),
+                _ => ApiError::not_found(ErrorKind::NotRunning, e),
+            })?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
+    }
+    .await;
+    s.respond(r)
+}
+
 async fn fallback(State(s): State<ApiState>) -> Response {
     s.respond(Err(ApiError::not_found(
         ErrorKind::NoSuchEndpoint,
@@ -340,6 +372,7 @@ async fn validate(
     let runtime = s.runtime.clone();
     let params = params.to_string();
     let ctx = InstanceContext {
+        labels: Default::default(),
         self_addr: s.self_addr.to_string(),
         bootstrap: Vec::new(),
         seed: 0,

@@ -213,6 +213,9 @@ pub struct StatusReport {
     pub peers: PeersReport,
     /// Security: whether deployments must be signed, and by how many keys.
     pub security: SecurityReport,
+    /// The node's labels (`--label KEY=VALUE`).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// What protects this node.
@@ -254,6 +257,15 @@ pub struct NextReport {
     pub number: hearsay_core::DeploymentNumber,
     /// The module's current deployment here, if any (its version becomes `previous`).
     pub current: Option<hearsay_core::Deployment>,
+}
+
+/// `POST /v1/modules/{name}/command`: a state-changing call to a module (ABI v2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    /// The command's arguments (module-defined).
+    #[serde(default)]
+    pub args: String,
 }
 
 /// `POST /deploy-record`: a deployment record signed by an operator's key.

@@ -125,6 +125,15 @@ impl ApiClient {
         self.json(self.http.get(url).query(&[("args", args)])).await
     }
 
+    /// `POST /modules/{name}/command`: a module's command (ABI v2) and its answer.
+    pub async fn command(&self, module: &str, args: &str) -> Result<serde_json::Value, ClientError> {
+        let url = self.url(&format!("/modules/{module}/command"));
+        let body = crate::api_types::CommandRequest {
+            args: args.to_string(),
+        };
+        self.json(self.http.post(url).json(&body)).await
+    }
+
     /// `GET /metrics`: Prometheus text.
     pub async fn metrics(&self) -> Result<String, ClientError> {
         let r = self.send(self.http.get(self.url("/metrics"))).await?;

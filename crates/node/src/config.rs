@@ -1,6 +1,7 @@
 //! What an agent is told at start: where its data lives, where it listens, whom it
 //! knows, how fast it gossips.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -55,6 +56,9 @@ pub struct AgentConfig {
     /// Time a client has to send a request's headers — and how long a keep-alive
     /// connection may sit idle — on either listener, in ms.
     pub header_timeout_ms: u64,
+    /// The node's labels (`--label KEY=VALUE`, e.g. `zone=/eu/r1`): shown in status and
+    /// readable by modules (ABI v2 `labels`).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl AgentConfig {
@@ -73,6 +77,7 @@ impl AgentConfig {
             signing_key: None,
             cluster_key: None,
             api_token: None,
+            labels: BTreeMap::new(),
             api_hosts: Vec::new(),
             tls: None,
             gossip_loss: 0.0,

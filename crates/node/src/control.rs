@@ -85,6 +85,12 @@ impl Actor {
                 // Answered by the module task, straight to the API.
                 self.fx.modules.control(Control::Query { module, args, reply });
             }
+            ApiCall::Leave { reply } => {
+                self.fx.modules.control(Control::Leave(reply));
+            }
+            ApiCall::Command { module, args, reply } => {
+                self.fx.modules.control(Control::Command { module, args, reply });
+            }
         }
     }
 
@@ -176,6 +182,7 @@ impl Actor {
                 hints: core.hints().iter().map(ToString::to_string).collect(),
             },
             security: self.security.clone(),
+            labels: self.labels.clone(),
         }
     }
 

@@ -68,6 +68,8 @@ kinds! {
     UnknownModule = "unknown_module",
     /// A module that doesn't run here.
     NotRunning = "not_running",
+    /// A command to a module that takes none (it doesn't export `hearsay_command`).
+    NoCommands = "no_commands",
     /// No such route.
     NoSuchEndpoint = "no_such_endpoint",
     /// A route that doesn't take that method.

@@ -7,7 +7,8 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use hearsay_core::{Event, Severity};
+use hearsay_core::{Event, ModuleName, Severity};
+use hearsay_runtime::ModuleEvent;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
@@ -25,7 +26,7 @@ pub struct EventRecord {
     pub time_ms: u64,
     /// What happened (`deployment_adopted`, `started`, `failed`, …).
     pub kind: String,
-    /// `core` for the core's events.
+    /// `core` for the core's events, the module's name for a module's own.
     pub source: String,
     /// The module it is about, if any.
     pub module: Option<String>,
@@ -83,18 +84,41 @@ impl EventLog {
     pub fn publish(&self, time_ms: u64, event: &Event) {
         let mut data = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
         readable_numbers(&mut data);
-        let kind = data["kind"].as_str().unwrap_or("unknown").to_string();
-        let mut ring = self.ring.lock().expect("event ring lock");
-        let record = Arc::new(EventRecord {
-            id: ring.next_id,
+        self.record(EventRecord {
+            id: 0,
             time_ms,
-            kind,
+            kind: data["kind"].as_str().unwrap_or("unknown").to_string(),
             source: "core".to_string(),
             module: event.module().map(|m| m.to_string()),
             severity: event.severity(),
             message: event.to_string(),
             data,
         });
+    }
+
+    /// Records an event a module published (ABI v2 `emit`): its data as JSON when it
+    /// is JSON, else as text.
+    pub fn publish_module(&self, time_ms: u64, module: &ModuleName, event: &ModuleEvent) {
+        let text = String::from_utf8_lossy(&event.data);
+        let data =
+            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
+        self.record(EventRecord {
+            id: 0,
+            time_ms,
+            kind: event.kind.clone(),
+            source: module.to_string(),
+            module: Some(module.to_string()),
+            severity: Severity::Info,
+            message: format!("module {module}: {}", event.kind),
+            data,
+        });
+    }
+
+    /// Numbers a record, keeps it in the ring and hands it to every subscriber.
+    fn record(&self, mut record: EventRecord) {
+        let mut ring = self.ring.lock().expect("event ring lock");
+        record.id = ring.next_id;
+        let record = Arc::new(record);
         ring.next_id += 1;
         if ring.kept.len() == RING {
             ring.kept.pop_front();

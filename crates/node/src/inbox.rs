@@ -49,6 +49,17 @@ pub(crate) enum ApiCall {
         args: String,
         reply: oneshot::Sender<Result<String, hearsay_runtime::QueryError>>,
     },
+    /// The node is leaving gracefully: modules say goodbye (ABI v2 `hearsay_leave`);
+    /// `reply` once their sends are with the core.
+    Leave {
+        reply: oneshot::Sender<()>,
+    },
+    /// A module's command (ABI v2 `hearsay_command`).
+    Command {
+        module: ModuleName,
+        args: String,
+        reply: oneshot::Sender<Result<String, hearsay_runtime::QueryError>>,
+    },
     /// The number a deployment made here now would get, and the current deployment:
     /// what an operator signs a record against.
     Next {

@@ -26,6 +26,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::counters::NodeCounters;
+use crate::event_log::EventLog;
 use crate::store::CodeStore;
 
 /// Batches of payloads in flight to the module task.
@@ -46,6 +47,15 @@ pub(crate) enum Control {
     Unload(ModuleName),
     /// A module's query, answered directly to the API.
     Query {
+        module: ModuleName,
+        args: String,
+        reply: oneshot::Sender<Result<String, QueryError>>,
+    },
+    /// The node is leaving: every module's `hearsay_leave` (ABI v2); `done` once what
+    /// they sent is with the actor.
+    Leave(oneshot::Sender<()>),
+    /// A module's command (ABI v2), answered directly to the API.
+    Command {
         module: ModuleName,
         args: String,
         reply: oneshot::Sender<Result<String, QueryError>>,
@@ -88,6 +98,7 @@ impl ModuleTask {
         store: CodeStore,
         results: mpsc::Sender<Vec<Input>>,
         counters: Arc<NodeCounters>,
+        events: Arc<EventLog>,
     ) -> Self {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (deliveries, deliveries_rx) = mpsc::channel(DELIVERY_CHANNEL);
@@ -102,6 +113,7 @@ impl ModuleTask {
             pending_loads: BTreeMap::new(),
             published: published.clone(),
             counters: counters.clone(),
+            events,
             queues: BTreeMap::new(),
             turn: None,
             results: Vec::new(),
@@ -187,6 +199,8 @@ struct Worker {
     pending_loads: BTreeMap<ModuleName, DeploymentNumber>,
     published: Arc<Mutex<Published>>,
     counters: Arc<NodeCounters>,
+    /// Where the modules' own events go (`GET /v1/events`).
+    events: Arc<EventLog>,
     /// Payloads waiting, per module.
     queues: BTreeMap<ModuleName, VecDeque<Delivery>>,
     /// The module served last: the next payload comes from the one after it.
@@ -312,7 +326,14 @@ impl Worker {
 
     async fn handle(&mut self, control: Control) {
         let started = Instant::now();
+        if let Control::Leave(done) = control {
+            let inputs = self.host.leave(crate::now_ms());
+            self.report(inputs).await;
+            let _ = done.send(());
+            return;
+        }
         let inputs = match control {
+            Control::Leave(_) => Vec::new(),
             Control::Tick(now) => self.host.tick(now),
             Control::Load(deployment) => {
                 self.compile(deployment);
@@ -326,6 +347,11 @@ impl Worker {
             }
             Control::Query { module, args, reply } => {
                 let (answer, inputs) = self.host.query(crate::now_ms(), &module, &args);
+                let _ = reply.send(answer);
+                inputs
+            }
+            Control::Command { module, args, reply } => {
+                let (answer, inputs) = self.host.command(crate::now_ms(), &module, &args);
                 let _ = reply.send(answer);
                 inputs
             }
@@ -390,6 +416,9 @@ impl Worker {
                 2 => tracing::info!(%module, "{}", line.text),
                 _ => tracing::debug!(%module, "{}", line.text),
             }
+        }
+        for (module, event) in self.host.events.drain(..) {
+            self.events.publish_module(crate::now_ms(), &module, &event);
         }
         // The actor is on this thread: handing it what a call did at once costs no
         // wake-up, and a module's replies must not wait for its queue to drain.

@@ -34,6 +34,7 @@ fn echo() -> Vec<u8> {
 
 fn ctx() -> InstanceContext {
     InstanceContext {
+        labels: Default::default(),
         self_addr: "127.0.0.1:7000".into(),
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,

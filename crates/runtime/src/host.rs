@@ -10,7 +10,7 @@ use hearsay_core::{Deployment, DeploymentNumber, Input, ModuleName, PeerAddr};
 
 use crate::instance::{Handover, Instance, InstanceContext};
 use crate::runtime::Runtime;
-use crate::state::{BudgetUsage, Effects, LogLine};
+use crate::state::{BudgetUsage, Effects, LogLine, ModuleEvent};
 use crate::LoadError;
 
 /// Counters of the module host.
@@ -43,6 +43,9 @@ pub enum QueryError {
     /// The instance failed (now, or earlier).
     #[error("module {0} failed: {1}")]
     Failed(ModuleName, crate::ModuleError),
+    /// The module takes no commands (it does not export `hearsay_command`).
+    #[error("module {0} takes no commands (ABI v2 hearsay_command)")]
+    NoCommands(ModuleName),
 }
 
 struct Running {
@@ -57,8 +60,12 @@ pub struct ModuleHost {
     bootstrap: Vec<String>,
     next_seed: u64,
     running: BTreeMap<ModuleName, Running>,
+    /// The node's labels, handed to every new instance.
+    labels: BTreeMap<String, String>,
     /// Log lines from modules, for the driver to drain into its logs.
     pub logs: Vec<(ModuleName, LogLine)>,
+    /// Events modules published, for the driver to drain into its event stream.
+    pub events: Vec<(ModuleName, ModuleEvent)>,
     /// Counters.
     pub metrics: HostMetrics,
 }
@@ -72,9 +79,16 @@ impl ModuleHost {
             bootstrap: bootstrap.iter().map(ToString::to_string).collect(),
             next_seed: seed,
             running: BTreeMap::new(),
+            labels: BTreeMap::new(),
             logs: Vec::new(),
+            events: Vec::new(),
             metrics: HostMetrics::default(),
         }
+    }
+
+    /// The node's labels (`--label KEY=VALUE`), for instances started from now on.
+    pub fn set_labels(&mut self, labels: BTreeMap<String, String>) {
+        self.labels = labels;
     }
 
     /// Loads a deployment's code: compile (or reuse), start the new instance next to
@@ -120,6 +134,7 @@ impl ModuleHost {
         let budget = deployment.budget.resolve(&self.runtime.limits.budget);
         self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let ctx = InstanceContext {
+            labels: self.labels.clone(),
             self_addr: self.self_addr.clone(),
             bootstrap: self.bootstrap.clone(),
             seed: self.next_seed,
@@ -178,11 +193,19 @@ impl ModuleHost {
 
     /// Ticks every live instance.
     pub fn tick(&mut self, now_ms: u64) -> Vec<Input> {
+        self.each_live(|instance| instance.tick(now_ms))
+    }
+
+    /// Runs `call` on every live instance; what they did, as inputs.
+    fn each_live(
+        &mut self,
+        mut call: impl FnMut(&mut Instance) -> Result<Effects, crate::ModuleError>,
+    ) -> Vec<Input> {
         let modules: Vec<ModuleName> = self.running.keys().cloned().collect();
         let mut inputs = Vec::new();
         for module in modules {
             let result = match self.running.get_mut(&module) {
-                Some(r) if r.instance.failure().is_none() => r.instance.tick(now_ms),
+                Some(r) if r.instance.failure().is_none() => call(&mut r.instance),
                 _ => continue,
             };
             inputs.extend(self.outcome(&module, result));
@@ -219,14 +242,36 @@ impl ModuleHost {
         module: &ModuleName,
         args: &str,
     ) -> (Result<String, QueryError>, Vec<Input>) {
+        self.ask(module, |instance| instance.query(now_ms, args).map(Some))
+    }
+
+    /// Runs a module's command (ABI v2 `hearsay_command`); a failure here is reported
+    /// like any other.
+    pub fn command(
+        &mut self,
+        now_ms: u64,
+        module: &ModuleName,
+        args: &str,
+    ) -> (Result<String, QueryError>, Vec<Input>) {
+        self.ask(module, |instance| instance.command(now_ms, args))
+    }
+
+    /// A call answered with JSON (a query, a command) on a live instance: its answer
+    /// (`None` from the call: the module has no such export), and its effects.
+    fn ask(
+        &mut self,
+        module: &ModuleName,
+        call: impl FnOnce(&mut Instance) -> Result<Option<(String, Effects)>, crate::ModuleError>,
+    ) -> (Result<String, QueryError>, Vec<Input>) {
         let Some(r) = self.running.get_mut(module) else {
             return (Err(QueryError::NotRunning(module.clone())), Vec::new());
         };
         if let Some(e) = r.instance.failure() {
             return (Err(QueryError::Failed(module.clone(), e.clone())), Vec::new());
         }
-        match r.instance.query(now_ms, args) {
-            Ok((answer, effects)) => (Ok(answer), self.effects(module, effects)),
+        match call(&mut r.instance) {
+            Ok(Some((answer, effects))) => (Ok(answer), self.effects(module, effects)),
+            Ok(None) => (Err(QueryError::NoCommands(module.clone())), Vec::new()),
             Err(e) => {
                 let number = r.number;
                 self.metrics.failures += 1;
@@ -238,6 +283,12 @@ impl ModuleHost {
                 (Err(QueryError::Failed(module.clone(), e)), vec![input])
             }
         }
+    }
+
+    /// The node is leaving gracefully: every live instance's `hearsay_leave` (ABI v2)
+    /// runs, and what they send (farewells to their peers) comes back as inputs.
+    pub fn leave(&mut self, now_ms: u64) -> Vec<Input> {
+        self.each_live(|instance| instance.leave(now_ms))
     }
 
     /// What each module's instance consumed, and what its budget dropped.
@@ -268,11 +319,13 @@ impl ModuleHost {
         }
     }
 
-    /// Sends become `ModuleSend` inputs; logs are kept for the driver.
+    /// Sends become `ModuleSend` inputs; logs and events are kept for the driver.
     fn effects(&mut self, module: &ModuleName, effects: Effects) -> Vec<Input> {
         self.metrics.dropped_sends += effects.dropped_sends;
         self.logs
             .extend(effects.logs.into_iter().map(|l| (module.clone(), l)));
+        self.events
+            .extend(effects.events.into_iter().map(|e| (module.clone(), e)));
         let mut inputs = Vec::with_capacity(effects.sends.len());
         for (to, payload) in effects.sends {
             match to.parse::<PeerAddr>() {

@@ -1,10 +1,11 @@
-//! The `hearsay` imports of module ABI v1 (docs/module-abi.md), as host functions.
+//! The `hearsay` imports of module ABI v1 and v2 (docs/module-abi.md), as host
+//! functions: v2 adds `emit` (publish an event) and `labels` (the node's labels).
 //! Every pointer and length from the guest is bounds-checked; a bad one traps the call.
 
 use wasmtime::{Caller, Linker};
 
-use crate::limits::SEND_FUEL;
-use crate::state::{escape_log_text, HostState, LogLine};
+use crate::limits::{MAX_EVENT_BYTES, MAX_EVENT_KIND, SEND_FUEL};
+use crate::state::{escape_log_text, HostState, LogLine, ModuleEvent};
 use crate::ModuleError;
 
 /// Longest peer address a guest may name.
@@ -141,6 +142,44 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     linker.func_wrap(
         "hearsay",
+        "emit",
+        |mut caller: Caller<'_, HostState>,
+         kind_ptr: i32,
+         kind_len: i32,
+         ptr: i32,
+         len: i32|
+         -> wasmtime::Result<()> {
+            let (kind_len, len) = (kind_len as u32 as usize, len as u32 as usize);
+            charge_fuel(&mut caller, SEND_FUEL + len as u64 / 16)?;
+            if kind_len == 0 || kind_len > MAX_EVENT_KIND || len > MAX_EVENT_BYTES {
+                caller.data_mut().usage.events_dropped += 1;
+                return Ok(());
+            }
+            if !caller.data_mut().admit_event() {
+                return Ok(());
+            }
+            let kind = read(&mut caller, kind_ptr, kind_len as i32)?;
+            let data = read(&mut caller, ptr, len as i32)?;
+            let good_kind = kind
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(b));
+            match String::from_utf8(kind) {
+                Ok(kind) if good_kind => caller.data_mut().effects.events.push(ModuleEvent { kind, data }),
+                _ => caller.data_mut().usage.events_dropped += 1,
+            }
+            Ok(())
+        },
+    )?;
+    linker.func_wrap(
+        "hearsay",
+        "labels",
+        |mut caller: Caller<'_, HostState>, ptr: i32, cap: i32| -> wasmtime::Result<i32> {
+            let text = caller.data().labels.clone();
+            write_text(&mut caller, text, ptr, cap)
+        },
+    )?;
+    linker.func_wrap(
+        "hearsay",
         "reply",
         |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
             let Some(limit) = caller.data().reply_limit else {
@@ -173,7 +212,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// Names and arities of the imports, for checking a module before instantiating it.
-pub(crate) const IMPORTS: [(&str, usize, usize); 7] = [
+pub(crate) const IMPORTS: [(&str, usize, usize); 9] = [
     ("send", 4, 0),
     ("now_ms", 0, 1),
     ("random", 2, 0),
@@ -181,4 +220,6 @@ pub(crate) const IMPORTS: [(&str, usize, usize); 7] = [
     ("bootstrap_peers", 2, 1),
     ("self_addr", 2, 1),
     ("reply", 2, 0),
+    ("emit", 4, 0),
+    ("labels", 2, 1),
 ];

@@ -39,6 +39,8 @@ pub struct InstanceContext {
     pub now_ms: u64,
     /// The instance's budget (its deployment's, resolved over the node's defaults).
     pub budget: Budget,
+    /// The node's labels (`--label KEY=VALUE`), for the `labels` import.
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 struct Exports {
@@ -49,7 +51,14 @@ struct Exports {
     query: TypedFunc<(i32, i32), ()>,
     export_state: Option<TypedFunc<(), ()>>,
     import_state: Option<TypedFunc<(i32, i32), i32>>,
+    /// ABI v2, optional: state-changing calls from the API.
+    command: Option<TypedFunc<(i32, i32), ()>>,
+    /// ABI v2, optional: the node is leaving gracefully.
+    leave: Option<TypedFunc<(), ()>>,
 }
+
+/// The ABI versions this host speaks: 2 is a superset of 1.
+pub const ABI_VERSIONS: [i32; 2] = [1, 2];
 
 /// A running module instance.
 pub struct Instance {
@@ -83,6 +92,8 @@ impl Instance {
             &ctx.bootstrap,
             ctx.now_ms,
         );
+        let mut state = state;
+        state.labels = serde_json::to_string(&ctx.labels).unwrap_or_else(|_| "{}".into());
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
         let fuel = runtime.limits.fuel_per_call;
@@ -116,6 +127,8 @@ impl Instance {
                 .map_err(bad)?,
             export_state: instance.get_typed_func(&mut store, "hearsay_export_state").ok(),
             import_state: instance.get_typed_func(&mut store, "hearsay_import_state").ok(),
+            command: instance.get_typed_func(&mut store, "hearsay_command").ok(),
+            leave: instance.get_typed_func(&mut store, "hearsay_leave").ok(),
         };
         let mut this = Instance {
             store,
@@ -125,9 +138,9 @@ impl Instance {
             version: code.version,
         };
         let version = this.call(ctx.now_ms, |s, _| abi.call(s, ()))?;
-        if version != 1 {
+        if !ABI_VERSIONS.contains(&version) {
             return Err(LoadError::BadAbi(format!(
-                "module speaks ABI version {version}; this host speaks 1"
+                "module speaks ABI version {version}; this host speaks 1 and 2"
             )));
         }
         let status = this.call(ctx.now_ms, |s, e| {
@@ -255,6 +268,39 @@ impl Instance {
             Err(fault) => serde_json::json!({ "error": fault }).to_string(),
         };
         Ok((text, self.take_effects()))
+    }
+
+    /// `hearsay_command(args)` (ABI v2): a state-changing call, answered like a query.
+    /// `None` when the module has no commands.
+    pub fn command(&mut self, now_ms: u64, args: &str) -> Result<Option<(String, Effects)>, ModuleError> {
+        let Some(command) = self.exports.command.clone() else {
+            return Ok(None);
+        };
+        let reply = self.with_reply(now_ms, MAX_QUERY_REPLY, |s, e| {
+            let (p, l) = pass(s, e, args.as_bytes())?;
+            command.call(s, (p, l))
+        })?;
+        let text = match reply {
+            Ok(Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(None) => "{}".into(),
+            Err(fault) => serde_json::json!({ "error": fault }).to_string(),
+        };
+        Ok(Some((text, self.take_effects())))
+    }
+
+    /// `hearsay_leave()` (ABI v2): the node is shutting down gracefully; the module's
+    /// last sends (a farewell to its peers) are in the effects.
+    pub fn leave(&mut self, now_ms: u64) -> Result<Effects, ModuleError> {
+        let Some(leave) = self.exports.leave.clone() else {
+            return Ok(Effects::default());
+        };
+        self.call(now_ms, move |s, _| leave.call(s, ()))?;
+        Ok(self.take_effects())
+    }
+
+    /// True when the module takes commands (exports `hearsay_command`).
+    pub fn has_commands(&self) -> bool {
+        self.exports.command.is_some()
     }
 
     /// `hearsay_export_state()`: the state to hand over, refused when it is larger than

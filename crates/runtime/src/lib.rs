@@ -25,7 +25,7 @@ mod state;
 
 pub use error::{LoadError, ModuleError};
 pub use host::{HostMetrics, ModuleHost, QueryError};
-pub use instance::{Handover, Instance, InstanceContext};
+pub use instance::{Handover, Instance, InstanceContext, ABI_VERSIONS};
 pub use limits::Limits;
 pub use runtime::{Code, Runtime};
-pub use state::{BudgetUsage, Effects, LogLine};
+pub use state::{BudgetUsage, Effects, LogLine, ModuleEvent};

@@ -11,6 +11,16 @@ use hearsay_core::Budget;
 /// CPU the module spends, so it counts against the module's CPU budget.
 pub const SEND_FUEL: u64 = 1000;
 
+/// Events a module may publish per second (a burst of three seconds' worth); more
+/// are dropped and counted.
+pub const EVENTS_PER_S: u64 = 100;
+
+/// Largest event data; a larger `emit` is dropped and counted.
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// Longest event kind.
+pub const MAX_EVENT_KIND: usize = 64;
+
 /// Bytes counted against the memory budget per table element.
 pub const TABLE_ELEMENT_BYTES: u64 = 16;
 

@@ -20,6 +20,15 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// An event a module published (ABI v2 `emit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleEvent {
+    /// Its kind (`member_joined`, `value_changed`, …): `[a-z0-9_.-]`, at most 64 bytes.
+    pub kind: String,
+    /// Its data (usually JSON), at most [`crate::limits::MAX_EVENT_BYTES`].
+    pub data: Vec<u8>,
+}
+
 /// What one call made the module do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Effects {
@@ -29,6 +38,8 @@ pub struct Effects {
     pub logs: Vec<LogLine>,
     /// Sends dropped for breaking the payload size limit.
     pub dropped_sends: u64,
+    /// Events published, in order.
+    pub events: Vec<ModuleEvent>,
 }
 
 /// What an instance has consumed, and what its budget made it drop: for status and
@@ -49,6 +60,9 @@ pub struct BudgetUsage {
     pub calls_throttled: u64,
     /// Log lines dropped for the log budget.
     pub logs_dropped: u64,
+    /// Events dropped: over the events budget, or a bad kind or size.
+    #[serde(default)]
+    pub events_dropped: u64,
     /// Memory of all its memories and tables, now.
     pub memory_bytes: u64,
     /// How long it has been over its send or CPU budget without a second's break.
@@ -61,6 +75,7 @@ pub(crate) struct Meters {
     pub bytes: TokenBucket,
     pub fuel: TokenBucket,
     pub logs: TokenBucket,
+    pub events: TokenBucket,
 }
 
 impl Meters {
@@ -71,6 +86,7 @@ impl Meters {
             fuel: TokenBucket::new(budget.fuel_per_s, 1, now),
             // Logs may come in a burst (a module starting up says several things).
             logs: TokenBucket::new(budget.logs_per_s, 3, now),
+            events: TokenBucket::new(crate::limits::EVENTS_PER_S, 3, now),
         }
     }
 }
@@ -86,6 +102,8 @@ pub(crate) struct HostState {
     pub rng: ChaCha8Rng,
     pub self_addr: String,
     pub bootstrap: String,
+    /// The node's labels as a JSON object (the `labels` import).
+    pub labels: String,
     pub effects: Effects,
     /// Sends the current call made (dropped ones too): the flood limit counts them.
     pub sends_in_call: usize,
@@ -121,6 +139,7 @@ impl HostState {
             rng,
             self_addr,
             bootstrap: bootstrap.join("\n"),
+            labels: "{}".to_string(),
             effects: Effects::default(),
             sends_in_call: 0,
             reply_limit: None,
@@ -152,6 +171,15 @@ impl HostState {
         let admitted = self.meters.logs.take(self.now_ms, 1);
         if !admitted {
             self.usage.logs_dropped += 1;
+        }
+        admitted
+    }
+
+    /// Takes one event from the budget; false (and counted) when over.
+    pub fn admit_event(&mut self) -> bool {
+        let admitted = self.meters.events.take(self.now_ms, 1);
+        if !admitted {
+            self.usage.events_dropped += 1;
         }
         admitted
     }

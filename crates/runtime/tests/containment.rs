@@ -14,6 +14,7 @@ use hearsay_runtime::{Instance, InstanceContext, Limits, ModuleError, ModuleHost
 
 fn ctx() -> InstanceContext {
     InstanceContext {
+        labels: Default::default(),
         self_addr: "127.0.0.1:7000".into(),
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,

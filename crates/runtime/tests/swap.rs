@@ -179,9 +179,10 @@ fn corrupted_and_foreign_wasm_is_refused_with_a_reason() {
         let _ = rt.compile(&flipped);
     }
     // A module speaking another ABI version is refused at start.
-    let v2 = wat_module_abi(2, "", "");
+    let v2 = wat_module_abi(3, "", "");
     let code = rt.compile(&v2).unwrap();
     let ctx = hearsay_runtime::InstanceContext {
+        labels: Default::default(),
         self_addr: "127.0.0.1:1".into(),
         bootstrap: vec![],
         seed: 0,
@@ -189,9 +190,12 @@ fn corrupted_and_foreign_wasm_is_refused_with_a_reason() {
         budget: hearsay_core::Budget::default(),
     };
     let err = hearsay_runtime::Instance::start(&rt, &code, "", &ctx).unwrap_err();
+    // (Version 2 is a superset of 1: it starts.)
+    let v2 = rt.compile(&wat_module_abi(2, "", "")).unwrap();
+    assert!(hearsay_runtime::Instance::start(&rt, &v2, "", &ctx).is_ok());
     assert_eq!(
         err.to_string(),
-        "not a hearsay module: module speaks ABI version 2; this host speaks 1"
+        "not a hearsay module: module speaks ABI version 3; this host speaks 1 and 2"
     );
 }
 
@@ -216,6 +220,7 @@ fn compiled_code_is_shared_on_disk() {
     let code = second.compile(MEMBERSHIP).unwrap();
     eprintln!("compile: cold {cold:?}, from the disk cache {:?}", warm.elapsed());
     let ctx = hearsay_runtime::InstanceContext {
+        labels: Default::default(),
         self_addr: "127.0.0.1:1".into(),
         bootstrap: vec![],
         seed: 0,

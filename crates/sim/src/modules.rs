@@ -56,6 +56,9 @@ impl NodeModules {
         }
     }
 
+    /// The node's wasm host. What its modules logged and emitted since the last call
+    /// is dropped here: a simulated node has no log or event stream to keep it for,
+    /// and at 100,000 nodes it would be most of the memory.
     fn wasm_host(&mut self) -> &mut ModuleHost {
         let (runtime, addr, bootstrap, seed) = (
             self.runtime.clone(),
@@ -63,8 +66,12 @@ impl NodeModules {
             self.bootstrap.clone(),
             self.seed,
         );
-        self.wasm
-            .get_or_insert_with(|| ModuleHost::new(runtime, addr, bootstrap, seed.rotate_left(17)))
+        let host = self
+            .wasm
+            .get_or_insert_with(|| ModuleHost::new(runtime, addr, bootstrap, seed.rotate_left(17)));
+        host.logs.clear();
+        host.events.clear();
+        host
     }
 
     /// Starts a deployment's instance, handing state over from the one it replaces.

@@ -117,6 +117,13 @@ impl Agent {
         }
     }
 
+    /// SIGTERM (a graceful stop), and waits until the agent has exited.
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("agent runs");
+        signal(child.id() as i32, libc::SIGTERM);
+        child.wait().unwrap()
+    }
+
     pub fn sigstop(&self) {
         signal(self.pid(), libc::SIGSTOP);
     }
