@@ -95,6 +95,10 @@ pub struct StopArgs {
     api: String,
     /// The module name.
     module: String,
+    /// Sign the stop with this deployment key (needed where nodes take only signed
+    /// deployments and the node doesn't sign its own).
+    #[arg(long)]
+    key: Option<PathBuf>,
     #[command(flatten)]
     out: Output,
 }
@@ -230,8 +234,23 @@ pub fn rollback(args: RollbackArgs) -> Result<()> {
 
 pub fn stop(args: StopArgs) -> Result<()> {
     let client = ApiClient::new(&args.api)?;
+    let key = args.key.as_deref().map(read_signing_key).transpose()?;
     crate::block_on(async move {
-        let d = client.stop(&args.module).await?;
+        let d = match key {
+            Some(key) => {
+                let module = args.module.clone();
+                signed(&client, &args.module, &key, None, move |current| {
+                    let Some(current) = current else {
+                        anyhow::bail!("module {module} is not deployed");
+                    };
+                    // A deployment with no code, as a stop through the API.
+                    Ok((None, DeploySpec::default(), Some(current)))
+                })
+                .await
+                .with_context(|| format!("signed stop of {}", args.module))?
+            }
+            None => client.stop(&args.module).await?,
+        };
         finish("stopped", &client, d, &args.out).await
     })
 }

@@ -126,6 +126,20 @@ fn only_signed_deployments_spread_and_strangers_are_not_heard() {
         !out.status.success() && err.contains("no previous version"),
         "{err}"
     );
+
+    // A stop: unsigned it is refused, signed (`stop --key`) it stops the module
+    // everywhere.
+    let out = cli(&["stop", "--api", &c.agents[1].api(), "membership"]);
+    assert!(!out.status.success(), "an unsigned stop on a secure node");
+    cli_ok(&["stop", "--key", &ops, "--api", &c.agents[1].api(), "membership"]);
+    wait_for("every node has stopped membership", 30, || {
+        (0..3).all(|i| {
+            c.agents[i]
+                .status()
+                .and_then(|s| s.module("membership").map(|m| m.deployment.version.is_none()))
+                .unwrap_or(false)
+        })
+    });
     let _ = std::fs::remove_dir_all(&keys);
 }
 

@@ -111,7 +111,7 @@ pub(crate) async fn guard(State(guard): State<Guard>, request: Request, next: Ne
         Ok(()) => next.run(request).await,
         Err(e) => {
             guard.counters.api_errors.inc(e.kind.as_str());
-            tracing::info!(kind = e.kind.as_str(), "API request refused: {}", e.message);
+            tracing::debug!(kind = e.kind.as_str(), "API request refused: {}", e.message);
             e.into_response()
         }
     }

@@ -177,7 +177,7 @@ impl ApiState {
             Ok(r) => r,
             Err(e) => {
                 self.counters.api_errors.inc(e.kind.as_str());
-                tracing::info!(kind = e.kind.as_str(), "API request refused: {}", e.message);
+                tracing::debug!(kind = e.kind.as_str(), "API request refused: {}", e.message);
                 e.into_response()
             }
         }
