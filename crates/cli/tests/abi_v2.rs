@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cli_ok, deploy_module, http, membership_wasm, runs_module, wait_for, Cluster};
+use common::{cli_ok, deploy_module, first_event, http, membership_wasm, runs_module, wait_for, Cluster};
 use serde_json::Value;
 
 /// modules/abi-v2/labels.wat: a command publishes and answers the node's labels, a
@@ -50,23 +50,7 @@ fn labels_commands_and_module_events_on_real_agents() {
     assert_eq!(code, 200, "{answer}");
     let labels: Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(labels["zone"], "/eu/r1");
-    let out = cli_ok(&[
-        "events",
-        "--api",
-        &api,
-        "--after",
-        "0",
-        "--module",
-        "labels",
-        "--kind",
-        "labels",
-        "--count",
-        "1",
-        "--json",
-        "--timeout-s",
-        "20",
-    ]);
-    let event: Value = serde_json::from_str(out.trim()).unwrap();
+    let event = first_event(&api, 0, &["--module", "labels", "--kind", "labels"]);
     assert_eq!(event["source"], "labels", "{event}");
     assert_eq!(event["data"]["zone"], "/eu/r1", "{event}");
 
@@ -101,21 +85,7 @@ fn a_leaving_node_says_goodbye_through_its_modules() {
     });
     let status = c.agents[1].sigterm();
     assert!(status.success(), "a graceful stop exits 0: {status}");
-    let out = cli_ok(&[
-        "events",
-        "--api",
-        &c.agents[0].api(),
-        "--after",
-        "0",
-        "--kind",
-        "received",
-        "--count",
-        "1",
-        "--json",
-        "--timeout-s",
-        "20",
-    ]);
-    let event: Value = serde_json::from_str(out.trim()).unwrap();
+    let event = first_event(&c.agents[0].api(), 0, &["--kind", "received"]);
     assert_eq!(event["source"], "farewell", "{event}");
     assert_eq!(event["data"], "bye", "{event}");
 }

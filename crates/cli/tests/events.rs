@@ -10,14 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{cli_ok, deploy_module, hearsay_bin, http, membership_wasm, Cluster};
+use common::{deploy_module, first_event, hearsay_bin, http, membership_wasm, Cluster};
 use serde_json::Value;
-
-fn records(out: &str) -> Vec<Value> {
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 #[test]
 fn events_show_a_deployment_spreading_and_resume_after_an_id() {
@@ -83,22 +77,8 @@ fn events_show_a_deployment_spreading_and_resume_after_an_id() {
 
     // Resuming after the first: the kept events after it, in order, the second among
     // them — and nothing at or before the id given.
-    let out = cli_ok(&[
-        "events",
-        "--api",
-        &watched,
-        "--after",
-        &first.to_string(),
-        "--json",
-        "--count",
-        "1",
-        "--kind",
-        "started",
-        "--timeout-s",
-        "20",
-    ]);
-    let resumed = records(&out);
-    assert_eq!(resumed[0]["id"].as_u64(), Some(second), "{out}");
+    let resumed = first_event(&watched, first, &["--kind", "started"]);
+    assert_eq!(resumed["id"].as_u64(), Some(second), "{resumed}");
 
     // Bad requests: JSON errors, counted.
     let (code, body) = http(&watched, "GET", "/v1/events?bogus=1", b"").unwrap();

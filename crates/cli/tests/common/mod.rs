@@ -345,6 +345,27 @@ pub fn cli_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The first event after id `after` at the agent `api` passing the `hearsay events`
+/// filters `filters` (e.g. `["--kind", "started"]`), waiting up to 20 s.
+pub fn first_event(api: &str, after: u64, filters: &[&str]) -> serde_json::Value {
+    let after = after.to_string();
+    let mut args = vec![
+        "events",
+        "--api",
+        api,
+        "--after",
+        &after,
+        "--count",
+        "1",
+        "--json",
+        "--timeout-s",
+        "20",
+    ];
+    args.extend_from_slice(filters);
+    let out = cli_ok(&args);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// A `POST /gossip` body: each envelope framed by its u32 little-endian length.
 pub fn frame(envelopes: &[&[u8]]) -> Vec<u8> {
     let mut body = Vec::new();
