@@ -117,12 +117,27 @@ async fn propagation(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row
     let (push_pull, push) = bounds(n);
     let bound_text = format!("push-pull bound {push_pull:.1}, push {push:.1} rounds");
     let rounds: Vec<f64> = update.iter().map(|s| s / round).collect();
-    let mut rows = vec![
-        Row::new(
-            GROUP,
-            format!("update → all {n} agents running it"),
-            "s",
-            update.clone(),
+    // The goals are judged on the whole cluster (the last agent), never the median.
+    let target = |row: Row, limit: f64, reference: &str| {
+        if n == 100 {
+            row.at_most(limit, reference)
+        } else {
+            row
+        }
+    };
+    // From the deployment to the last membership view holding all N: the code's
+    // download, start and the module's own gossip together.
+    let deploy_to_views: Vec<f64> = cold.iter().zip(&views).map(|(c, v)| c + v).collect();
+    let rows = vec![
+        target(
+            Row::new(
+                GROUP,
+                format!("update → all {n} agents running it"),
+                "s",
+                update.clone(),
+            ),
+            0.6,
+            "a whole deployment ≤ 0.6 s; a datum: Serf 0.63 s, chitchat 0.30 s",
         ),
         Row::new(
             GROUP,
@@ -131,38 +146,35 @@ async fn propagation(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row
             rounds,
         )
         .vs(bound_text),
+        Row::new(
+            GROUP,
+            format!("update → median agent of {n} running it"),
+            "s",
+            update_median,
+        ),
+        Row::new(
+            GROUP,
+            format!("cold deploy (backup gossip only) → all {n} running"),
+            "s",
+            cold,
+        ),
+        Row::new(
+            GROUP,
+            format!("all {n} in every membership view, after the module runs everywhere"),
+            "s",
+            views,
+        ),
+        target(
+            Row::new(
+                GROUP,
+                format!("cold deploy → all {n} in every membership view (code included)"),
+                "s",
+                deploy_to_views,
+            ),
+            0.8,
+            "≤ 0.8 s code included; Serf 2.42 s, chitchat 1.06 s (from start)",
+        ),
     ];
-    let median = Row::new(
-        GROUP,
-        format!("update → median agent of {n} running it"),
-        "s",
-        update_median,
-    );
-    rows.push(if n == 100 {
-        median.at_most(
-            0.6,
-            "a whole deployment ≤ 0.6 s; a datum: Serf 0.66 s, chitchat 0.31 s",
-        )
-    } else {
-        median
-    });
-    rows.push(Row::new(
-        GROUP,
-        format!("cold deploy (backup gossip only) → all {n} running"),
-        "s",
-        cold,
-    ));
-    let views_row = Row::new(
-        GROUP,
-        format!("all {n} in every membership view, after the module runs everywhere"),
-        "s",
-        views,
-    );
-    rows.push(if n == 100 {
-        views_row.at_most(0.8, "≤ 0.8 s; Serf 2.23 s, chitchat 1.05 s")
-    } else {
-        views_row
-    });
     Ok(rows)
 }
 
