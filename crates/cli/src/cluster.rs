@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use hearsay_node::ApiClient;
+use hearsay_client::ApiClient;
 
 use crate::modules::MEMBERSHIP;
 use crate::procs::{Cluster, Layout};

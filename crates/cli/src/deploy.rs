@@ -8,11 +8,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use ed25519_dalek::SigningKey;
+use hearsay_client::api_types::DeployRequest;
+use hearsay_client::client::ClientError;
+use hearsay_client::{ApiClient, DeploymentInfo};
 use hearsay_core::{BudgetOverrides, CodeVersion, DeploySpec, Deployment, ModuleName};
-use hearsay_node::api_types::DeployRequest;
-use hearsay_node::client::ClientError;
 use hearsay_node::keys::read_signing_key;
-use hearsay_node::{ApiClient, DeploymentInfo};
 
 use crate::watch::{self, Target, WatchOpts};
 

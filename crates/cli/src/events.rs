@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use hearsay_node::event_client::EventQuery;
-use hearsay_node::ApiClient;
+use hearsay_client::event_client::EventQuery;
+use hearsay_client::ApiClient;
 
 /// Arguments of `hearsay events`.
 #[derive(Args)]

@@ -3,7 +3,7 @@
 //! line (with their causes) and a non-zero exit, never a panic.
 
 use clap::{Parser, Subcommand};
-use hearsay_cli::{agent, cluster, deploy, events, keygen, query, sim, status, watch};
+use hearsay_cli::{agent, cluster, deploy, events, keygen, members, query, sim, status, watch};
 
 /// hearsay: a middleware for gossip protocols whose own code spreads by gossip.
 #[derive(Parser)]
@@ -29,6 +29,9 @@ enum Subcommands {
     Query(query::QueryArgs),
     /// Send a module on a node a command that changes its state (module ABI v2).
     Command(query::QueryArgs),
+    /// List the members a node sees (membership module, ABI v2): address, state,
+    /// labels, last heard.
+    Members(members::MembersArgs),
     /// Print a node's events as they happen (deployments, starts, failures, …).
     Events(events::EventsArgs),
     /// Wait until every listed node runs a deployment, printing progress.
@@ -51,6 +54,7 @@ fn main() {
         Subcommands::Status(args) => status::run(args),
         Subcommands::Query(args) => query::run(args),
         Subcommands::Command(args) => query::command(args),
+        Subcommands::Members(args) => members::run(args),
         Subcommands::Events(args) => events::run(args),
         Subcommands::Watch(args) => watch::run(args),
         Subcommands::Cluster(args) => cluster::run(args),

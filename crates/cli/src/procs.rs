@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use hearsay_node::ApiClient;
+use hearsay_client::ApiClient;
 
 use crate::keygen_tls::{self, CertFiles};
 

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use hearsay_node::ApiClient;
+use hearsay_client::ApiClient;
 
 /// Arguments of `hearsay query`.
 #[derive(Args)]

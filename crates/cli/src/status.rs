@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use hearsay_node::{ApiClient, StatusReport};
+use hearsay_client::{ApiClient, StatusReport};
 
 /// Arguments of `hearsay status`.
 #[derive(Args)]

@@ -9,7 +9,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use tokio::task::JoinSet;
 
-use hearsay_node::{now_ms, ApiClient, DeploymentInfo, StatusReport};
+use hearsay_client::{ApiClient, DeploymentInfo, StatusReport};
+use hearsay_node::now_ms;
 
 /// Arguments of `hearsay watch`.
 #[derive(Args)]

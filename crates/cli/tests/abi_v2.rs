@@ -1,11 +1,12 @@
 //! Module ABI v2 on real agents: a node's `--label`s show in its status and reach its
 //! modules; a command (POST) changes a module's state where a query only reads; what
 //! a module emits appears in the node's event stream with the module as its source;
-//! a v1 module (today's membership.wasm) runs beside it and takes no commands.
+//! a v1 module (membership.wasm as it was before ABI v2) runs beside it and takes no
+//! commands.
 
 mod common;
 
-use common::{cli_ok, deploy_module, first_event, http, membership_wasm, runs_module, wait_for, Cluster};
+use common::{cli_ok, deploy_module, first_event, http, membership_v1_wasm, runs_module, wait_for, Cluster};
 use serde_json::Value;
 
 /// modules/abi-v2/labels.wat: a command publishes and answers the node's labels, a
@@ -35,7 +36,7 @@ fn labels_commands_and_module_events_on_real_agents() {
     let m = deploy_module(
         &c.agents[0],
         "membership",
-        &membership_wasm(),
+        &membership_v1_wasm(),
         serde_json::json!({}),
     );
     wait_for("both modules everywhere", 30, || {

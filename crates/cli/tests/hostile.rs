@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::statecast::serial;
 use common::{
-    deploy_module, dist_module, hostile_wat, query_module, rss_bytes, runs_module, try_deploy, wait_for,
-    Cluster,
+    command_module, deploy_module, dist_module, hostile_wat, query_module, rss_bytes, runs_module,
+    try_deploy, wait_for, Cluster,
 };
 use serde_json::{json, Value};
 
@@ -87,7 +87,7 @@ fn an_amplifying_storm_cannot_block_the_fix_nor_starve_other_modules() {
     );
 
     // Another module keeps spreading: a value set at one node reaches every node.
-    let set = query_module(&c.agents[0], "statecast", "%7B%22set%22%3A77%7D").unwrap();
+    let set = command_module(&c.agents[0], "statecast", r#"{"set":77}"#).unwrap();
     assert_eq!(set["value"], 77);
     let spread = wait_for("the value set at node 0 reaches every node", 60, || {
         c.agents

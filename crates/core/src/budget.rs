@@ -13,6 +13,8 @@
 //!
 //! [`TokenBucket`] is the one rate meter every budget uses, in the core (messages
 //! accepted per peer) and in the runtime (sends, bytes, fuel, logs).
+//! [`BudgetUsage`] is what the runtime measured against a budget, as status reports
+//! it (here so that the API's documents, in `hearsay-client`, need no runtime).
 
 use std::collections::BTreeMap;
 
@@ -304,6 +306,33 @@ impl TokenBucket {
         let elapsed = i128::from(now.saturating_sub(self.last));
         self.over_for(now) == 0 && self.tokens_milli + elapsed * i128::from(self.rate) >= self.capacity_milli
     }
+}
+
+/// What an instance has consumed, and what its budget made it drop: for status and
+/// `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetUsage {
+    /// The budget the instance runs under.
+    pub budget: Option<Budget>,
+    /// Fuel burnt (guest instructions plus the host's charge for sends).
+    pub fuel: u64,
+    /// Messages sent (within the budget).
+    pub messages: u64,
+    /// Payload bytes sent (within the budget).
+    pub bytes: u64,
+    /// Sends dropped for the messages or bytes per second budget.
+    pub sends_over_budget: u64,
+    /// Calls (ticks, deliveries) skipped because the CPU budget was spent.
+    pub calls_throttled: u64,
+    /// Log lines dropped for the log budget.
+    pub logs_dropped: u64,
+    /// Events dropped: over the events budget, or a bad kind or size.
+    #[serde(default)]
+    pub events_dropped: u64,
+    /// Memory of all its memories and tables, now.
+    pub memory_bytes: u64,
+    /// How long it has been over its send or CPU budget without a second's break.
+    pub over_budget_ms: u64,
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The wasm32 side of the module ABI (`docs/module-abi.md`): the `hearsay` imports,
-//! the `Host` built on them, input buffers, and the one module instance. Only
-//! `export_module!` should call into here.
+//! the `Host`s built on them ([`WasmHost`] for v1, [`WasmHostV2`] adding `emit` and
+//! `labels`), input buffers, and the one module instance. Only `export_module!` and
+//! `export_module_v2!` should call into here; each call is generic over the host type
+//! so a v1 module never references (and so never imports) the v2 functions.
 
 use crate::host::{Host, Level};
 use crate::module::{DynModule, Module};
@@ -27,10 +29,56 @@ mod imports {
         #[link_name = "reply"]
         pub fn hearsay_reply(ptr: *const u8, len: usize);
     }
+
+    #[link(wasm_import_module = "hearsay")]
+    extern "C" {
+        #[link_name = "emit"]
+        pub fn hearsay_emit(kind_ptr: *const u8, kind_len: usize, ptr: *const u8, len: usize);
+        #[link_name = "labels"]
+        pub fn hearsay_labels(ptr: *mut u8, cap: usize) -> i32;
+    }
 }
 
-/// The `Host` a wasm module sees: every method is one import call.
+/// The `Host` a v1 wasm module sees: every method is one import call; `emit` and
+/// `labels` are the trait's defaults (dropped, `{}`).
+#[derive(Default)]
 pub struct WasmHost;
+
+/// The `Host` of a v2 module: v1's, plus the `emit` and `labels` imports.
+#[derive(Default)]
+pub struct WasmHostV2;
+
+impl Host for WasmHostV2 {
+    fn send(&mut self, to: &str, payload: &[u8]) {
+        WasmHost.send(to, payload)
+    }
+    fn now_ms(&self) -> u64 {
+        WasmHost.now_ms()
+    }
+    fn random_u64(&mut self) -> u64 {
+        WasmHost.random_u64()
+    }
+    fn log(&mut self, level: Level, msg: &str) {
+        WasmHost.log(level, msg)
+    }
+    fn bootstrap_peers(&self) -> Vec<String> {
+        WasmHost.bootstrap_peers()
+    }
+    fn self_addr(&self) -> String {
+        WasmHost.self_addr()
+    }
+    fn emit(&mut self, kind: &str, data: &[u8]) {
+        unsafe { imports::hearsay_emit(kind.as_ptr(), kind.len(), data.as_ptr(), data.len()) }
+    }
+    fn labels(&self) -> String {
+        let text = read_text(imports::hearsay_labels);
+        if text.is_empty() {
+            "{}".to_string()
+        } else {
+            text
+        }
+    }
+}
 
 impl Host for WasmHost {
     fn send(&mut self, to: &str, payload: &[u8]) {
@@ -122,9 +170,9 @@ fn reply(bytes: &[u8]) {
 }
 
 /// `hearsay_init`.
-pub fn init<M: Module + 'static>(params_ptr: i32, params_len: i32) -> i32 {
+pub fn init<M: Module + 'static, H: Host + Default>(params_ptr: i32, params_len: i32) -> i32 {
     let params = take_input(params_ptr, params_len);
-    let mut host = WasmHost;
+    let mut host = H::default();
     unsafe { *INSTANCE.0.get() = None };
     let params = match std::str::from_utf8(&params) {
         Ok(p) => p,
@@ -146,28 +194,45 @@ pub fn init<M: Module + 'static>(params_ptr: i32, params_len: i32) -> i32 {
 }
 
 /// `hearsay_tick`.
-pub fn tick(now_ms: i64) {
+pub fn tick<H: Host + Default>(now_ms: i64) {
     if let Some(m) = instance() {
-        m.tick(now_ms as u64, &mut WasmHost);
+        m.tick(now_ms as u64, &mut H::default());
     }
 }
 
 /// `hearsay_receive`. A `from` that isn't UTF-8 can't be a peer address: dropped.
-pub fn receive(from_ptr: i32, from_len: i32, payload_ptr: i32, payload_len: i32) {
+pub fn receive<H: Host + Default>(from_ptr: i32, from_len: i32, payload_ptr: i32, payload_len: i32) {
     let from = take_input(from_ptr, from_len);
     let payload = take_input(payload_ptr, payload_len);
     if let (Some(m), Ok(from)) = (instance(), std::str::from_utf8(&from)) {
-        m.receive(from, &payload, &mut WasmHost);
+        m.receive(from, &payload, &mut H::default());
     }
 }
 
 /// `hearsay_query`: always replies exactly once.
-pub fn query(args_ptr: i32, args_len: i32) {
+pub fn query<H: Host + Default>(args_ptr: i32, args_len: i32) {
     let args = take_input(args_ptr, args_len);
     let args = String::from_utf8_lossy(&args);
     match instance() {
-        Some(m) => reply(m.query(&args, &mut WasmHost).as_bytes()),
+        Some(m) => reply(m.query(&args, &mut H::default()).as_bytes()),
         None => reply(b"{\"error\":\"module not initialised\"}"),
+    }
+}
+
+/// `hearsay_command` (v2): always replies exactly once.
+pub fn command<H: Host + Default>(args_ptr: i32, args_len: i32) {
+    let args = take_input(args_ptr, args_len);
+    let args = String::from_utf8_lossy(&args);
+    match instance() {
+        Some(m) => reply(m.command(&args, &mut H::default()).as_bytes()),
+        None => reply(b"{\"error\":\"module not initialised\"}"),
+    }
+}
+
+/// `hearsay_leave` (v2).
+pub fn leave<H: Host + Default>() {
+    if let Some(m) = instance() {
+        m.leave(&mut H::default());
     }
 }
 
@@ -179,10 +244,10 @@ pub fn export_state() {
 }
 
 /// `hearsay_import_state`: 0 when accepted.
-pub fn import_state(ptr: i32, len: i32) -> i32 {
+pub fn import_state<H: Host + Default>(ptr: i32, len: i32) -> i32 {
     let state = take_input(ptr, len);
     let accepted = match instance() {
-        Some(m) => m.import_state(&state, &mut WasmHost),
+        Some(m) => m.import_state(&state, &mut H::default()),
         None => false,
     };
     if accepted {

@@ -58,4 +58,15 @@ pub trait Host {
     fn bootstrap_peers(&self) -> Vec<String>;
     /// This node's own gossip address, as peers see it.
     fn self_addr(&self) -> String;
+    /// Publishes an event on the node's event stream (ABI v2): `kind` is
+    /// `[a-z0-9_.-]`, 1–64 bytes (e.g. `member.joined`); `data` is usually JSON, at
+    /// most 64 KiB. Hosts of ABI v1 modules drop it.
+    fn emit(&mut self, kind: &str, data: &[u8]) {
+        let _ = (kind, data);
+    }
+    /// The node's labels (`hearsay agent --label KEY=VALUE`) as a JSON object of
+    /// strings (ABI v2); `{}` under a v1 host.
+    fn labels(&self) -> String {
+        "{}".to_string()
+    }
 }

@@ -16,7 +16,9 @@
 //! - [`host`]: the [`Host`] trait (what a module may do) and log [`Level`]s.
 //! - [`module`]: the [`Module`] trait (what a module implements), its object-safe
 //!   twin [`DynModule`], and [`Factory`] / [`factory`] for hosting modules natively.
-//! - [`export_module!`]: generates the WebAssembly exports (`docs/module-abi.md`).
+//! - [`export_module!`] / [`export_module_v2!`]: generate the WebAssembly exports of
+//!   module ABI v1 or v2 (`docs/module-abi.md`; v2 adds events, labels, commands and
+//!   a graceful leave).
 //! - `abi` (hidden, wasm32 only): the glue the macro calls — imports, the wasm-side
 //!   `Host`, input buffers and the single module instance.
 //! - [`json`]: a tiny dependency-free JSON reader and string quoting, for module
@@ -73,5 +75,6 @@ pub mod abi;
 pub use host::{Host, Level};
 pub use module::{factory, DynModule, Factory, Module};
 
-/// The ABI version this SDK implements; `hearsay_abi_version()` returns it.
-pub const ABI_VERSION: i32 = 1;
+/// The newest module ABI version this SDK implements (`export_module_v2!`);
+/// `export_module!` exports version 1.
+pub const ABI_VERSION: i32 = 2;

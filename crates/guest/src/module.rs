@@ -5,7 +5,8 @@ use crate::host::Host;
 
 /// A gossip module: a state machine driven by the host.
 ///
-/// The host calls `init` once, then any sequence of `tick`, `receive` and `query`,
+/// The host calls `init` once, then any sequence of `tick`, `receive`, `query` and
+/// (ABI v2) `command`, and `leave` last when the node shuts down gracefully,
 /// never concurrently. A module acts only through the `host` argument. Returning from
 /// a call is the only way to finish it: a panic traps the wasm instance (the core
 /// contains it), so code that handles bytes from the network must not panic.
@@ -26,6 +27,20 @@ pub trait Module {
 
     /// Answers an API query (e.g. the membership list) with a JSON document.
     fn query(&mut self, args: &str, host: &mut dyn Host) -> String;
+
+    /// A state-changing call from the API (`POST /v1/modules/{name}/command`; ABI
+    /// v2), answered with a JSON document like a query. Modules exported with
+    /// [`export_module!`](crate::export_module) (ABI v1) take no commands.
+    fn command(&mut self, args: &str, host: &mut dyn Host) -> String {
+        let _ = (args, host);
+        "{\"error\":\"this module takes no commands\"}".to_string()
+    }
+
+    /// The node is shutting down gracefully (ABI v2): the last chance to tell peers,
+    /// whose messages the host sends before it exits.
+    fn leave(&mut self, host: &mut dyn Host) {
+        let _ = host;
+    }
 
     /// The state to hand to the next deployment's code on a hot swap, if any.
     fn export_state(&self) -> Option<Vec<u8>> {
@@ -50,6 +65,10 @@ pub trait DynModule {
     fn receive(&mut self, from: &str, payload: &[u8], host: &mut dyn Host);
     /// See [`Module::query`].
     fn query(&mut self, args: &str, host: &mut dyn Host) -> String;
+    /// See [`Module::command`].
+    fn command(&mut self, args: &str, host: &mut dyn Host) -> String;
+    /// See [`Module::leave`].
+    fn leave(&mut self, host: &mut dyn Host);
     /// See [`Module::export_state`].
     fn export_state(&self) -> Option<Vec<u8>>;
     /// See [`Module::import_state`].
@@ -65,6 +84,12 @@ impl<M: Module> DynModule for M {
     }
     fn query(&mut self, args: &str, host: &mut dyn Host) -> String {
         Module::query(self, args, host)
+    }
+    fn command(&mut self, args: &str, host: &mut dyn Host) -> String {
+        Module::command(self, args, host)
+    }
+    fn leave(&mut self, host: &mut dyn Host) {
+        Module::leave(self, host)
     }
     fn export_state(&self) -> Option<Vec<u8>> {
         Module::export_state(self)

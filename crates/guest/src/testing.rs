@@ -1,7 +1,8 @@
 //! A [`Host`] for a module's native tests: it records sends in an outbox, tells the
-//! time it is given, draws seeded randomness (splitmix64), and can stand in for the
-//! runtime's flood limit. Drivers that run modules in a loop (nodes in a Vec,
-//! messages in a queue) build on it.
+//! time it is given, draws seeded randomness (splitmix64), keeps what is emitted,
+//! answers the labels it is given, and can stand in for the runtime's flood limit.
+//! Drivers that run modules in a loop (nodes in a Vec, messages in a queue) build on
+//! it.
 
 use crate::host::{Host, Level};
 
@@ -31,6 +32,10 @@ pub struct TestHost {
     pub send_cap: Option<usize>,
     /// Sends made so far.
     pub sent: usize,
+    /// What `labels` answers (a JSON object); empty means `{}`.
+    pub labels: String,
+    /// Every `emit`, in order: (kind, data).
+    pub events: Vec<(String, Vec<u8>)>,
 }
 
 impl TestHost {
@@ -67,5 +72,15 @@ impl Host for TestHost {
     }
     fn self_addr(&self) -> String {
         self.addr.clone()
+    }
+    fn emit(&mut self, kind: &str, data: &[u8]) {
+        self.events.push((kind.to_string(), data.to_vec()));
+    }
+    fn labels(&self) -> String {
+        if self.labels.is_empty() {
+            "{}".to_string()
+        } else {
+            self.labels.clone()
+        }
     }
 }

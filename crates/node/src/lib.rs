@@ -16,9 +16,9 @@
 //!   `match` over outputs; `control`: its side of the API (commands, status, metrics).
 //! - `module_task`: the module instances, in a task of their own.
 //! - `gossip_http`: `POST /gossip`, `GET /code/{version}`; [`batch`]: the batch format.
-//! - `api_http`: the management API; [`api_types`]: its JSON documents;
-//!   [`api_error`]: its errors, [`error_kind`]: their stable words; [`client`]: a
-//!   client of it.
+//! - `api_http`: the management API; [`api_error`]: its errors, [`error_kind`]: their
+//!   stable words; its JSON documents ([`api_types`]) and client ([`client`]) are the
+//!   `hearsay-client` crate's.
 //! - [`listener`]: serving both listeners with connection caps and timeouts;
 //!   `json_errors`: JSON for the errors hyper answers itself; `body_budget`: request
 //!   bodies read at once; `api_guard`: the API's Host, Origin and Content-Type rules.
@@ -36,10 +36,8 @@ pub mod api_error;
 mod api_events;
 mod api_guard;
 mod api_http;
-pub mod api_types;
 pub mod batch;
 mod body_budget;
-pub mod client;
 pub mod config;
 mod control;
 pub mod counters;
@@ -47,7 +45,6 @@ pub mod datadir;
 mod effects;
 pub mod error;
 pub mod error_kind;
-pub mod event_client;
 pub mod event_log;
 mod fetcher;
 mod fsutil;
@@ -64,10 +61,11 @@ pub mod store;
 pub mod tls;
 
 pub use agent::run;
-pub use api_types::{DeploymentInfo, ModuleReport, StatusReport};
-pub use client::{ApiClient, ClientError};
 pub use config::AgentConfig;
 pub use error::{NodeError, StoreError};
+/// The API's documents and client live in `hearsay-client`, re-exported here.
+pub use hearsay_client::{api_types, client, event_client};
+pub use hearsay_client::{ApiClient, ClientError, DeploymentInfo, ModuleReport, StatusReport};
 
 /// Wall-clock milliseconds since the UNIX epoch: the daemon's `now`. Deployment
 /// numbers are compared across nodes, so every node uses the same epoch.

@@ -6,7 +6,6 @@ use hearsay_core::budget::TokenBucket;
 use hearsay_core::Budget;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use wasmtime::{Memory, ResourceLimiter};
 
 use crate::limits::{Limits, TABLE_ELEMENT_BYTES};
@@ -42,32 +41,7 @@ pub struct Effects {
     pub events: Vec<ModuleEvent>,
 }
 
-/// What an instance has consumed, and what its budget made it drop: for status and
-/// `/metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BudgetUsage {
-    /// The budget the instance runs under.
-    pub budget: Option<Budget>,
-    /// Fuel burnt (guest instructions plus the host's charge for sends).
-    pub fuel: u64,
-    /// Messages sent (within the budget).
-    pub messages: u64,
-    /// Payload bytes sent (within the budget).
-    pub bytes: u64,
-    /// Sends dropped for the messages or bytes per second budget.
-    pub sends_over_budget: u64,
-    /// Calls (ticks, deliveries) skipped because the CPU budget was spent.
-    pub calls_throttled: u64,
-    /// Log lines dropped for the log budget.
-    pub logs_dropped: u64,
-    /// Events dropped: over the events budget, or a bad kind or size.
-    #[serde(default)]
-    pub events_dropped: u64,
-    /// Memory of all its memories and tables, now.
-    pub memory_bytes: u64,
-    /// How long it has been over its send or CPU budget without a second's break.
-    pub over_budget_ms: u64,
-}
+pub use hearsay_core::budget::BudgetUsage;
 
 /// The meters of an instance's per-second budget.
 pub(crate) struct Meters {

@@ -8,7 +8,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use common::MEMBERSHIP;
 use hearsay_core::{Configuration, Core, CoreInit, Input, ModuleName, NodeId, PeerAddr, Settings};
 use hearsay_runtime::{Instance, InstanceContext, Limits, ModuleHost, QueryError, Runtime};
 
@@ -63,8 +62,10 @@ fn a_v2_module_reads_labels_emits_events_takes_commands_and_says_goodbye() {
 
 #[test]
 fn a_v1_module_still_runs_with_no_commands_and_a_silent_leave() {
+    // Membership as committed before ABI v2 (modules/abi-v1/README.md).
+    const MEMBERSHIP_V1: &[u8] = include_bytes!("../../../modules/abi-v1/membership.wasm");
     let rt = Runtime::new(Limits::default()).unwrap();
-    let code = rt.compile(MEMBERSHIP).unwrap();
+    let code = rt.compile(MEMBERSHIP_V1).unwrap();
     let (mut instance, _) = Instance::start(&rt, &code, "", &ctx(&[])).unwrap();
     assert!(!instance.has_commands());
     assert_eq!(instance.command(2000, "anything").unwrap(), None);

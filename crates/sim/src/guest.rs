@@ -115,6 +115,13 @@ impl Guest {
         self.inner.query(args, &mut host)
     }
 
+    /// The module's command (ABI v2; JSON). Natively every module has one: the
+    /// `Module` trait's default answers with an error.
+    pub fn command(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String {
+        let mut host = host!(self, now, rng);
+        self.inner.command(args, &mut host)
+    }
+
     /// The state it hands to its successor, if any.
     pub fn export_state(&self) -> Option<Vec<u8>> {
         self.inner.export_state()

@@ -198,6 +198,16 @@ impl NodeModules {
         answer.ok()
     }
 
+    /// A module's answer to a command (ABI v2), if it runs here and takes commands.
+    /// Like a query's, what the command sends is not carried out.
+    pub fn command(&mut self, now: Millis, module: &ModuleName, args: &str) -> Option<String> {
+        if let Some(n) = self.native.get_mut(module) {
+            return (!n.failed).then(|| n.guest.command(now, args, &mut self.rng));
+        }
+        let (answer, _) = self.wasm.as_mut()?.command(now, module, args);
+        answer.ok()
+    }
+
     /// Kills every instance (as a trap would): their failures, for the core.
     pub fn kill_all(&mut self, reason: &str) -> Vec<Input> {
         let mut inputs = Vec::new();

@@ -137,7 +137,7 @@ pub fn play(cfg: S3Config) -> S3Report {
         state(sim, i).is_some()
     }));
     let set = format!("{{\"set\":{VALUE}}}");
-    let _ = sim.query(0, &module, &set);
+    let _ = sim.command(0, &module, &set);
     phases.push(phase(&mut sim, "the value reaches every node", max, |sim, i| {
         state(sim, i).is_some_and(|v| v["value"] == VALUE && v["poisoned"] == false)
     }));

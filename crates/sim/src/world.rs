@@ -475,6 +475,15 @@ impl Sim {
         self.nodes[node].modules.query(self.now, module, args)
     }
 
+    /// A node's answer to a module's command (ABI v2), if the node is up and runs the
+    /// module.
+    pub fn command(&mut self, node: usize, module: &ModuleName, args: &str) -> Option<String> {
+        if !self.world.alive[node] {
+            return None;
+        }
+        self.nodes[node].modules.command(self.now, module, args)
+    }
+
     /// The core of node `i`.
     pub fn core(&self, i: usize) -> &Core {
         self.nodes[i].driver.core()

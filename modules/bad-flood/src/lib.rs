@@ -10,4 +10,4 @@
 #[path = "../../statecast/src/engine/mod.rs"]
 pub mod engine;
 
-hearsay_guest::export_module!(engine::Statecast<engine::Flood>);
+hearsay_guest::export_module_v2!(engine::Statecast<engine::Flood>);

@@ -22,14 +22,26 @@
 //! cluster size (`scale_timeouts`), as news takes longer to reach everyone in a bigger
 //! cluster; up to 100 members they are as configured.
 //!
+//! Module ABI v2 adds what applications expect of membership (Serf's members, tags and
+//! leave): each node's labels (`hearsay agent --label KEY=VALUE`) travel with its
+//! entry — always in its own, and in others' while they are news — so every view
+//! shows every member's labels; a node shutting down gracefully sends a *leave* (its
+//! entry, one heartbeat on, flagged left) to every member it knows, and each one
+//! removes it at once and passes the leave on for `remove_after_ms`; and every change
+//! of view is an event (`member.joined`, `member.suspected`, `member.recovered`,
+//! `member.updated`, `member.failed`, `member.left`, data
+//! `{"addr":…,"labels":{…}}`).
+//!
 //! What it does not do: indirect probing (SWIM), authentication (the core's
 //! envelopes carry that), or bounding how many members a peer may invent.
 //!
 //! # Layout
 //!
 //! - [`params`]: tuning, parsed from the deployment's params JSON.
-//! - [`table`]: the heartbeat table — merge, suspicion, removal, tombstones, and
-//!   the state handed over on a hot swap.
+//! - [`labels`]: a member's labels, their limits and wire form.
+//! - [`table`]: the heartbeat table — merge, suspicion, removal, leaves,
+//!   tombstones, the changes they make, and the state handed over on a hot swap
+//!   (ABI v1 membership's state included).
 //! - [`wire`]: the versioned binary gossip message and its total decoder.
 //! - this file: the [`Membership`] module — who to gossip with, what goes in a
 //!   message under the size cap, joining through bootstrap peers, queries.
@@ -39,22 +51,37 @@
 //! Any args: `{"self":"a","live":["a","b"],"suspected":["c"]}` (sorted; `live`
 //! includes this node). `count`: the same with counts instead of lists.
 //! `table`: every member with its heartbeat and age, for debugging.
+//! `members`: `{"self":"a","members":[{"addr","state","labels","age_ms",
+//! "generation","heartbeat"}]}`, this node included, `state` one of `alive`,
+//! `suspected`, `left`, `failed` (removed members are listed while remembered).
+//! `member ADDR`: that one member, or `{"error":…}`.
 
 #![warn(missing_docs)]
 
+pub mod labels;
 pub mod params;
 pub mod table;
 pub mod wire;
 
 use hearsay_guest::json::push_quoted;
-use hearsay_guest::{export_module, Host, Level, Module};
+use hearsay_guest::{export_module_v2, Host, Level, Module};
+use labels::Labels;
 use params::{Params, Timeouts};
 use std::collections::BTreeMap;
-use table::{Heartbeat, Status, Table};
+use table::{Change, Heard, Status, Table};
+use wire::{Entry, EntryRef};
 
 /// One in this many ticks, a node that knows others also gossips with a bootstrap
 /// peer it doesn't currently see as live, so partitions heal once links come back.
 const REJOIN_ONE_IN: u64 = 16;
+
+/// Labels heard for a member are passed on with pushes for this long, so they
+/// spread epidemically as the member's first heartbeats do; later, a node that lacks
+/// them asks (`want_labels`) and replies carry them.
+const LABEL_RUMOR_MS: u64 = 3000;
+
+/// Most members a leave is sent to directly; the rest hear it passed on.
+const LEAVE_DIRECT_MAX: usize = 128;
 
 /// The membership module.
 #[derive(Debug, Clone)]
@@ -68,9 +95,11 @@ pub struct Membership {
     /// Members this node removed since it started: with no crashes, each one is a
     /// false removal, so operators (and the simulator tests) watch this number.
     removals: u64,
+    /// This node has left (`hearsay_leave`): it gossips no more.
+    left: bool,
 }
 
-export_module!(Membership);
+export_module_v2!(Membership);
 
 impl Module for Membership {
     fn init(params: &str, host: &mut dyn Host) -> Result<Self, String> {
@@ -81,10 +110,28 @@ impl Module for Membership {
         }
         let now_ms = host.now_ms();
         // The start time is the generation: a restart outranks the previous life.
-        let table = Table::new(self_addr, now_ms);
-        let own = wire::entry_len(table.self_addr(), table.own());
-        if wire::message_len(1, own) + 16 > params.max_message_bytes as usize {
-            return Err("max_message_bytes is too small for this node's address".to_string());
+        let mut table = Table::new(self_addr, now_ms);
+        let (labels, dropped) = Labels::from_json(&host.labels());
+        if dropped > 0 {
+            host.log(
+                Level::Warn,
+                &format!(
+                    "{} labels left out: at most {} of at most {} bytes in all, keys of 1 to {} bytes, values of at most {}",
+                    dropped,
+                    labels::MAX_LABELS,
+                    labels::MAX_ENCODED,
+                    labels::MAX_KEY,
+                    labels::MAX_VALUE
+                ),
+            );
+        }
+        table.set_own_labels(labels);
+        let own = EntryRef {
+            labels: Some(table.own_labels()),
+            ..EntryRef::plain(table.self_addr(), table.own())
+        };
+        if wire::message_len(1, own.len()) + 16 > params.max_message_bytes as usize {
+            return Err("max_message_bytes is too small for this node's address and labels".to_string());
         }
         Ok(Membership {
             timeouts: params.timeouts(1),
@@ -92,18 +139,28 @@ impl Module for Membership {
             table,
             now_ms,
             removals: 0,
+            left: false,
         })
     }
 
     fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
+        if self.left {
+            return;
+        }
         self.now_ms = now_ms;
         self.table.beat();
         self.timeouts = self.params.timeouts(self.table.len() + 1);
         let t = self.timeouts;
-        for addr in self.table.expire(now_ms, t.remove_after_ms, t.forget_after_ms) {
-            self.removals += 1;
-            host.log(Level::Info, &format!("removed {}", addr));
+        let changes = self
+            .table
+            .expire(now_ms, t.suspect_after_ms, t.remove_after_ms, t.forget_after_ms);
+        for change in &changes {
+            if let Change::Failed(addr) = change {
+                self.removals += 1;
+                host.log(Level::Info, &format!("removed {}", addr));
+            }
         }
+        self.emit(&changes, host);
 
         let members: Vec<String> = self
             .table
@@ -158,10 +215,17 @@ impl Module for Membership {
         };
         let now = host.now_ms();
         self.now_ms = self.now_ms.max(now);
-        for (addr, heartbeat) in &gossip.entries {
-            self.table.merge(addr, *heartbeat, now);
+        let mut changes = Vec::new();
+        for entry in &gossip.entries {
+            self.table.merge(entry, now, &mut changes);
         }
-        if gossip.want_reply {
+        for change in &changes {
+            if let Change::Left(addr) = change {
+                host.log(Level::Info, &format!("{} left", addr));
+            }
+        }
+        self.emit(&changes, host);
+        if gossip.want_reply && !self.left {
             let message = self.gossip(false, Some(&gossip.entries), host);
             host.send(from, &message);
         }
@@ -181,7 +245,31 @@ impl Module for Membership {
         live.sort();
         let mut out = String::from("{\"self\":");
         push_quoted(&mut out, self.table.self_addr());
+        if let Some(addr) = arg.strip_prefix("member ") {
+            return self.member_json(addr.trim(), now).unwrap_or_else(|| {
+                let mut err = String::from("{\"error\":");
+                push_quoted(&mut err, &format!("no member {}", addr.trim()));
+                err.push('}');
+                err
+            });
+        }
         match arg {
+            "members" => {
+                out.push_str(",\"members\":[");
+                let mut addrs: Vec<&str> = vec![self.table.self_addr()];
+                addrs.extend(self.table.heard().map(|h| h.addr));
+                addrs.extend(self.table.gone().map(|g| g.addr));
+                addrs.sort_unstable();
+                for (i, addr) in addrs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    if let Some(member) = self.member_json(addr, now) {
+                        out.push_str(&member);
+                    }
+                }
+                out.push_str("]}");
+            }
             "count" => out.push_str(&format!(
                 ",\"live\":{},\"suspected\":{},\"removed\":{}}}",
                 live.len(),
@@ -228,6 +316,32 @@ impl Module for Membership {
         out
     }
 
+    fn leave(&mut self, host: &mut dyn Host) {
+        if self.left {
+            return;
+        }
+        self.left = true;
+        // One heartbeat on, so the leave outranks everything gossiped before it.
+        self.table.beat();
+        let message = wire::encode_gossip(
+            false,
+            &[EntryRef {
+                left: true,
+                labels: Some(self.table.own_labels()),
+                ..EntryRef::plain(self.table.self_addr(), self.table.own())
+            }],
+        );
+        let members: Vec<String> = self.table.heard().map(|h| h.addr.to_string()).collect();
+        let targets = pick(&members, LEAVE_DIRECT_MAX, host);
+        host.log(
+            Level::Info,
+            &format!("leaving: told {} of {} members", targets.len(), members.len()),
+        );
+        for peer in targets {
+            host.send(&peer, &message);
+        }
+    }
+
     fn export_state(&self) -> Option<Vec<u8>> {
         Some(self.table.export())
     }
@@ -251,39 +365,60 @@ impl Membership {
     ///
     /// - A reply (`told` is the push it answers) leaves out what the pusher holds
     ///   as new or newer, and leads with the members the push carried that this node
-    ///   holds newer heartbeats for, suspected ones included.
+    ///   holds newer heartbeats for (or labels the pusher asked for), suspected ones
+    ///   included.
     /// - A push gives `request_percent` of its room to the members this node heard
     ///   from least recently, suspected ones included: a request for newer heartbeats,
     ///   which the reply answers first.
     /// - The rest of the room holds a random sample of the other live members, so over
     ///   rounds every entry still gets carried.
-    fn gossip(&self, want_reply: bool, told: Option<&[(String, Heartbeat)]>, host: &mut dyn Host) -> Vec<u8> {
-        let own = (self.table.self_addr(), self.table.own());
-        let told: BTreeMap<&str, Heartbeat> = told
-            .unwrap_or(&[])
-            .iter()
-            .map(|(a, hb)| (a.as_str(), *hb))
-            .collect();
+    ///
+    /// Leaves heard within `remove_after_ms` go first, as news. Labels ride along
+    /// with this node's own entry always, with a member's entry in a push while they
+    /// are fresh here ([`LABEL_RUMOR_MS`]), and in a reply where the pusher lacks them;
+    /// a member whose labels this node lacks is flagged `want_labels`.
+    fn gossip(&self, want_reply: bool, told: Option<&[Entry]>, host: &mut dyn Host) -> Vec<u8> {
+        let own = EntryRef {
+            labels: Some(self.table.own_labels()),
+            ..EntryRef::plain(self.table.self_addr(), self.table.own())
+        };
+        let told: BTreeMap<&str, &Entry> = told.unwrap_or(&[]).iter().map(|e| (e.addr.as_str(), e)).collect();
         let requests = want_reply && self.params.request_percent > 0;
         let suspect = self.timeouts.suspect_after_ms;
-        // (address, heartbeat, when it last rose here)
-        let mut news: Vec<(&str, Heartbeat, u64)> = Vec::new();
-        let mut live: Vec<(&str, Heartbeat, u64)> = Vec::new();
-        let mut suspected: Vec<(&str, Heartbeat, u64)> = Vec::new();
-        for (addr, hb, heard) in self.table.heard() {
-            let is_live = self.now_ms.saturating_sub(heard) < suspect;
-            match told.get(addr) {
-                Some(theirs) if *theirs >= hb => {}
-                Some(_) => news.push((addr, hb, heard)),
-                None if is_live => live.push((addr, hb, heard)),
-                None if requests => suspected.push((addr, hb, heard)),
+        let is_reply = !want_reply;
+        // (entry, when its heartbeat last rose here)
+        let mut news: Vec<(EntryRef, u64)> = Vec::new();
+        let mut live: Vec<(EntryRef, u64)> = Vec::new();
+        let mut suspected: Vec<(EntryRef, u64)> = Vec::new();
+        for g in self.table.gone() {
+            let fresh = self.now_ms.saturating_sub(g.removed_at_ms) < self.timeouts.remove_after_ms;
+            let known = told
+                .get(g.addr)
+                .map_or(false, |t| t.left && t.heartbeat >= g.heartbeat);
+            if g.left && fresh && !known {
+                let entry = EntryRef {
+                    left: true,
+                    ..EntryRef::plain(g.addr, g.heartbeat)
+                };
+                news.push((entry, g.removed_at_ms));
+            }
+        }
+        for h in self.table.heard() {
+            let is_live = self.now_ms.saturating_sub(h.last_increase_ms) < suspect;
+            let theirs = told.get(h.addr);
+            let entry = self.entry(&h, is_reply, theirs.copied());
+            match theirs {
+                Some(t) if t.heartbeat >= h.heartbeat && !(t.want_labels && entry.labels.is_some()) => {}
+                Some(_) => news.push((entry, h.last_increase_ms)),
+                None if is_live => live.push((entry, h.last_increase_ms)),
+                None if requests => suspected.push((entry, h.last_increase_ms)),
                 None => {}
             }
         }
         let max = self.params.max_message_bytes as usize;
         let mut sample = Sample {
             entries: vec![own],
-            bytes: wire::entry_len(own.0, own.1),
+            bytes: own.len(),
         };
         let candidates = news.len() + live.len() + suspected.len();
         let all: usize = sample.bytes
@@ -291,11 +426,11 @@ impl Membership {
                 .iter()
                 .chain(&live)
                 .chain(&suspected)
-                .map(|(a, hb, _)| wire::entry_len(a, *hb))
+                .map(|(e, _)| e.len())
                 .sum::<usize>();
         if wire::message_len(candidates + 1, all) <= max {
             for list in [&news, &live, &suspected] {
-                sample.entries.extend(list.iter().map(|(a, hb, _)| (*a, *hb)));
+                sample.entries.extend(list.iter().map(|(e, _)| *e));
             }
             return wire::encode_gossip(want_reply, &sample.entries);
         }
@@ -307,17 +442,86 @@ impl Membership {
             pool.append(&mut suspected);
             // Least recently heard first; the shuffle orders ties at random.
             shuffle(&mut pool, host);
-            pool.sort_by_key(|(_, _, heard)| *heard);
+            pool.sort_by_key(|(_, heard)| *heard);
             let used = wire::message_len(sample.entries.len(), sample.bytes);
             let room = max.saturating_sub(used);
             let asked =
                 sample.take_while_fits(&pool, used + room * self.params.request_percent as usize / 100);
             live = pool.split_off(asked);
-            live.retain(|(_, _, heard)| self.now_ms.saturating_sub(*heard) < suspect);
+            live.retain(|(_, heard)| self.now_ms.saturating_sub(*heard) < suspect);
             shuffle(&mut live, host);
         }
         sample.fill(&live, max);
         wire::encode_gossip(want_reply, &sample.entries)
+    }
+
+    /// A member's entry in a message: in a reply, with its labels where the pusher
+    /// lacks them (`theirs` is what the push said of the member); in a push, with
+    /// them while they are fresh here.
+    fn entry<'a>(&self, h: &Heard<'a>, is_reply: bool, theirs: Option<&Entry>) -> EntryRef<'a> {
+        let send_labels = if is_reply {
+            theirs.map_or(true, |t| {
+                t.want_labels || t.heartbeat.generation != h.heartbeat.generation
+            })
+        } else {
+            self.now_ms.saturating_sub(h.labels_since_ms) < LABEL_RUMOR_MS
+        };
+        EntryRef {
+            want_labels: h.labels.is_none(),
+            labels: if send_labels { h.labels } else { None },
+            ..EntryRef::plain(h.addr, h.heartbeat)
+        }
+    }
+
+    /// Publishes each change as an event: `{"addr":…,"labels":{…}}`.
+    fn emit(&self, changes: &[Change], host: &mut dyn Host) {
+        for change in changes {
+            let mut data = String::from("{\"addr\":");
+            push_quoted(&mut data, change.addr());
+            data.push_str(",\"labels\":");
+            self.table
+                .labels_of(change.addr())
+                .cloned()
+                .unwrap_or_default()
+                .push_json(&mut data);
+            data.push('}');
+            host.emit(change.kind(), data.as_bytes());
+        }
+    }
+
+    /// One member (this node, another, or a remembered removed one) as the `members`
+    /// query lists it.
+    fn member_json(&self, addr: &str, now: u64) -> Option<String> {
+        let (state, hb, age) = if addr == self.table.self_addr() {
+            let state = if self.left { "left" } else { "alive" };
+            (state, self.table.own(), 0)
+        } else if let Some((_, status, hb)) = self
+            .table
+            .members(now, self.timeouts.suspect_after_ms)
+            .find(|(a, _, _)| *a == addr)
+        {
+            let state = match status {
+                Status::Live => "alive",
+                Status::Suspected => "suspected",
+            };
+            (state, hb, self.table.age_ms(addr, now).unwrap_or(0))
+        } else {
+            let g = self.table.gone().find(|g| g.addr == addr)?;
+            let state = if g.left { "left" } else { "failed" };
+            (state, g.heartbeat, now.saturating_sub(g.removed_at_ms))
+        };
+        let mut out = String::from("{\"addr\":");
+        push_quoted(&mut out, addr);
+        out.push_str(&format!(",\"state\":\"{}\",\"labels\":", state));
+        match self.table.labels_of(addr) {
+            Some(labels) => labels.push_json(&mut out),
+            None => out.push_str("{}"),
+        }
+        out.push_str(&format!(
+            ",\"age_ms\":{},\"generation\":{},\"heartbeat\":{}}}",
+            age, hb.generation, hb.counter
+        ));
+        Some(out)
     }
 
     fn bootstrap_peers(&self, host: &mut dyn Host) -> Vec<String> {
@@ -334,7 +538,7 @@ impl Membership {
 
 /// A gossip message being put together under the size cap.
 struct Sample<'a> {
-    entries: Vec<(&'a str, Heartbeat)>,
+    entries: Vec<EntryRef<'a>>,
     bytes: usize,
 }
 
@@ -344,25 +548,25 @@ impl<'a> Sample<'a> {
     }
 
     /// Adds every candidate that still fits, in order.
-    fn fill(&mut self, candidates: &[(&'a str, Heartbeat, u64)], max: usize) {
-        for (addr, hb, _) in candidates {
-            let len = wire::entry_len(addr, *hb);
+    fn fill(&mut self, candidates: &[(EntryRef<'a>, u64)], max: usize) {
+        for (entry, _) in candidates {
+            let len = entry.len();
             if self.fits(len, max) {
                 self.bytes += len;
-                self.entries.push((*addr, *hb));
+                self.entries.push(*entry);
             }
         }
     }
 
     /// Adds candidates in order until one doesn't fit; returns how many were added.
-    fn take_while_fits(&mut self, candidates: &[(&'a str, Heartbeat, u64)], max: usize) -> usize {
-        for (i, (addr, hb, _)) in candidates.iter().enumerate() {
-            let len = wire::entry_len(addr, *hb);
+    fn take_while_fits(&mut self, candidates: &[(EntryRef<'a>, u64)], max: usize) -> usize {
+        for (i, (entry, _)) in candidates.iter().enumerate() {
+            let len = entry.len();
             if !self.fits(len, max) {
                 return i;
             }
             self.bytes += len;
-            self.entries.push((*addr, *hb));
+            self.entries.push(*entry);
         }
         candidates.len()
     }

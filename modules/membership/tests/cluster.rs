@@ -6,7 +6,7 @@ use hearsay_guest::json::{self, Value};
 use hearsay_guest::testing::{splitmix, TestHost as NodeHost};
 use hearsay_guest::{factory, DynModule};
 use membership::table::Heartbeat;
-use membership::wire::{decode_gossip, encode_gossip};
+use membership::wire::{decode_gossip, encode_gossip, EntryRef};
 use membership::Membership;
 use std::collections::{BTreeSet, VecDeque};
 
@@ -53,6 +53,43 @@ impl Cluster {
             c.start(i);
         }
         c
+    }
+
+    /// `n` nodes as [`Cluster::new`], node `i` labelled `{"rack":"r{i % 5}","n":"{i}"}`.
+    fn labelled(n: usize, params: &str, seed: u64) -> Cluster {
+        let mut c = Cluster::new(0, params, seed);
+        for i in 0..n {
+            let mut host = NodeHost::new(
+                addr(i),
+                vec![addr(0), addr(1)],
+                seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1),
+            );
+            host.labels = labels_of(i);
+            c.nodes.push(Node { host, module: None });
+            c.start(i);
+        }
+        c
+    }
+
+    /// Node `i` leaves gracefully: its farewells go out with the next round.
+    fn leave(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        if let Some(mut m) = node.module.take() {
+            m.leave(&mut node.host);
+        }
+    }
+
+    /// The events node `i` emitted since last asked, as (kind, addr).
+    fn events(&mut self, i: usize) -> Vec<(String, String)> {
+        self.nodes[i]
+            .host
+            .events
+            .drain(..)
+            .map(|(kind, data)| {
+                let doc = json::parse(std::str::from_utf8(&data).unwrap()).expect("event data is JSON");
+                (kind, doc.get("addr").and_then(Value::as_str).unwrap().to_string())
+            })
+            .collect()
     }
 
     fn start(&mut self, i: usize) {
@@ -207,6 +244,155 @@ fn a_crashed_node_is_suspected_then_removed_everywhere_and_can_come_back() {
     c.start(7);
     let rounds = c.converge(40);
     assert!(rounds <= 20, "rejoin took {} rounds", rounds);
+}
+
+fn labels_of(i: usize) -> String {
+    format!(r#"{{"rack":"r{}","n":"{}"}}"#, i % 5, i)
+}
+
+/// Node `i`'s `members` query: addr → (state, labels JSON).
+fn members(c: &mut Cluster, i: usize) -> std::collections::BTreeMap<String, (String, String)> {
+    let doc = json::parse(&c.query(i, "members")).expect("members answers JSON");
+    let list = match doc.get("members") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => panic!("no members list"),
+    };
+    list.iter()
+        .map(|m| {
+            let labels = match m.get("labels") {
+                Some(Value::Object(pairs)) => {
+                    let mut out = String::from("{");
+                    for (k, v) in pairs {
+                        if out.len() > 1 {
+                            out.push(',');
+                        }
+                        out.push_str(&format!(r#""{}":"{}""#, k, v.as_str().unwrap()));
+                    }
+                    out + "}"
+                }
+                _ => panic!("no labels"),
+            };
+            (
+                m.get("addr").and_then(Value::as_str).unwrap().to_string(),
+                (
+                    m.get("state").and_then(Value::as_str).unwrap().to_string(),
+                    labels,
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn labels_reach_every_view_and_changes_are_events() {
+    let mut c = Cluster::labelled(30, "", 21);
+    c.converge(40);
+    for i in 0..30 {
+        let view = members(&mut c, i);
+        assert_eq!(view.len(), 30, "node {} lists {}", i, view.len());
+        for (member, (state, labels)) in &view {
+            assert_eq!(state, "alive");
+            let n = c.index(member).unwrap();
+            // Keys come back sorted: n before rack.
+            assert_eq!(
+                labels,
+                &format!(r#"{{"n":"{}","rack":"r{}"}}"#, n, n % 5),
+                "node {} on {}",
+                i,
+                member
+            );
+        }
+        let joined: BTreeSet<String> = c
+            .events(i)
+            .into_iter()
+            .filter(|(kind, _)| kind == "member.joined")
+            .map(|(_, a)| a)
+            .collect();
+        assert_eq!(joined.len(), 29, "node {}: one join per other member", i);
+    }
+    // Labels reach a node that joins late too, through replies to what it lacks.
+    let mut late = Cluster::labelled(30, "", 22);
+    late.converge(40);
+    for _ in 0..60 {
+        late.round(); // the labels are no longer news anywhere
+    }
+    let mut host = NodeHost::new(addr(30), vec![addr(0)], 99);
+    host.labels = labels_of(30);
+    late.nodes.push(Node { host, module: None });
+    late.start(30);
+    late.converge(40);
+    for _ in 0..10 {
+        late.round();
+    }
+    let view = members(&mut late, 30);
+    assert_eq!(view.len(), 31);
+    assert!(
+        view.values().all(|(_, labels)| labels.contains("rack")),
+        "{:?}",
+        view
+    );
+}
+
+#[test]
+fn a_leave_removes_the_node_everywhere_in_one_round_and_it_can_come_back() {
+    let mut c = Cluster::labelled(40, "", 23);
+    c.converge(40);
+    for i in 0..40 {
+        c.events(i);
+    }
+    c.leave(9);
+    c.round();
+    for i in c.running() {
+        let (live, suspected) = c.view(i);
+        assert!(
+            !live.contains(&addr(9)) && !suspected.contains(&addr(9)),
+            "node {} still lists it",
+            i
+        );
+        assert_eq!(members(&mut c, i)[&addr(9)].0, "left");
+        assert_eq!(
+            c.events(i),
+            vec![("member.left".to_string(), addr(9))],
+            "node {}",
+            i
+        );
+    }
+    for _ in 0..30 {
+        c.round();
+        for i in c.running() {
+            assert!(!c.view(i).0.contains(&addr(9)), "stale gossip brought it back");
+        }
+    }
+    c.start(9);
+    c.converge(40);
+}
+
+#[test]
+fn a_leave_spreads_by_gossip_when_its_messages_are_lost() {
+    let mut c = Cluster::labelled(40, "", 24);
+    c.converge(40);
+    c.drop_one_in = 2; // half of everything, the farewells included
+    c.leave(9);
+    let mut rounds = 0;
+    while c.running().into_iter().any(|i| {
+        let (live, suspected) = c.view(i);
+        live.contains(&addr(9)) || suspected.contains(&addr(9))
+    }) {
+        c.round();
+        rounds += 1;
+        assert!(
+            rounds < 6,
+            "the leave had not reached everyone after {} rounds",
+            rounds
+        );
+    }
+    let failed: usize = c
+        .running()
+        .into_iter()
+        .map(|i| members(&mut c, i)[&addr(9)].0.clone())
+        .filter(|state| state != "left")
+        .count();
+    assert_eq!(failed, 0, "every node saw a leave, not a failure");
 }
 
 #[test]
@@ -365,7 +551,7 @@ fn hear(
 ) {
     host.now = now;
     let names: Vec<String> = members.map(addr).collect();
-    let entries: Vec<(&str, Heartbeat)> = names.iter().map(|a| (a.as_str(), hb(counter))).collect();
+    let entries: Vec<EntryRef> = names.iter().map(|a| EntryRef::plain(a, hb(counter))).collect();
     m.receive(&names[0], &encode_gossip(false, &entries), host);
     assert!(host.outbox.is_empty(), "a push-only message got a reply");
 }
@@ -373,7 +559,14 @@ fn hear(
 fn sent(host: &mut NodeHost) -> Vec<Vec<(String, Heartbeat)>> {
     host.outbox
         .drain(..)
-        .map(|(_, bytes)| decode_gossip(&bytes).expect("well-formed").entries)
+        .map(|(_, bytes)| {
+            decode_gossip(&bytes)
+                .expect("well-formed")
+                .entries
+                .into_iter()
+                .map(|e| (e.addr, e.heartbeat))
+                .collect()
+        })
         .collect()
 }
 
@@ -391,15 +584,10 @@ fn a_reply_leads_with_what_the_push_lacks_and_leaves_out_what_it_has() {
         hear(&mut m, &mut host, 1..=40, 5, 0);
         // The push: 1-5 older than node 0's, 6-10 the same, 11-12 newer.
         let names: Vec<String> = (1..=12).chain([41]).map(addr).collect();
-        let push: Vec<(&str, Heartbeat)> = names
+        let push: Vec<EntryRef> = names
             .iter()
             .enumerate()
-            .map(|(i, a)| {
-                (
-                    a.as_str(),
-                    hb([3, 5, 9, 1][[0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 3][i]]),
-                )
-            })
+            .map(|(i, a)| EntryRef::plain(a, hb([3, 5, 9, 1][[0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 3][i]])))
             .collect();
         host.now = 100;
         m.receive(&addr(41), &encode_gossip(true, &push), &mut host);
@@ -431,7 +619,7 @@ fn a_reply_leads_with_what_the_push_lacks_and_leaves_out_what_it_has() {
 
 #[test]
 fn a_sampled_push_asks_for_the_members_heard_from_least_recently() {
-    let (mut m, mut host) = lone_node(r#"{"max_message_bytes":200,"request_percent":100}"#);
+    let (mut m, mut host) = lone_node(r#"{"max_message_bytes":220,"request_percent":100}"#);
     hear(&mut m, &mut host, 1..=10, 5, 0);
     hear(&mut m, &mut host, 11..=40, 5, 800);
     // At 1,100 ms, 1-10 are suspected; they are asked for all the same.
@@ -445,7 +633,7 @@ fn a_sampled_push_asks_for_the_members_heard_from_least_recently() {
     }
 
     // Without requests, a push carries a random sample of the live members only.
-    let (mut m, mut host) = lone_node(r#"{"max_message_bytes":200,"request_percent":0}"#);
+    let (mut m, mut host) = lone_node(r#"{"max_message_bytes":220,"request_percent":0}"#);
     hear(&mut m, &mut host, 1..=10, 5, 0);
     hear(&mut m, &mut host, 11..=40, 5, 800);
     host.now = 1100;

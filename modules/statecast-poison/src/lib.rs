@@ -12,4 +12,4 @@
 #[path = "../../statecast/src/engine/mod.rs"]
 pub mod engine;
 
-hearsay_guest::export_module!(engine::Statecast<engine::Poison>);
+hearsay_guest::export_module_v2!(engine::Statecast<engine::Poison>);

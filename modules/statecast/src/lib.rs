@@ -22,8 +22,9 @@
 //!
 //! Params: `{"fanout":3}` (1 to 16, default 3); the poison variant also takes
 //! `"poison_at":"addr"` (only that node corrupts; absent: every node does).
-//! Query, any args: `{"self":"addr","version":N,"value":N,"poisoned":bool,"peers":N}`;
-//! args `{"set":N}` first writes value N at the held version + 1.
+//! Query, any args: `{"self":"addr","version":N,"value":N,"poisoned":bool,"peers":N}`.
+//! Command (module ABI v2) `{"set":N}`: writes value N at the held version + 1 and
+//! answers as a query does.
 
 #![warn(missing_docs)]
 
@@ -31,4 +32,4 @@ pub mod engine;
 
 pub use engine::{Behavior, Fixed, Flood, Kind, Loop, Poison, Record, Silent, Statecast, Trap};
 
-hearsay_guest::export_module!(engine::Statecast<engine::Fixed>);
+hearsay_guest::export_module_v2!(engine::Statecast<engine::Fixed>);

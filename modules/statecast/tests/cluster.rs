@@ -19,7 +19,7 @@ fn poison_params(origin: usize) -> String {
 /// with node 4 as the origin, and gossiped until all are poisoned.
 fn poisoned_cluster() -> Cluster {
     let mut c = Cluster::new(N, fixed(), PARAMS, 5);
-    c.query(0, r#"{"set":42}"#);
+    c.command(0, r#"{"set":42}"#);
     c.converge_on(1, 42, 12);
     for i in 0..N {
         assert!(
@@ -48,10 +48,10 @@ fn healthy_cluster_converges_on_the_highest_valid_record() {
     let mut c = Cluster::new(N, fixed(), PARAMS, 1);
     c.round();
     c.round();
-    c.query(3, r#"{"set":10}"#);
-    c.query(11, r#"{"set":99}"#);
-    c.query(7, r#"{"set":5}"#);
-    c.query(7, r#"{"set":20}"#);
+    c.command(3, r#"{"set":10}"#);
+    c.command(11, r#"{"set":99}"#);
+    c.command(7, r#"{"set":5}"#);
+    c.command(7, r#"{"set":20}"#);
     // A forged record far ahead, delivered straight to node 5: dropped.
     let mut forged = Record::new(1000, 7);
     forged.check ^= 0x10;
@@ -72,8 +72,8 @@ fn healthy_cluster_converges_on_the_highest_valid_record() {
 #[test]
 fn ties_go_to_the_higher_value() {
     let mut c = Cluster::new(8, fixed(), PARAMS, 2);
-    c.query(1, r#"{"set":10}"#);
-    c.query(6, r#"{"set":99}"#);
+    c.command(1, r#"{"set":10}"#);
+    c.command(6, r#"{"set":99}"#);
     c.converge_on(1, 99, 10);
 }
 
@@ -144,7 +144,7 @@ fn the_fix_purges_the_poison_and_never_accepts_it_again() {
     assert_eq!(c.poisoned(), 0);
 
     // And the repaired cluster works: a new write spreads.
-    c.query(17, r#"{"set":7}"#);
+    c.command(17, r#"{"set":7}"#);
     c.converge_on(2, 7, 10);
 }
 

@@ -126,6 +126,7 @@ fn hostile_input_never_panics_nor_changes_state() {
             assert!(!m.import_state(&state[..cut], &mut host));
             let arg: String = String::from_utf8_lossy(&noise).chars().take(len / 2).collect();
             let _ = m.query(&arg, &mut host);
+            let _ = m.command(&arg, &mut host);
         }
         m.receive("", &real[..5], &mut host);
         assert_eq!(m.query("", &mut host), before, "garbage changed the state");
@@ -143,7 +144,7 @@ fn hostile_input_never_panics_nor_changes_state() {
 #[test]
 fn export_import_round_trips() {
     let mut c = Cluster::new(6, fixed(), "", 8);
-    c.query(2, r#"{"set":77}"#);
+    c.command(2, r#"{"set":77}"#);
     c.converge_on(1, 77, 10);
     for _ in 0..10 {
         c.round();
@@ -190,10 +191,14 @@ fn params_and_queries() {
         m.query("", &mut host),
         r#"{"self":"10.0.0.1:7000","version":0,"value":0,"poisoned":false,"peers":0}"#
     );
-    m.query(r#"{"set":5}"#, &mut host);
-    let v = parse_view(&m.query(r#"{"set":6}"#, &mut host));
+    m.command(r#"{"set":5}"#, &mut host);
+    let v = parse_view(&m.command(r#"{"set":6}"#, &mut host));
     assert_eq!((v.version, v.value, v.poisoned), (2, 6, false));
     for ignored in [r#"{"set":-1}"#, r#"{"set":"x"}"#, "set", "[1]"] {
-        assert_eq!(parse_view(&m.query(ignored, &mut host)).version, 2);
+        assert!(m.command(ignored, &mut host).contains("error"), "{}", ignored);
+        assert_eq!(parse_view(&m.query("", &mut host)).version, 2);
     }
+    // A query reads: it never writes.
+    m.query(r#"{"set":9}"#, &mut host);
+    assert_eq!(parse_view(&m.query("", &mut host)).value, 6);
 }

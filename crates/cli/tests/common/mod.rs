@@ -25,6 +25,14 @@ pub fn hearsay_bin() -> String {
 }
 
 /// The committed membership module.
+/// ABI v1's membership (the committed membership.wasm before module ABI v2): the
+/// v1 module that must keep deploying and running, and handing its state over.
+#[allow(dead_code)]
+pub fn membership_v1_wasm() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/abi-v1/membership.wasm");
+    std::fs::read(path).expect("modules/abi-v1/membership.wasm")
+}
+
 pub fn membership_wasm() -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../modules/dist/membership.wasm");
     std::fs::read(path).expect("modules/dist/membership.wasm")
@@ -461,6 +469,21 @@ pub fn query_module(a: &Agent, module: &str, args: &str) -> Option<serde_json::V
         "GET",
         &format!("/modules/{module}/query?args={args}"),
         b"",
+    )
+    .ok()?;
+    (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+}
+
+/// A module's command answer at `a` (`POST /v1/modules/{module}/command`), as JSON
+/// (None unless 200).
+#[allow(dead_code)]
+pub fn command_module(a: &Agent, module: &str, args: &str) -> Option<serde_json::Value> {
+    let body = serde_json::json!({ "args": args }).to_string();
+    let (code, body) = http(
+        &a.api(),
+        "POST",
+        &format!("/v1/modules/{module}/command"),
+        body.as_bytes(),
     )
     .ok()?;
     (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()

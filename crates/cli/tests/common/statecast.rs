@@ -83,7 +83,8 @@ pub fn healthy_cluster(name: &str) -> (Cluster, DeploymentInfo) {
     wait_for("every node runs statecast", 30, || {
         all(&c, &[], |a| runs(a, &healthy))
     });
-    let set = query_args(&c.agents[0], &format!("%7B%22set%22%3A{VALUE}%7D")).expect("set answered");
+    let set =
+        super::command_module(&c.agents[0], MODULE, &format!("{{\"set\":{VALUE}}}")).expect("set answered");
     assert_eq!(set["value"], VALUE, "{set}");
     wait_for("every node holds the value", 30, || {
         all(&c, &[], |a| {

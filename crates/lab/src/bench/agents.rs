@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hearsay_node::{now_ms, ApiClient};
+use hearsay_client::ApiClient;
+use hearsay_node::now_ms;
 
 use super::poll::{self, all_running, all_stopped, until_views};
 use super::report::Row;

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use hearsay_node::{now_ms, ApiClient, DeploymentInfo, StatusReport};
+use hearsay_client::{ApiClient, DeploymentInfo, StatusReport};
+use hearsay_node::now_ms;
 
 use crate::watch;
 

@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use hearsay_node::api_types::DeployRequest;
-use hearsay_node::ApiClient;
+use hearsay_client::api_types::DeployRequest;
+use hearsay_client::ApiClient;
 
 use super::agents::layout;
 use super::poll::{self, all_running};
@@ -115,7 +115,7 @@ async fn condition(plan: &Plan, clients: &[ApiClient], storm: bool) -> Result<Me
         let value = 1000 + run as u64 * 2 + u64::from(storm);
         let started = Instant::now();
         let set = clients[(run * 3 + 1) % n]
-            .query("statecast", &format!("{{\"set\":{value}}}"))
+            .command("statecast", &format!("{{\"set\":{value}}}"))
             .await?;
         if set["value"] != value {
             bail!("statecast did not take the value: {set}");

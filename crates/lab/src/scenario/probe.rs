@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use hearsay_node::{ApiClient, ModuleReport, StatusReport};
+use hearsay_client::{ApiClient, ModuleReport, StatusReport};
 
 use crate::watch;
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use hearsay_node::{ApiClient, DeploymentInfo, StatusReport};
+use hearsay_client::{ApiClient, DeploymentInfo, StatusReport};
 
 use super::probe::Probe;
 use super::timeline::{Step, Timeline};
@@ -145,7 +145,7 @@ async fn story(args: &S3Args, cluster: &Cluster, tl: &mut Timeline) -> Result<Re
         ),
     );
     clients[0]
-        .query(MODULE, &json!({ "set": VALUE }).to_string())
+        .command(MODULE, &json!({ "set": VALUE }).to_string())
         .await
         .context("setting the value at node 0")?;
     probe
@@ -312,7 +312,7 @@ async fn deploy(
 /// Seconds from the deployment's time to the last node adopting it and to the last
 /// node running it.
 fn spread_times(statuses: &[StatusReport], d: &DeploymentInfo) -> (f64, f64) {
-    let latest = |f: fn(&hearsay_node::ModuleReport) -> Option<u64>| {
+    let latest = |f: fn(&hearsay_client::ModuleReport) -> Option<u64>| {
         statuses
             .iter()
             .filter_map(|s| s.module(MODULE).and_then(f))

@@ -191,14 +191,22 @@ impl<B: Behavior> Module for Statecast<B> {
         }
     }
 
-    fn query(&mut self, args: &str, _host: &mut dyn Host) -> String {
-        if let Ok(doc) = json::parse(args) {
-            if let Some(value) = doc.get("set").and_then(Value::as_u64) {
+    fn command(&mut self, args: &str, host: &mut dyn Host) -> String {
+        let value = json::parse(args)
+            .ok()
+            .and_then(|doc| doc.get("set").and_then(Value::as_u64));
+        match value {
+            Some(value) => {
                 let record = Record::new(self.held.version.saturating_add(1), value);
                 self.held = record;
                 self.last_valid = record;
+                self.query("", host)
             }
+            None => "{\"error\":\"expected {\\\"set\\\":N}, N a non-negative integer\"}".to_string(),
         }
+    }
+
+    fn query(&mut self, _args: &str, _host: &mut dyn Host) -> String {
         let mut out = String::from("{\"self\":");
         push_quoted(&mut out, &self.self_addr);
         out.push_str(&format!(

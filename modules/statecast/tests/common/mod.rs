@@ -136,6 +136,11 @@ impl Cluster {
         node.module.query(args, &mut node.host)
     }
 
+    pub fn command(&mut self, i: usize, args: &str) -> String {
+        let node = &mut self.nodes[i];
+        node.module.command(args, &mut node.host)
+    }
+
     pub fn view(&mut self, i: usize) -> View {
         parse_view(&self.query(i, ""))
     }

@@ -1,4 +1,5 @@
-//! A client of the management API, for the CLI and tests.
+//! [`ApiClient`]: the calls of the management API, and [`ClientError`]: why one
+//! failed.
 
 use std::time::Duration;
 
@@ -57,7 +58,9 @@ impl ApiClient {
         if addr.is_empty() || !addr.contains(':') || addr.contains('/') {
             return Err(ClientError::BadAddress(addr));
         }
-        crate::tls::install_crypto();
+        // reqwest is built with rustls (the agent speaks TLS to peers), which needs a
+        // process-wide provider even for plain-HTTP API calls.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))

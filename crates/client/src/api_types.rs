@@ -127,7 +127,7 @@ pub struct ModuleReport {
     pub running_since_ms: Option<u64>,
     /// What the running instance consumed, and what its budget dropped.
     #[serde(default)]
-    pub usage: Option<hearsay_runtime::BudgetUsage>,
+    pub usage: Option<hearsay_core::budget::BudgetUsage>,
     /// The automatic rollback policy, if the deployment has one.
     #[serde(default)]
     pub auto_rollback: Option<AutoRollbackReport>,
@@ -152,7 +152,7 @@ impl ModuleReport {
         status: &ModuleStatus,
         adopted_at_ms: Option<u64>,
         running_since_ms: Option<u64>,
-        usage: Option<hearsay_runtime::BudgetUsage>,
+        usage: Option<hearsay_core::budget::BudgetUsage>,
     ) -> Self {
         let (state, reason) = match &status.state {
             ModuleState::Running => ("running", None),
