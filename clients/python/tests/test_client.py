@@ -149,6 +149,13 @@ def read_module(name: str) -> bytes:
     return (DIST / f"{name}.wasm").read_bytes()
 
 
+def scratch_dir(prefix: str) -> tempfile.TemporaryDirectory:
+    """A temporary directory for agents' data, once the hearsay binary is known to exist."""
+    if not os.access(BIN, os.X_OK):
+        raise RuntimeError(f"no hearsay binary at {BIN}: set HEARSAY_BIN or build target/release/hearsay")
+    return tempfile.TemporaryDirectory(prefix=prefix)
+
+
 class ClusterTest(unittest.TestCase):
     """One cluster of 3 agents for every test of the class."""
 
@@ -158,9 +165,7 @@ class ClusterTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        if not os.access(BIN, os.X_OK):
-            raise RuntimeError(f"no hearsay binary at {BIN}: set HEARSAY_BIN or build target/release/hearsay")
-        tmp = tempfile.TemporaryDirectory(prefix="hearsay-py-")
+        tmp = scratch_dir("hearsay-py-")
         cls.addClassCleanup(tmp.cleanup)
         root = Path(tmp.name)
         cache = root / "compile-cache"
@@ -344,9 +349,7 @@ class TokenTest(unittest.TestCase):
     """An agent started with --api-token-file."""
 
     def test_token_required(self) -> None:
-        if not os.access(BIN, os.X_OK):
-            raise RuntimeError(f"no hearsay binary at {BIN}: set HEARSAY_BIN or build target/release/hearsay")
-        tmp = tempfile.TemporaryDirectory(prefix="hearsay-py-token-")
+        tmp = scratch_dir("hearsay-py-token-")
         self.addCleanup(tmp.cleanup)
         root = Path(tmp.name)
         token = "s3cret-token-" + os.urandom(8).hex()

@@ -11,6 +11,7 @@ use hearsay_node::keys;
 use hearsay_node::tls::TlsFiles;
 use serde::Deserialize;
 
+use hearsay_node::rendezvous::RendezvousEntry;
 use hearsay_node::AgentConfig;
 
 /// Arguments of `hearsay agent`.
@@ -28,9 +29,14 @@ pub struct AgentArgs {
     /// The gossip address peers reach this node at, if not --gossip.
     #[arg(long)]
     advertise: Option<SocketAddr>,
-    /// Rendezvous nodes' gossip addresses, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    rendezvous: Option<Vec<SocketAddr>>,
+    /// Rendezvous nodes' gossip addresses, comma-separated: IP:PORT, [IPv6]:PORT or
+    /// NAME:PORT (a DNS name, resolved at start and again every
+    /// --rendezvous-refresh-ms, e.g. a Kubernetes headless Service's pods).
+    #[arg(long, value_delimiter = ',', value_parser = RendezvousEntry::parse)]
+    rendezvous: Option<Vec<RendezvousEntry>>,
+    /// How often rendezvous DNS names are resolved again, in ms [default: 30000].
+    #[arg(long)]
+    rendezvous_refresh_ms: Option<u64>,
     /// Module gossip interval in ms [default: 200].
     #[arg(long)]
     interval_ms: Option<u64>,
@@ -108,7 +114,8 @@ struct FileConfig {
     gossip: Option<SocketAddr>,
     api: Option<SocketAddr>,
     advertise: Option<SocketAddr>,
-    rendezvous: Option<Vec<SocketAddr>>,
+    rendezvous: Option<Vec<String>>,
+    rendezvous_refresh_ms: Option<u64>,
     interval_ms: Option<u64>,
     backup_interval_ms: Option<u64>,
     compile_cache: Option<PathBuf>,
@@ -153,7 +160,19 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
     let api = args.api.or(file.api).unwrap_or(([127, 0, 0, 1], 7001).into());
     let mut c = AgentConfig::new(data_dir, gossip, api);
     c.advertise = args.advertise.or(file.advertise);
-    c.rendezvous = args.rendezvous.or(file.rendezvous).unwrap_or_default();
+    c.rendezvous = match (args.rendezvous, file.rendezvous) {
+        (Some(entries), _) => entries,
+        (None, Some(texts)) => texts
+            .iter()
+            .map(|t| RendezvousEntry::parse(t))
+            .collect::<Result<_, _>>()
+            .map_err(anyhow::Error::msg)?,
+        (None, None) => Vec::new(),
+    };
+    c.rendezvous_refresh_ms = args
+        .rendezvous_refresh_ms
+        .or(file.rendezvous_refresh_ms)
+        .unwrap_or(c.rendezvous_refresh_ms);
     c.interval_ms = args.interval_ms.or(file.interval_ms).unwrap_or(c.interval_ms);
     c.backup_interval_ms = args
         .backup_interval_ms

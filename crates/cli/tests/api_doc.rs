@@ -1,7 +1,9 @@
 //! docs/api.md kept true to the code: every route the listeners serve is documented
 //! and every documented route is served; the error kinds table lists exactly the kinds
 //! the code has, and each kind is emitted somewhere; the config file keys are the
-//! agent's; and every `hearsay` subcommand is in the command line section.
+//! agent's; every `hearsay` subcommand is in the command line section; and
+//! docs/openapi.json describes exactly the management routes, as a running agent
+//! serves it.
 
 mod common;
 
@@ -77,6 +79,31 @@ fn every_route_is_documented_and_every_documented_route_served() {
     assert!(
         unserved.is_empty(),
         "docs/api.md names routes nobody serves: {unserved:?}"
+    );
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_management_routes_and_is_served() {
+    let served: BTreeSet<_> = routes_in(&repo("crates/node/src/api_http.rs"))
+        .into_iter()
+        .map(|(method, path)| (method, format!("/v1{path}")))
+        .collect();
+    let committed = repo("docs/openapi.json");
+    let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let mut described = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            described.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    assert_eq!(served, described, "router routes vs docs/openapi.json paths");
+
+    let c = common::Cluster::start("openapi", 1, 1);
+    let (code, body) = common::http(&c.agents[0].api(), "GET", "/v1/openapi.json", b"").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        body == committed,
+        "the agent serves another document than docs/openapi.json"
     );
 }
 

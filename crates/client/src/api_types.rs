@@ -8,6 +8,7 @@ use hearsay_core::{Deployment, ModuleState, ModuleStatus};
 
 /// `POST /deploy`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeployRequest {
     /// The module name.
     pub module: String,
@@ -43,6 +44,7 @@ impl DeployRequest {
 
 /// `POST /rollback`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RollbackRequest {
     /// The module name.
     pub module: String,
@@ -55,6 +57,7 @@ pub struct RollbackRequest {
 
 /// `POST /stop`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StopRequest {
     /// The module name.
     pub module: String,
@@ -62,6 +65,7 @@ pub struct StopRequest {
 
 /// A deployment record as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentInfo {
     /// The module.
     pub module: String,
@@ -103,6 +107,7 @@ impl From<&Deployment> for DeploymentInfo {
 
 /// The answer to deploy, rollback and stop.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeployResponse {
     /// The new deployment; gossip spreads it from here.
     pub deployment: DeploymentInfo,
@@ -110,6 +115,7 @@ pub struct DeployResponse {
 
 /// One module on one node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModuleReport {
     /// The configured (winning) deployment.
     pub deployment: DeploymentInfo,
@@ -135,6 +141,7 @@ pub struct ModuleReport {
 
 /// A module's automatic rollback policy, as status shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AutoRollbackReport {
     /// How long the deployment may stay failed here.
     pub after_ms: u64,
@@ -187,6 +194,7 @@ impl ModuleReport {
 
 /// Peers a node knows.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeersReport {
     /// The static rendezvous list.
     pub rendezvous: Vec<String>,
@@ -196,6 +204,7 @@ pub struct PeersReport {
 
 /// `GET /status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusReport {
     /// This node's identity.
     pub node_id: String,
@@ -220,6 +229,7 @@ pub struct StatusReport {
 
 /// What protects this node.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SecurityReport {
     /// False when the node accepts unsigned deployments (no trusted keys).
     pub secure: bool,
@@ -243,6 +253,7 @@ impl StatusReport {
 
 /// The body of every error answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// What went wrong, for people.
     pub error: String,
@@ -252,15 +263,20 @@ pub struct ErrorBody {
 
 /// `GET /modules/{name}/next`: what an operator signs a new deployment against.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NextReport {
     /// The number a deployment made through this node now would get.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1795694343076@0c6b70a1b2c3d4e5"))]
     pub number: hearsay_core::DeploymentNumber,
-    /// The module's current deployment here, if any (its version becomes `previous`).
+    /// The module's current deployment here, if any (its version becomes `previous`):
+    /// the record as signed (see `hearsay_core::Deployment`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub current: Option<hearsay_core::Deployment>,
 }
 
 /// `POST /v1/modules/{name}/command`: a state-changing call to a module (ABI v2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// The command's arguments (module-defined).
@@ -270,8 +286,10 @@ pub struct CommandRequest {
 
 /// `POST /deploy-record`: a deployment record signed by an operator's key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeployRecordRequest {
-    /// The signed record.
+    /// The signed record (as `GET /v1/modules/{name}/next`'s `current`, signed).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub record: hearsay_core::Deployment,
     /// Its code, base64, unless this node stores it already (a rollback).
     #[serde(default)]

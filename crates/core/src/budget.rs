@@ -24,6 +24,7 @@ use crate::deployment::Millis;
 
 /// The resolved budget of one module instance: every limit has a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Budget {
     /// Messages the module may send per second (a burst of one second's worth).
     pub messages_per_s: u64,
@@ -311,6 +312,7 @@ impl TokenBucket {
 /// What an instance has consumed, and what its budget made it drop: for status and
 /// `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetUsage {
     /// The budget the instance runs under.
     pub budget: Option<Budget>,

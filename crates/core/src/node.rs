@@ -359,6 +359,11 @@ impl Core {
         Ok(std::mem::take(&mut self.out))
     }
 
+    /// Replaces the rendezvous list (the driver resolved its names again).
+    pub fn set_rendezvous(&mut self, rendezvous: Vec<PeerAddr>) {
+        self.settings.rendezvous = rendezvous;
+    }
+
     /// Replaces the set of trusted deployment keys (key rotation without a restart).
     pub fn set_trusted_keys(&mut self, keys: crate::trust::TrustedKeys) {
         self.settings.trusted_keys = keys;

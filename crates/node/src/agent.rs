@@ -42,9 +42,13 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     }
 
     let addr = config.advertised();
+    let (rendezvous, unresolved) = crate::rendezvous::resolve(&config.rendezvous).await;
+    for (name, why) in &unresolved {
+        tracing::warn!(rendezvous = %name, "rendezvous name does not resolve (yet): {why}");
+    }
     let settings = Settings {
         backup_interval_ms: config.backup_interval_ms,
-        rendezvous: config.rendezvous.clone(),
+        rendezvous: rendezvous.clone(),
         trusted_keys: TrustedKeys::new(config.trusted_keys.clone()),
         signing_key: config.signing_key.clone(),
         cluster_key: config.cluster_key.clone(),
@@ -67,12 +71,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             .map_err(NodeError::Setup)?,
     );
     // A module's bootstrap peers: the rendezvous nodes other than this one.
-    let bootstrap = config
-        .rendezvous
-        .iter()
-        .filter(|a| **a != addr)
-        .copied()
-        .collect();
+    let bootstrap = rendezvous.iter().filter(|a| **a != addr).copied().collect();
     let mut host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
     host.set_labels(config.labels.clone());
     // Ids start at the start time in µs: a client's last id is never reused after a
@@ -151,7 +150,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         labels: config.labels.clone(),
         driver: Driver::new(core, config.interval_ms, crate::now_ms()),
         fx,
-        rendezvous: config.rendezvous.clone(),
+        rendezvous: rendezvous.clone(),
         api_addr: config.api,
         security: crate::api_types::SecurityReport {
             secure: !config.trusted_keys.is_empty(),
@@ -183,6 +182,21 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         "hearsay agent ready"
     );
     let api_calls = inbox.api.clone();
+    if crate::rendezvous::has_names(&config.rendezvous) {
+        let calls = inbox.api.clone();
+        tokio::spawn(crate::rendezvous::refresh_with(
+            config.rendezvous.clone(),
+            rendezvous,
+            std::time::Duration::from_millis(config.rendezvous_refresh_ms.max(100)),
+            |name| async move { tokio::net::lookup_host(name).await.map(|found| found.collect()) },
+            move |now| {
+                !matches!(
+                    calls.try_send(inbox::ApiCall::Rendezvous(now)),
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_))
+                )
+            },
+        ));
+    }
     let actor = actor.run(queues);
     tokio::pin!(actor);
     tokio::select! {

@@ -67,6 +67,7 @@ fn routes() -> Router<ApiState> {
         .route("/modules/{name}/command", post(command))
         .route("/modules/{name}/next", get(next))
         .route("/deploy-record", post(deploy_record))
+        .route("/openapi.json", get(openapi_json))
 }
 
 /// The API, behind (outermost first) the Host/Origin/Content-Type guard, the token,
@@ -330,6 +331,13 @@ async fn command(
     }
     .await;
     s.respond(r)
+}
+
+/// `GET /v1/openapi.json`: the API's OpenAPI 3.1 description (docs/openapi.json).
+async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOCUMENT.get_or_init(crate::openapi::document).clone();
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
 
 async fn fallback(State(s): State<ApiState>) -> Response {

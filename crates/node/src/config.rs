@@ -9,6 +9,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use hearsay_core::envelope::ClusterKey;
 
 use crate::error::NodeError;
+use crate::rendezvous::RendezvousEntry;
 use crate::tls::TlsFiles;
 
 /// The shortest API token accepted: a guessable token is no protection.
@@ -26,9 +27,12 @@ pub struct AgentConfig {
     /// The gossip address peers reach this node at, when it differs from `gossip`
     /// (e.g. the listener is bound to 0.0.0.0).
     pub advertise: Option<SocketAddr>,
-    /// Static rendezvous nodes: the module's bootstrap peers and backup gossip's
-    /// peers of last resort.
-    pub rendezvous: Vec<SocketAddr>,
+    /// Rendezvous nodes — addresses or DNS names, resolved at start and every
+    /// `rendezvous_refresh_ms`: the modules' bootstrap peers and backup gossip's peers
+    /// of last resort.
+    pub rendezvous: Vec<RendezvousEntry>,
+    /// How often rendezvous names are resolved again, in ms.
+    pub rendezvous_refresh_ms: u64,
     /// Module gossip interval (one round), in ms.
     pub interval_ms: u64,
     /// Backup gossip interval, in ms.
@@ -70,6 +74,7 @@ impl AgentConfig {
             api,
             advertise: None,
             rendezvous: Vec::new(),
+            rendezvous_refresh_ms: 30_000,
             interval_ms: 200,
             backup_interval_ms: 1000,
             compile_cache: None,

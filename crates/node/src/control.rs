@@ -91,6 +91,13 @@ impl Actor {
             ApiCall::Command { module, args, reply } => {
                 self.fx.modules.control(Control::Command { module, args, reply });
             }
+            ApiCall::Rendezvous(addrs) => {
+                let own = self.driver.core().addr();
+                let bootstrap = addrs.iter().filter(|a| **a != own).copied().collect();
+                self.driver.core_mut().set_rendezvous(addrs.clone());
+                self.rendezvous = addrs;
+                self.fx.modules.control(Control::Bootstrap(bootstrap));
+            }
         }
     }
 

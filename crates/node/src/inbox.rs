@@ -54,6 +54,8 @@ pub(crate) enum ApiCall {
     Leave {
         reply: oneshot::Sender<()>,
     },
+    /// The rendezvous names resolved to other addresses.
+    Rendezvous(Vec<PeerAddr>),
     /// A module's command (ABI v2 `hearsay_command`).
     Command {
         module: ModuleName,

@@ -22,11 +22,14 @@
 //! - [`listener`]: serving both listeners with connection caps and timeouts;
 //!   `json_errors`: JSON for the errors hyper answers itself; `body_budget`: request
 //!   bodies read at once; `api_guard`: the API's Host, Origin and Content-Type rules.
+//! - [`rendezvous`]: the rendezvous list (addresses and DNS names) and its
+//!   resolution, again and again.
 //! - `sender`: outgoing batches per peer; `fetcher`: code downloads; `peer_client`:
 //!   the HTTP(S) client they share; [`tls`]: the cluster's TLS.
 //! - [`datadir`]: node id, configuration, lock; [`store`]: the code store;
 //!   `fsutil`: atomic writes.
 //! - [`counters`], [`metrics`]: the daemon's counters and the Prometheus text.
+//! - [`openapi`]: the API's OpenAPI 3.1 description.
 //! - [`error`]: startup and storage errors.
 #![warn(missing_docs)]
 
@@ -55,7 +58,9 @@ pub mod keys;
 pub mod listener;
 pub mod metrics;
 mod module_task;
+pub mod openapi;
 mod peer_client;
+pub mod rendezvous;
 mod sender;
 pub mod store;
 pub mod tls;

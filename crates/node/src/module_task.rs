@@ -60,6 +60,8 @@ pub(crate) enum Control {
         args: String,
         reply: oneshot::Sender<Result<String, QueryError>>,
     },
+    /// The modules' bootstrap peers changed (rendezvous names resolved anew).
+    Bootstrap(Vec<hearsay_core::PeerAddr>),
 }
 
 /// A payload for a module's instance of one deployment.
@@ -354,6 +356,10 @@ impl Worker {
                 let (answer, inputs) = self.host.command(crate::now_ms(), &module, &args);
                 let _ = reply.send(answer);
                 inputs
+            }
+            Control::Bootstrap(peers) => {
+                self.host.set_bootstrap(peers);
+                Vec::new()
             }
         };
         self.counters.module_ns.add(started.elapsed().as_nanos() as u64);

@@ -86,6 +86,15 @@ impl ModuleHost {
         }
     }
 
+    /// The modules' bootstrap peers, for running instances and those started later
+    /// (the rendezvous list changed: its names resolved to other addresses).
+    pub fn set_bootstrap(&mut self, peers: Vec<PeerAddr>) {
+        self.bootstrap = peers.iter().map(ToString::to_string).collect();
+        for running in self.running.values_mut() {
+            running.instance.set_bootstrap(&self.bootstrap);
+        }
+    }
+
     /// The node's labels (`--label KEY=VALUE`), for instances started from now on.
     pub fn set_labels(&mut self, labels: BTreeMap<String, String>) {
         self.labels = labels;

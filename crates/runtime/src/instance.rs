@@ -298,6 +298,11 @@ impl Instance {
         Ok(self.take_effects())
     }
 
+    /// Replaces the peers the `bootstrap_peers` import answers.
+    pub fn set_bootstrap(&mut self, peers: &[String]) {
+        self.store.data_mut().bootstrap = peers.join("\n");
+    }
+
     /// True when the module takes commands (exports `hearsay_command`).
     pub fn has_commands(&self) -> bool {
         self.exports.command.is_some()
