@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use hearsay_client::event_client::EventQuery;
+use hearsay_client::event_client::{EventQuery, EventSubscription};
 use hearsay_client::ApiClient;
 
 /// Arguments of `hearsay events`.
@@ -40,47 +40,33 @@ pub struct EventsArgs {
 
 pub fn run(args: EventsArgs) -> Result<()> {
     let client = ApiClient::new(&args.api)?;
-    let mut query = EventQuery {
+    let query = EventQuery {
         module: args.module.clone(),
         kinds: args.kind.clone(),
         after: args.after,
     };
     let count = args.count;
-    let timeout = args.timeout_s.map(Duration::from_secs);
+    let json = args.json;
+    let mut printed = 0;
     let stream = async move {
-        let mut printed = 0;
-        let mut first = true;
-        loop {
-            let mut sub = match client.events(&query).await {
-                Ok(sub) => sub,
-                // The first connection's error is the answer; later ones are retried.
-                Err(e) if first => return Err(e.into()),
-                Err(e) => {
-                    esay!("hearsay events: {e}; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            first = false;
-            while let Some(event) = sub.next().await {
-                match event {
-                    Ok(record) => {
-                        print(&record, args.json);
-                        printed += 1;
-                        if args.count.is_some_and(|c| printed >= c) {
-                            return Ok(());
-                        }
-                    }
-                    Err(e) => {
-                        esay!("hearsay events: {e}; resuming");
-                        break;
-                    }
-                }
-            }
-            query.after = sub.last_id.or(query.after);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        follow(&client, query, None, |record| {
+            print(record, json);
+            printed += 1;
+            count.is_none_or(|c| printed < c)
+        })
+        .await
     };
+    with_timeout(args.timeout_s, count, stream)
+}
+
+/// Runs `stream` to its end, or for `timeout_s` seconds: running out of time is an
+/// error only when a `count` of events was asked for.
+pub fn with_timeout(
+    timeout_s: Option<u64>,
+    count: Option<usize>,
+    stream: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    let timeout = timeout_s.map(Duration::from_secs);
     crate::block_on(async move {
         match timeout {
             None => stream.await,
@@ -93,6 +79,50 @@ pub fn run(args: EventsArgs) -> Result<()> {
             },
         }
     })
+}
+
+/// Follows a node's event stream, calling `each` with every record until it returns
+/// false. A broken connection is resumed after the last event seen (the first
+/// connection's error is the answer). `first` is a subscription already open (so a
+/// caller can act once the stream is live without missing what follows).
+pub async fn follow(
+    client: &ApiClient,
+    mut query: EventQuery,
+    first: Option<EventSubscription>,
+    mut each: impl FnMut(&serde_json::Value) -> bool,
+) -> Result<()> {
+    let mut open = first;
+    let mut connected = open.is_some();
+    loop {
+        let mut sub = match open.take() {
+            Some(sub) => sub,
+            None => match client.events(&query).await {
+                Ok(sub) => sub,
+                Err(e) if !connected => return Err(e.into()),
+                Err(e) => {
+                    esay!("hearsay: event stream: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        connected = true;
+        while let Some(event) = sub.next().await {
+            match event {
+                Ok(record) => {
+                    if !each(&record) {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    esay!("hearsay: event stream: {e}; resuming");
+                    break;
+                }
+            }
+        }
+        query.after = sub.last_id.or(query.after);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn print(record: &serde_json::Value, json: bool) {

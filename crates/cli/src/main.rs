@@ -3,7 +3,7 @@
 //! line (with their causes) and a non-zero exit, never a panic.
 
 use clap::{Parser, Subcommand};
-use hearsay_cli::{agent, cluster, deploy, events, keygen, members, query, sim, status, watch};
+use hearsay_cli::{agent, cluster, deploy, events, keygen, members, pubsub, query, sim, status, watch};
 
 /// hearsay: a middleware for gossip protocols whose own code spreads by gossip.
 #[derive(Parser)]
@@ -32,6 +32,11 @@ enum Subcommands {
     /// List the members a node sees (membership module, ABI v2): address, state,
     /// labels, last heard.
     Members(members::MembersArgs),
+    /// Publish a message on a topic (broadcast module).
+    Publish(pubsub::PublishArgs),
+    /// Subscribe a node to a topic and print its messages as they arrive (broadcast
+    /// module).
+    Subscribe(pubsub::SubscribeArgs),
     /// Print a node's events as they happen (deployments, starts, failures, …).
     Events(events::EventsArgs),
     /// Wait until every listed node runs a deployment, printing progress.
@@ -55,6 +60,8 @@ fn main() {
         Subcommands::Query(args) => query::run(args),
         Subcommands::Command(args) => query::command(args),
         Subcommands::Members(args) => members::run(args),
+        Subcommands::Publish(args) => pubsub::publish(args),
+        Subcommands::Subscribe(args) => pubsub::subscribe(args),
         Subcommands::Events(args) => events::run(args),
         Subcommands::Watch(args) => watch::run(args),
         Subcommands::Cluster(args) => cluster::run(args),

@@ -115,11 +115,12 @@ impl Guest {
         self.inner.query(args, &mut host)
     }
 
-    /// The module's command (ABI v2; JSON). Natively every module has one: the
-    /// `Module` trait's default answers with an error.
-    pub fn command(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> String {
+    /// The module's command (ABI v2; JSON) and what it sent. Natively every module
+    /// has one: the `Module` trait's default answers with an error.
+    pub fn command(&mut self, now: Millis, args: &str, rng: &mut ChaCha8Rng) -> (String, Sends) {
         let mut host = host!(self, now, rng);
-        self.inner.command(args, &mut host)
+        let answer = self.inner.command(args, &mut host);
+        (answer, host.sends)
     }
 
     /// The state it hands to its successor, if any.

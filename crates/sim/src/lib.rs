@@ -18,7 +18,8 @@
 //! - [`network`]: latency, loss, duplication, partitions; [`queue`]: events ordered by
 //!   (time, sequence); [`addr`]: node index ↔ simulated address.
 //! - [`scenario`]: scripts of steps (deploy, crash, restart, partition, heal, expect),
-//!   in code or TOML files, and their measures; [`s3`]: the S3 story.
+//!   in code or TOML files, and their measures; [`s3`]: the S3 story; [`pubsub`]:
+//!   publish/subscribe with the broadcast module at scale, the papers' figures.
 #![warn(missing_docs)]
 
 pub mod addr;
@@ -29,6 +30,7 @@ pub mod library;
 pub mod modules;
 pub mod network;
 pub mod node;
+pub mod pubsub;
 pub mod queue;
 pub mod s3;
 pub mod scenario;

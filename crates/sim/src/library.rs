@@ -10,6 +10,7 @@ pub fn native(module: &str) -> Option<Factory> {
     use statecast::{Fixed, Poison, Silent, Statecast, Trap};
     Some(match module {
         "membership" => factory::<membership::Membership>(),
+        "broadcast" => factory::<broadcast::Broadcast>(),
         "statecast" => factory::<Statecast<Fixed>>(),
         "statecast-poison" => factory::<Statecast<Poison>>(),
         "bad-trap" => factory::<Statecast<Trap>>(),

@@ -198,14 +198,23 @@ impl NodeModules {
         answer.ok()
     }
 
-    /// A module's answer to a command (ABI v2), if it runs here and takes commands.
-    /// Like a query's, what the command sends is not carried out.
-    pub fn command(&mut self, now: Millis, module: &ModuleName, args: &str) -> Option<String> {
+    /// A module's answer to a command (ABI v2), if it runs here and takes commands,
+    /// and the inputs its sends make for the core (a command acts: a publish sends).
+    pub fn command(&mut self, now: Millis, module: &ModuleName, args: &str) -> (Option<String>, Vec<Input>) {
         if let Some(n) = self.native.get_mut(module) {
-            return (!n.failed).then(|| n.guest.command(now, args, &mut self.rng));
+            if n.failed {
+                return (None, Vec::new());
+            }
+            let (answer, sends) = n.guest.command(now, args, &mut self.rng);
+            return (Some(answer), sends_to_inputs(module, sends));
         }
-        let (answer, _) = self.wasm.as_mut()?.command(now, module, args);
-        answer.ok()
+        match self.wasm.as_mut() {
+            Some(host) => {
+                let (answer, inputs) = host.command(now, module, args);
+                (answer.ok(), inputs)
+            }
+            None => (None, Vec::new()),
+        }
     }
 
     /// Kills every instance (as a trap would): their failures, for the core.

@@ -481,7 +481,11 @@ impl Sim {
         if !self.world.alive[node] {
             return None;
         }
-        self.nodes[node].modules.command(self.now, module, args)
+        let (answer, inputs) = self.nodes[node].modules.command(self.now, module, args);
+        for input in inputs {
+            self.input(node, input);
+        }
+        answer
     }
 
     /// The core of node `i`.

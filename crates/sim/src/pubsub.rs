@@ -1,0 +1,219 @@
+//! Publish/subscribe at scale with the broadcast module's own code (natively linked,
+//! the same source as modules/dist/broadcast.wasm): every node subscribes to one topic,
+//! then messages are published from random nodes in four phases — no faults, 10%
+//! message loss, right after half the nodes crash at once, and once the views are
+//! repaired — and each phase reports the share of live subscribers the worst message
+//! reached, the relative message redundancy (payload messages per delivery beyond the
+//! first: flooding's is about fanout − 1, Plumtree's tree ≈ 0) and the last delivery
+//! hop, as the HyParView and Plumtree papers measure them.
+
+use serde::Serialize;
+
+use hearsay_core::ModuleName;
+
+use crate::library;
+use crate::world::{ModuleSpec, Sim, SimConfig};
+
+/// The broadcast module's committed wasm (the simulator runs its native build).
+pub const BROADCAST: &[u8] = include_bytes!("../../../modules/dist/broadcast.wasm");
+
+const TOPIC: &str = "t";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct PubsubConfig {
+    /// The simulated cluster (`modules` is set here).
+    pub sim: SimConfig,
+    /// Messages published per phase.
+    pub messages: usize,
+}
+
+impl Default for PubsubConfig {
+    fn default() -> Self {
+        PubsubConfig {
+            sim: SimConfig::default(),
+            messages: 20,
+        }
+    }
+}
+
+/// One phase's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    /// What happened before and during it.
+    pub what: String,
+    /// Live subscribers then.
+    pub live: usize,
+    /// The smallest share of live subscribers any message of the phase reached.
+    pub worst_reach: f64,
+    /// The share reached on average.
+    pub mean_reach: f64,
+    /// Payload messages sent per delivery beyond the first.
+    pub rmr: f64,
+    /// The most hops any delivery took.
+    pub last_hop: u32,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PubsubReport {
+    /// Nodes simulated.
+    pub nodes: usize,
+    /// Seed.
+    pub seed: u64,
+    /// Rounds until every node's topic overlay had active peers.
+    pub overlay_rounds: u64,
+    /// The phases, in order.
+    pub phases: Vec<PhaseReport>,
+}
+
+fn module() -> ModuleName {
+    ModuleName::new("broadcast").expect("a valid name")
+}
+
+fn query(sim: &mut Sim, node: usize, args: &str) -> Option<serde_json::Value> {
+    sim.query(node, &module(), args)
+        .and_then(|text| serde_json::from_str(&text).ok())
+}
+
+fn payloads_sent(sim: &mut Sim) -> u64 {
+    let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
+    live.into_iter()
+        .filter_map(|i| query(sim, i, "").and_then(|v| v["payloads_sent"].as_u64()))
+        .sum()
+}
+
+/// Publishes `n` messages from random live nodes, one every `gap` rounds, lets
+/// `settle` rounds pass, and measures.
+fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut u64) -> PhaseReport {
+    let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
+    let before = payloads_sent(sim);
+    let mut ids = Vec::new();
+    for k in 0..n {
+        *pick = pick
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = live[(*pick >> 33) as usize % live.len()];
+        let args = serde_json::json!({"op": "publish", "topic": TOPIC, "message": format!("{what} {k}")})
+            .to_string();
+        let answer = sim.command(at, &module(), &args).unwrap_or_default();
+        if let Some(id) = serde_json::from_str::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(String::from))
+        {
+            ids.push(id);
+        }
+        sim.run_rounds(gap);
+    }
+    sim.run_rounds(settle);
+    let after = payloads_sent(sim);
+    let mut worst = 1.0f64;
+    let mut total = 0.0;
+    let mut last_hop = 0;
+    let mut deliveries = 0u64;
+    for id in &ids {
+        let mut reached = 0;
+        for &i in &live {
+            if let Some(v) = query(sim, i, &format!("seen {id}")) {
+                if v["seen"] == true {
+                    reached += 1;
+                    last_hop = last_hop.max(v["hops"].as_u64().unwrap_or(0) as u32);
+                }
+            }
+        }
+        deliveries += reached as u64;
+        let share = reached as f64 / live.len() as f64;
+        worst = worst.min(share);
+        total += share;
+    }
+    let sent = after.saturating_sub(before) as f64;
+    // Every delivery but the publisher's own needs one payload; the rest is redundant.
+    let needed = deliveries.saturating_sub(ids.len() as u64).max(1) as f64;
+    PhaseReport {
+        what: what.to_string(),
+        live: live.len(),
+        worst_reach: if ids.is_empty() { 0.0 } else { worst },
+        mean_reach: if ids.is_empty() {
+            0.0
+        } else {
+            total / ids.len() as f64
+        },
+        rmr: sent / needed - 1.0,
+        last_hop,
+    }
+}
+
+/// Plays the four phases.
+pub fn play(cfg: PubsubConfig) -> PubsubReport {
+    let mut sim_cfg = cfg.sim.clone();
+    sim_cfg.modules = Some(vec![ModuleSpec {
+        name: module(),
+        code: BROADCAST.to_vec(),
+        native: library::native("broadcast"),
+        params: String::new(),
+        budget: Default::default(),
+    }]);
+    let n = sim_cfg.nodes;
+    let seed = sim_cfg.seed;
+    let mut sim = Sim::new(sim_cfg);
+    sim.run_rounds(10);
+    let subscribe = serde_json::json!({"op": "subscribe", "topic": TOPIC}).to_string();
+    for i in 0..n {
+        let _ = sim.command(i, &module(), &subscribe);
+    }
+    let start = sim.now;
+    let round = sim.cfg.gossip_interval_ms.max(1);
+    let everyone_linked = |sim: &mut Sim| {
+        (0..sim.nodes.len()).all(|i| {
+            query(sim, i, "").is_some_and(|v| {
+                v["topics"][TOPIC]["active"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty())
+            })
+        })
+    };
+    let mut overlay_rounds = 0;
+    for _ in 0..200 {
+        sim.run_rounds(5);
+        if everyone_linked(&mut sim) {
+            overlay_rounds = (sim.now - start).div_ceil(round);
+            break;
+        }
+    }
+    sim.run_rounds(20);
+    let mut pick = seed ^ 0x5eed;
+    let mut phases = Vec::new();
+    // Warm-up: the tree forms.
+    phase(&mut sim, "warm-up", cfg.messages, 2, 20, &mut pick);
+    phases.push(phase(&mut sim, "no faults", cfg.messages, 2, 30, &mut pick));
+    sim.world.net.model.loss = 0.1;
+    phases.push(phase(
+        &mut sim,
+        "10% message loss",
+        cfg.messages,
+        2,
+        40,
+        &mut pick,
+    ));
+    sim.world.net.model.loss = 0.0;
+    sim.run_rounds(20);
+    for i in (0..n).filter(|i| i % 2 == 1) {
+        sim.crash(i);
+    }
+    phases.push(phase(
+        &mut sim,
+        "right after 50% crashed",
+        cfg.messages,
+        1,
+        60,
+        &mut pick,
+    ));
+    sim.run_rounds(40);
+    phases.push(phase(&mut sim, "views repaired", cfg.messages, 2, 30, &mut pick));
+    PubsubReport {
+        nodes: n,
+        seed,
+        overlay_rounds,
+        phases,
+    }
+}

@@ -1,0 +1,67 @@
+//! One overlay: HyParView's views and Plumtree's links over them, kept in step
+//! (a peer that becomes active is an eager link; one that stops being active is no
+//! link at all), and their outgoing messages gathered.
+
+use crate::hyparview::{HyParView, ViewParams};
+use crate::plumtree::{Plumtree, TreeParams};
+use crate::wire::Msg;
+use hearsay_guest::Host;
+
+/// Views and tree of one overlay.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    /// Peer sampling.
+    pub view: HyParView,
+    /// Broadcast.
+    pub tree: Plumtree,
+}
+
+impl Overlay {
+    /// An empty overlay for node `me`.
+    pub fn new(me: &str, view: ViewParams, tree: TreeParams, now_ms: u64) -> Overlay {
+        Overlay {
+            view: HyParView::new(me.to_string(), view, now_ms),
+            tree: Plumtree::new(tree),
+        }
+    }
+
+    /// Hands the view's neighbour changes to the tree.
+    fn sync(&mut self) {
+        for down in std::mem::take(&mut self.view.downs) {
+            self.tree.neighbor_down(&down);
+        }
+        for up in std::mem::take(&mut self.view.ups) {
+            if self.view.is_active(&up) {
+                self.tree.neighbor_up(&up);
+            }
+        }
+    }
+
+    /// A message of this overlay from `from`.
+    pub fn receive(&mut self, from: &str, msg: &Msg, now_ms: u64, host: &mut dyn Host) {
+        if !self.view.receive(from, msg, now_ms, host)
+            && (self.view.is_active(from) || matches!(msg, Msg::Gossip { .. }))
+        {
+            self.tree.receive(from, msg, now_ms);
+        }
+        self.sync();
+    }
+
+    /// Time passed.
+    pub fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
+        self.view.tick(now_ms, host);
+        self.sync();
+        self.tree.tick(now_ms);
+    }
+
+    /// Everything to send, views' and tree's (what the tree sends to an active peer
+    /// spares it a heartbeat).
+    pub fn take_out(&mut self, now_ms: u64) -> Vec<(String, Msg)> {
+        let mut out = std::mem::take(&mut self.view.out);
+        for (to, _) in &self.tree.out {
+            self.view.note_sent(to, now_ms);
+        }
+        out.append(&mut self.tree.out);
+        out
+    }
+}

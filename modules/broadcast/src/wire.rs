@@ -1,0 +1,434 @@
+//! The broadcast module's messages and their encoding. Decoding is total: anything
+//! malformed is `None`, never a panic, because these bytes come off the network.
+//!
+//! ```text
+//! message = version:u8 (=1)  kind:u8  topic:text(0..=64; "" = the base overlay)  body
+//! text    = len:varint  utf8
+//! body    = Join | Heartbeat | Disconnect | Prune | TopicContact:  (nothing)
+//!           ForwardJoin:   node:text  ttl:u8
+//!           Neighbor:      high:u8 (0|1)
+//!           NeighborReply: accepted:u8 (0|1)
+//!           Shuffle:       origin:text  ttl:u8  nodes
+//!           ShuffleReply:  nodes
+//!           Gossip:        id:u64le  round:varint  origin:text  data:bytes(≤ MAX_DATA)
+//!           IHave:         count:varint (≤ 256)  (id:u64le  round:varint)*
+//!           Graft:         id:u64le  round:varint
+//!           FindTopic:     origin:text  ttl:u8
+//! nodes   = count:varint (≤ 64)  text*
+//! ```
+
+/// The encoding version.
+pub const VERSION: u8 = 1;
+/// Longest topic name.
+pub const MAX_TOPIC: usize = 64;
+/// Longest node address.
+pub const MAX_ADDR: usize = 255;
+/// Largest message payload (published data).
+pub const MAX_DATA: usize = 16 * 1024;
+/// Most nodes in a shuffle.
+pub const MAX_NODES: usize = 64;
+/// Most ids in one IHave.
+pub const MAX_IHAVE: usize = 256;
+
+/// A message of one overlay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    /// A node asks the receiver to let it into the overlay.
+    Join,
+    /// A join travelling a random walk: `node` is the newcomer.
+    ForwardJoin {
+        /// The joining node.
+        node: String,
+        /// Hops left.
+        ttl: u8,
+    },
+    /// Please make me one of your active peers (`high`: I have none at all).
+    Neighbor {
+        /// High priority: the sender's active view is empty.
+        high: bool,
+    },
+    /// The answer to `Neighbor` (or to `Join`: accepted).
+    NeighborReply {
+        /// Whether the receiver is now an active peer of the sender.
+        accepted: bool,
+    },
+    /// The sender dropped the receiver from its active view.
+    Disconnect,
+    /// A sample of the origin's views, on a random walk.
+    Shuffle {
+        /// Who started the shuffle (the reply goes there).
+        origin: String,
+        /// Hops left.
+        ttl: u8,
+        /// The sample.
+        nodes: Vec<String>,
+    },
+    /// A sample of the replier's passive view.
+    ShuffleReply {
+        /// The sample.
+        nodes: Vec<String>,
+    },
+    /// A broadcast message, pushed eagerly.
+    Gossip {
+        /// Its id.
+        id: u64,
+        /// Hops from its origin.
+        round: u32,
+        /// The node that published it.
+        origin: String,
+        /// The payload.
+        data: Vec<u8>,
+    },
+    /// Messages the sender has (lazy push).
+    IHave {
+        /// (id, round) of each.
+        ids: Vec<(u64, u32)>,
+    },
+    /// Please push me this message, and make me an eager peer.
+    Graft {
+        /// The message missing here.
+        id: u64,
+        /// Its round as announced.
+        round: u32,
+    },
+    /// Stop pushing to me eagerly: I got it from someone else first.
+    Prune,
+    /// Keep-alive to an active peer that was sent nothing else for a while.
+    Heartbeat,
+    /// Who subscribes this message's topic? A random walk; the answer goes to origin.
+    FindTopic {
+        /// The asking node.
+        origin: String,
+        /// Hops left.
+        ttl: u8,
+    },
+    /// The sender subscribes this message's topic (the answer to `FindTopic`).
+    TopicContact,
+}
+
+const JOIN: u8 = 0;
+const FORWARD_JOIN: u8 = 1;
+const NEIGHBOR: u8 = 2;
+const NEIGHBOR_REPLY: u8 = 3;
+const DISCONNECT: u8 = 4;
+const SHUFFLE: u8 = 5;
+const SHUFFLE_REPLY: u8 = 6;
+const GOSSIP: u8 = 7;
+const IHAVE: u8 = 8;
+const GRAFT: u8 = 9;
+const PRUNE: u8 = 10;
+const HEARTBEAT: u8 = 11;
+const FIND_TOPIC: u8 = 12;
+const TOPIC_CONTACT: u8 = 13;
+
+/// Appends `v` as a LEB128 varint.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_text(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_nodes(out: &mut Vec<u8>, nodes: &[String]) {
+    let n = nodes.len().min(MAX_NODES);
+    put_varint(out, n as u64);
+    for node in &nodes[..n] {
+        put_text(out, node);
+    }
+}
+
+/// Encodes `msg` for `topic`.
+pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    let kind = match msg {
+        Msg::Join => JOIN,
+        Msg::ForwardJoin { .. } => FORWARD_JOIN,
+        Msg::Neighbor { .. } => NEIGHBOR,
+        Msg::NeighborReply { .. } => NEIGHBOR_REPLY,
+        Msg::Disconnect => DISCONNECT,
+        Msg::Shuffle { .. } => SHUFFLE,
+        Msg::ShuffleReply { .. } => SHUFFLE_REPLY,
+        Msg::Gossip { .. } => GOSSIP,
+        Msg::IHave { .. } => IHAVE,
+        Msg::Graft { .. } => GRAFT,
+        Msg::Prune => PRUNE,
+        Msg::Heartbeat => HEARTBEAT,
+        Msg::FindTopic { .. } => FIND_TOPIC,
+        Msg::TopicContact => TOPIC_CONTACT,
+    };
+    out.push(kind);
+    put_text(&mut out, topic);
+    match msg {
+        Msg::Join | Msg::Disconnect | Msg::Prune | Msg::Heartbeat | Msg::TopicContact => {}
+        Msg::ForwardJoin { node, ttl } => {
+            put_text(&mut out, node);
+            out.push(*ttl);
+        }
+        Msg::Neighbor { high } => out.push(*high as u8),
+        Msg::NeighborReply { accepted } => out.push(*accepted as u8),
+        Msg::Shuffle { origin, ttl, nodes } => {
+            put_text(&mut out, origin);
+            out.push(*ttl);
+            put_nodes(&mut out, nodes);
+        }
+        Msg::ShuffleReply { nodes } => put_nodes(&mut out, nodes),
+        Msg::Gossip {
+            id,
+            round,
+            origin,
+            data,
+        } => {
+            out.extend_from_slice(&id.to_le_bytes());
+            put_varint(&mut out, *round as u64);
+            put_text(&mut out, origin);
+            put_varint(&mut out, data.len() as u64);
+            out.extend_from_slice(data);
+        }
+        Msg::IHave { ids } => {
+            let n = ids.len().min(MAX_IHAVE);
+            put_varint(&mut out, n as u64);
+            for (id, round) in &ids[..n] {
+                out.extend_from_slice(&id.to_le_bytes());
+                put_varint(&mut out, *round as u64);
+            }
+        }
+        Msg::Graft { id, round } => {
+            out.extend_from_slice(&id.to_le_bytes());
+            put_varint(&mut out, *round as u64);
+        }
+        Msg::FindTopic { origin, ttl } => {
+            put_text(&mut out, origin);
+            out.push(*ttl);
+        }
+    }
+    out
+}
+
+/// A cursor over untrusted bytes; every read checks bounds.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let b = *self.bytes.get(self.pos)?;
+        self.pos += 1;
+        Some(b)
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    fn u64le(&mut self) -> Option<u64> {
+        let raw = self.bytes.get(self.pos..self.pos + 8)?;
+        self.pos += 8;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(raw);
+        Some(u64::from_le_bytes(b))
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let b = self.u8()?;
+            let bits = (b & 0x7f) as u64;
+            if i == 9 && bits > 1 {
+                return None;
+            }
+            value |= bits << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn round(&mut self) -> Option<u32> {
+        let v = self.varint()?;
+        if v > u32::MAX as u64 {
+            return None;
+        }
+        Some(v as u32)
+    }
+
+    fn bytes(&mut self, max: usize) -> Option<&'a [u8]> {
+        let len = self.varint()?;
+        if len > max as u64 || len as usize > self.bytes.len() - self.pos {
+            return None;
+        }
+        let raw = &self.bytes[self.pos..self.pos + len as usize];
+        self.pos += len as usize;
+        Some(raw)
+    }
+
+    fn text(&mut self, max: usize) -> Option<String> {
+        let raw = self.bytes(max)?;
+        std::str::from_utf8(raw).ok().map(String::from)
+    }
+
+    /// A node address: 1 to `MAX_ADDR` bytes.
+    fn node(&mut self) -> Option<String> {
+        let s = self.text(MAX_ADDR)?;
+        if s.is_empty() {
+            return None;
+        }
+        Some(s)
+    }
+
+    fn nodes(&mut self) -> Option<Vec<String>> {
+        let n = self.varint()?;
+        if n > MAX_NODES as u64 {
+            return None;
+        }
+        let mut nodes = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            nodes.push(self.node()?);
+        }
+        Some(nodes)
+    }
+}
+
+/// Decodes a message: its topic and what it says.
+pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
+    let mut r = Reader { bytes, pos: 0 };
+    if r.u8()? != VERSION {
+        return None;
+    }
+    let kind = r.u8()?;
+    let topic = r.text(MAX_TOPIC)?;
+    let msg = match kind {
+        JOIN => Msg::Join,
+        FORWARD_JOIN => Msg::ForwardJoin {
+            node: r.node()?,
+            ttl: r.u8()?,
+        },
+        NEIGHBOR => Msg::Neighbor { high: r.flag()? },
+        NEIGHBOR_REPLY => Msg::NeighborReply { accepted: r.flag()? },
+        DISCONNECT => Msg::Disconnect,
+        SHUFFLE => Msg::Shuffle {
+            origin: r.node()?,
+            ttl: r.u8()?,
+            nodes: r.nodes()?,
+        },
+        SHUFFLE_REPLY => Msg::ShuffleReply { nodes: r.nodes()? },
+        GOSSIP => Msg::Gossip {
+            id: r.u64le()?,
+            round: r.round()?,
+            origin: r.node()?,
+            data: r.bytes(MAX_DATA)?.to_vec(),
+        },
+        IHAVE => {
+            let n = r.varint()?;
+            if n > MAX_IHAVE as u64 {
+                return None;
+            }
+            let mut ids = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                ids.push((r.u64le()?, r.round()?));
+            }
+            Msg::IHave { ids }
+        }
+        GRAFT => Msg::Graft {
+            id: r.u64le()?,
+            round: r.round()?,
+        },
+        PRUNE => Msg::Prune,
+        HEARTBEAT => Msg::Heartbeat,
+        FIND_TOPIC => Msg::FindTopic {
+            origin: r.node()?,
+            ttl: r.u8()?,
+        },
+        TOPIC_CONTACT => Msg::TopicContact,
+        _ => return None,
+    };
+    if r.pos != bytes.len() {
+        return None;
+    }
+    Some((topic, msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<Msg> {
+        vec![
+            Msg::Join,
+            Msg::ForwardJoin {
+                node: "10.0.0.1:7000".into(),
+                ttl: 6,
+            },
+            Msg::Neighbor { high: true },
+            Msg::NeighborReply { accepted: false },
+            Msg::Disconnect,
+            Msg::Shuffle {
+                origin: "a:1".into(),
+                ttl: 3,
+                nodes: vec!["b:2".into(), "c:3".into()],
+            },
+            Msg::ShuffleReply { nodes: vec![] },
+            Msg::Gossip {
+                id: u64::MAX,
+                round: 7,
+                origin: "a:1".into(),
+                data: b"hello".to_vec(),
+            },
+            Msg::IHave {
+                ids: vec![(1, 2), (3, 4)],
+            },
+            Msg::Graft { id: 9, round: 1 },
+            Msg::Prune,
+            Msg::Heartbeat,
+            Msg::FindTopic {
+                origin: "a:1".into(),
+                ttl: 8,
+            },
+            Msg::TopicContact,
+        ]
+    }
+
+    #[test]
+    fn every_message_round_trips_and_every_cut_is_refused() {
+        for msg in all() {
+            let bytes = encode("news", &msg);
+            assert_eq!(decode(&bytes), Some(("news".to_string(), msg.clone())));
+            for cut in 0..bytes.len() {
+                assert_eq!(decode(&bytes[..cut]), None, "{:?} cut at {}", msg, cut);
+            }
+            let mut trailing = bytes.clone();
+            trailing.push(0);
+            assert_eq!(decode(&trailing), None);
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let long_topic = "t".repeat(MAX_TOPIC + 1);
+        assert_eq!(decode(&encode(&long_topic, &Msg::Join)), None);
+        let big = Msg::Gossip {
+            id: 1,
+            round: 0,
+            origin: "a:1".into(),
+            data: vec![0; MAX_DATA + 1],
+        };
+        assert_eq!(decode(&encode("", &big)), None);
+        let mut bad_kind = encode("", &Msg::Join);
+        bad_kind[1] = 99;
+        assert_eq!(decode(&bad_kind), None);
+        let mut bad_flag = encode("", &Msg::Neighbor { high: true });
+        *bad_flag.last_mut().unwrap() = 2;
+        assert_eq!(decode(&bad_flag), None);
+    }
+}
