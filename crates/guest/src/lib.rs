@@ -23,6 +23,8 @@
 //!   `Host`, input buffers and the single module instance.
 //! - [`json`]: a tiny dependency-free JSON reader and string quoting, for module
 //!   params and query answers.
+//! - [`codec`]: varints, length-prefixed text and a bounds-checked reader, for
+//!   modules' wire formats; [`random`]: seeded choices (index, sample, shuffle).
 //!
 //! # Writing a module
 //!
@@ -59,9 +61,11 @@
 
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod host;
 pub mod json;
 pub mod module;
+pub mod random;
 /// Native tests only: a module under test runs outside any wasm runtime.
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

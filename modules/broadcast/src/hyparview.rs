@@ -80,20 +80,8 @@ pub struct HyParView {
     pub downs: Vec<String>,
 }
 
-fn below(n: usize, host: &mut dyn Host) -> usize {
-    ((host.random_u64() as u128 * n as u128) >> 64) as usize
-}
-
-/// Up to `k` distinct random items of `items`.
-pub fn sample(items: &[String], k: usize, host: &mut dyn Host) -> Vec<String> {
-    let mut pool: Vec<&String> = items.iter().collect();
-    let k = k.min(pool.len());
-    for i in 0..k {
-        let j = i + below(pool.len() - i, host);
-        pool.swap(i, j);
-    }
-    pool.into_iter().take(k).cloned().collect()
-}
+use hearsay_guest::random::below;
+pub use hearsay_guest::random::sample;
 
 impl HyParView {
     /// Empty views for node `me`.

@@ -17,6 +17,8 @@
 //! nodes   = count:varint (≤ 64)  text*
 //! ```
 
+use hearsay_guest::codec::{put_text, put_varint, Reader};
+
 /// The encoding version.
 pub const VERSION: u8 = 1;
 /// Longest topic name.
@@ -121,20 +123,6 @@ const HEARTBEAT: u8 = 11;
 const FIND_TOPIC: u8 = 12;
 const TOPIC_CONTACT: u8 = 13;
 
-/// Appends `v` as a LEB128 varint.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn put_text(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
 fn put_nodes(out: &mut Vec<u8>, nodes: &[String]) {
     let n = nodes.len().min(MAX_NODES);
     put_varint(out, n as u64);
@@ -210,99 +198,39 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
     out
 }
 
-/// A cursor over untrusted bytes; every read checks bounds.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// A hop count: a varint that fits a `u32`.
+fn round(r: &mut Reader) -> Option<u32> {
+    let v = r.varint()?;
+    if v > u32::MAX as u64 {
+        return None;
+    }
+    Some(v as u32)
 }
 
-impl<'a> Reader<'a> {
-    fn u8(&mut self) -> Option<u8> {
-        let b = *self.bytes.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
+/// A node address: 1 to `MAX_ADDR` bytes.
+fn node(r: &mut Reader) -> Option<String> {
+    let s = r.text(MAX_ADDR)?;
+    if s.is_empty() {
+        return None;
     }
+    Some(s)
+}
 
-    fn flag(&mut self) -> Option<bool> {
-        match self.u8()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
+fn nodes(r: &mut Reader) -> Option<Vec<String>> {
+    let n = r.varint()?;
+    if n > MAX_NODES as u64 {
+        return None;
     }
-
-    fn u64le(&mut self) -> Option<u64> {
-        let raw = self.bytes.get(self.pos..self.pos + 8)?;
-        self.pos += 8;
-        let mut b = [0u8; 8];
-        b.copy_from_slice(raw);
-        Some(u64::from_le_bytes(b))
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        out.push(node(r)?);
     }
-
-    fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            let bits = (b & 0x7f) as u64;
-            if i == 9 && bits > 1 {
-                return None;
-            }
-            value |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    fn round(&mut self) -> Option<u32> {
-        let v = self.varint()?;
-        if v > u32::MAX as u64 {
-            return None;
-        }
-        Some(v as u32)
-    }
-
-    fn bytes(&mut self, max: usize) -> Option<&'a [u8]> {
-        let len = self.varint()?;
-        if len > max as u64 || len as usize > self.bytes.len() - self.pos {
-            return None;
-        }
-        let raw = &self.bytes[self.pos..self.pos + len as usize];
-        self.pos += len as usize;
-        Some(raw)
-    }
-
-    fn text(&mut self, max: usize) -> Option<String> {
-        let raw = self.bytes(max)?;
-        std::str::from_utf8(raw).ok().map(String::from)
-    }
-
-    /// A node address: 1 to `MAX_ADDR` bytes.
-    fn node(&mut self) -> Option<String> {
-        let s = self.text(MAX_ADDR)?;
-        if s.is_empty() {
-            return None;
-        }
-        Some(s)
-    }
-
-    fn nodes(&mut self) -> Option<Vec<String>> {
-        let n = self.varint()?;
-        if n > MAX_NODES as u64 {
-            return None;
-        }
-        let mut nodes = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            nodes.push(self.node()?);
-        }
-        Some(nodes)
-    }
+    Some(out)
 }
 
 /// Decodes a message: its topic and what it says.
 pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = Reader::new(bytes);
     if r.u8()? != VERSION {
         return None;
     }
@@ -311,22 +239,24 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
     let msg = match kind {
         JOIN => Msg::Join,
         FORWARD_JOIN => Msg::ForwardJoin {
-            node: r.node()?,
+            node: node(&mut r)?,
             ttl: r.u8()?,
         },
         NEIGHBOR => Msg::Neighbor { high: r.flag()? },
         NEIGHBOR_REPLY => Msg::NeighborReply { accepted: r.flag()? },
         DISCONNECT => Msg::Disconnect,
         SHUFFLE => Msg::Shuffle {
-            origin: r.node()?,
+            origin: node(&mut r)?,
             ttl: r.u8()?,
-            nodes: r.nodes()?,
+            nodes: nodes(&mut r)?,
         },
-        SHUFFLE_REPLY => Msg::ShuffleReply { nodes: r.nodes()? },
+        SHUFFLE_REPLY => Msg::ShuffleReply {
+            nodes: nodes(&mut r)?,
+        },
         GOSSIP => Msg::Gossip {
             id: r.u64le()?,
-            round: r.round()?,
-            origin: r.node()?,
+            round: round(&mut r)?,
+            origin: node(&mut r)?,
             data: r.bytes(MAX_DATA)?.to_vec(),
         },
         IHAVE => {
@@ -336,24 +266,24 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
             }
             let mut ids = Vec::with_capacity(n as usize);
             for _ in 0..n {
-                ids.push((r.u64le()?, r.round()?));
+                ids.push((r.u64le()?, round(&mut r)?));
             }
             Msg::IHave { ids }
         }
         GRAFT => Msg::Graft {
             id: r.u64le()?,
-            round: r.round()?,
+            round: round(&mut r)?,
         },
         PRUNE => Msg::Prune,
         HEARTBEAT => Msg::Heartbeat,
         FIND_TOPIC => Msg::FindTopic {
-            origin: r.node()?,
+            origin: node(&mut r)?,
             ttl: r.u8()?,
         },
         TOPIC_CONTACT => Msg::TopicContact,
         _ => return None,
     };
-    if r.pos != bytes.len() {
+    if !r.is_done() {
         return None;
     }
     Some((topic, msg))

@@ -64,6 +64,7 @@ pub mod table;
 pub mod wire;
 
 use hearsay_guest::json::push_quoted;
+use hearsay_guest::random::{sample as pick, shuffle};
 use hearsay_guest::{export_module_v2, Host, Level, Module};
 use labels::Labels;
 use params::{Params, Timeouts};
@@ -570,29 +571,6 @@ impl<'a> Sample<'a> {
         }
         candidates.len()
     }
-}
-
-/// A uniform index below `n` (> 0).
-fn below(n: usize, host: &mut dyn Host) -> usize {
-    ((host.random_u64() as u128 * n as u128) >> 64) as usize
-}
-
-fn shuffle<T>(items: &mut [T], host: &mut dyn Host) {
-    for i in (1..items.len()).rev() {
-        let j = below(i + 1, host);
-        items.swap(i, j);
-    }
-}
-
-/// Up to `k` distinct random items (a partial Fisher–Yates shuffle).
-fn pick(items: &[String], k: usize, host: &mut dyn Host) -> Vec<String> {
-    let mut pool: Vec<&String> = items.iter().collect();
-    let k = k.min(pool.len());
-    for i in 0..k {
-        let j = i + below(pool.len() - i, host);
-        pool.swap(i, j);
-    }
-    pool.into_iter().take(k).cloned().collect()
 }
 
 fn push_list(out: &mut String, items: &[String]) {

@@ -457,7 +457,7 @@ fn decode_state(state: &[u8]) -> Option<Table> {
     if version != 1 && version != STATE_VERSION {
         return None;
     }
-    let self_addr = r.addr()?;
+    let self_addr = wire::read_addr(&mut r)?;
     let own = Heartbeat {
         generation: r.varint()?,
         counter: r.varint()?,
@@ -523,7 +523,7 @@ fn read_entries(r: &mut Reader) -> Option<Vec<(String, Heartbeat, u64)>> {
     let n = r.varint()?;
     let mut entries = Vec::new();
     for _ in 0..n {
-        let addr = r.addr()?;
+        let addr = wire::read_addr(r)?;
         let heartbeat = Heartbeat {
             generation: r.varint()?,
             counter: r.varint()?,

@@ -20,6 +20,7 @@
 
 use crate::labels::Labels;
 use crate::table::Heartbeat;
+pub use hearsay_guest::codec::{put_varint, varint_len, Reader};
 
 /// The encoding version this code writes and reads.
 pub const VERSION: u8 = 2;
@@ -113,29 +114,18 @@ pub struct Gossip {
     pub entries: Vec<Entry>,
 }
 
-/// Bytes taken by `v` as a varint.
-pub fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
-/// Appends `v` as a varint.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 /// Appends a length-prefixed address.
 pub fn put_addr(out: &mut Vec<u8>, addr: &str) {
-    put_varint(out, addr.len() as u64);
-    out.extend_from_slice(addr.as_bytes());
+    hearsay_guest::codec::put_text(out, addr);
+}
+
+/// Reads a length-prefixed, non-empty UTF-8 address of at most `MAX_ADDR_LEN` bytes.
+pub fn read_addr(r: &mut Reader) -> Option<String> {
+    let addr = r.text(MAX_ADDR_LEN)?;
+    if addr.is_empty() {
+        return None;
+    }
+    Some(addr)
 }
 
 /// Bytes a message of `count` entries taking `entry_bytes` in total takes.
@@ -187,7 +177,7 @@ pub fn decode_gossip(bytes: &[u8]) -> Option<Gossip> {
     // Every entry takes at least 5 bytes, so a lying count can't make us allocate.
     let mut entries = Vec::with_capacity((count as usize).min(r.remaining() / 5));
     for _ in 0..count {
-        let addr = r.addr()?;
+        let addr = read_addr(&mut r)?;
         let heartbeat = Heartbeat {
             generation: r.varint()?,
             counter: r.varint()?,
@@ -213,75 +203,6 @@ pub fn decode_gossip(bytes: &[u8]) -> Option<Gossip> {
         return None;
     }
     Some(Gossip { want_reply, entries })
-}
-
-/// A cursor over untrusted bytes; every read checks bounds.
-pub struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// Starts at the first byte.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, pos: 0 }
-    }
-
-    /// Bytes not read yet.
-    pub fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
-    }
-
-    /// Whether every byte has been read.
-    pub fn is_done(&self) -> bool {
-        self.pos == self.bytes.len()
-    }
-
-    /// One byte.
-    pub fn u8(&mut self) -> Option<u8> {
-        let b = *self.bytes.get(self.pos)?;
-        self.pos += 1;
-        Some(b)
-    }
-
-    /// A varint of at most 10 bytes that fits a `u64`.
-    pub fn varint(&mut self) -> Option<u64> {
-        let mut value = 0u64;
-        for i in 0..10 {
-            let b = self.u8()?;
-            let bits = (b & 0x7f) as u64;
-            if i == 9 && bits > 1 {
-                return None;
-            }
-            value |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                return Some(value);
-            }
-        }
-        None
-    }
-
-    /// A length-prefixed, non-empty UTF-8 address of at most `MAX_ADDR_LEN` bytes.
-    pub fn addr(&mut self) -> Option<String> {
-        let len = self.varint()?;
-        if len == 0 || len > MAX_ADDR_LEN as u64 || len as usize > self.remaining() {
-            return None;
-        }
-        let raw = &self.bytes[self.pos..self.pos + len as usize];
-        self.pos += len as usize;
-        std::str::from_utf8(raw).ok().map(String::from)
-    }
-
-    /// A length-prefixed UTF-8 string of at most `max` bytes (empty allowed).
-    pub fn text(&mut self, max: usize) -> Option<String> {
-        let len = self.varint()?;
-        if len > max as u64 || len as usize > self.remaining() {
-            return None;
-        }
-        let raw = &self.bytes[self.pos..self.pos + len as usize];
-        self.pos += len as usize;
-        std::str::from_utf8(raw).ok().map(String::from)
-    }
 }
 
 #[cfg(test)]
@@ -316,23 +237,6 @@ mod tests {
         assert!(g.want_reply);
         let decoded: Vec<EntryRef> = g.entries.iter().map(Entry::as_ref).collect();
         assert_eq!(decoded, entries);
-    }
-
-    #[test]
-    fn varints_at_the_edges() {
-        for v in [0, 1, 127, 128, 16_383, 16_384, u64::MAX / 2, u64::MAX] {
-            let mut out = Vec::new();
-            put_varint(&mut out, v);
-            assert_eq!(out.len(), varint_len(v));
-            let mut r = Reader::new(&out);
-            assert_eq!(r.varint(), Some(v));
-            assert!(r.is_done());
-        }
-        // 11 continuation bytes, and a 10th byte that overflows.
-        assert_eq!(Reader::new(&[0xff; 11]).varint(), None);
-        let mut over = vec![0xff; 9];
-        over.push(0x02);
-        assert_eq!(Reader::new(&over).varint(), None);
     }
 
     #[test]
