@@ -54,15 +54,7 @@ pub fn run(args: PubsubArgs) -> Result<()> {
         r.overlay_rounds
     );
     for p in &r.phases {
-        say!(
-            "  {:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {}",
-            p.what,
-            p.live,
-            p.worst_reach * 100.0,
-            p.mean_reach * 100.0,
-            p.rmr,
-            p.last_hop
-        );
+        say!("  {p}");
     }
     say!("  {:.1} s", report.wall_seconds);
     Ok(())

@@ -93,18 +93,6 @@ fn a_leaving_node_says_goodbye_through_its_modules() {
 
 #[test]
 fn a_bad_label_is_refused_at_start() {
-    let out = common::cli(&[
-        "agent",
-        "--data-dir",
-        "/nonexistent-hearsay",
-        "--gossip",
-        "127.0.0.1:1",
-        "--api",
-        "127.0.0.1:2",
-        "--label",
-        "Bad Key=x",
-    ]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = common::agent_refused(&["--label", "Bad Key=x"]);
     assert!(stderr.contains("label key"), "{stderr}");
 }

@@ -91,19 +91,7 @@ fn ipv6_addresses_and_dns_names_as_rendezvous() {
 #[test]
 fn a_malformed_rendezvous_entry_is_refused_at_start() {
     for bad in ["localhost", "a_b:7000", "[::1]:", "host:99999"] {
-        let out = cli(&[
-            "agent",
-            "--data-dir",
-            "/nonexistent-hearsay",
-            "--gossip",
-            "127.0.0.1:1",
-            "--api",
-            "127.0.0.1:2",
-            "--rendezvous",
-            bad,
-        ]);
-        assert!(!out.status.success(), "{bad} was taken");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = common::agent_refused(&["--rendezvous", bad]);
         assert!(stderr.contains("rendezvous"), "{bad}: {stderr}");
     }
 }

@@ -70,8 +70,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
             .map_err(NodeError::Setup)?,
     );
-    // A module's bootstrap peers: the rendezvous nodes other than this one.
-    let bootstrap = rendezvous.iter().filter(|a| **a != addr).copied().collect();
+    let bootstrap = crate::rendezvous::bootstrap_peers(&rendezvous, addr);
     let mut host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
     host.set_labels(config.labels.clone());
     // Ids start at the start time in µs: a client's last id is never reused after a

@@ -97,6 +97,11 @@ pub async fn resolve(entries: &[RendezvousEntry]) -> (Vec<PeerAddr>, Vec<(String
     .await
 }
 
+/// The modules' bootstrap peers: the rendezvous addresses other than this node's.
+pub fn bootstrap_peers(rendezvous: &[PeerAddr], own: PeerAddr) -> Vec<PeerAddr> {
+    rendezvous.iter().filter(|a| **a != own).copied().collect()
+}
+
 /// Whether any entry is a name (only then is there anything to refresh).
 pub fn has_names(entries: &[RendezvousEntry]) -> bool {
     entries.iter().any(|e| matches!(e, RendezvousEntry::Name(..)))

@@ -54,6 +54,22 @@ pub struct PhaseReport {
     pub last_hop: u32,
 }
 
+impl std::fmt::Display for PhaseReport {
+    /// One line: what, live nodes, worst and mean reach, RMR, last hop.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {}",
+            self.what,
+            self.live,
+            self.worst_reach * 100.0,
+            self.mean_reach * 100.0,
+            self.rmr,
+            self.last_hop
+        )
+    }
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct PubsubReport {

@@ -343,6 +343,25 @@ pub fn cli(args: &[&str]) -> Output {
 }
 
 /// Runs the hearsay CLI and returns its stdout; panics (with stderr) if it fails.
+/// `hearsay agent` with `extra` arguments (and addresses it never gets to bind):
+/// asserts it refuses to start, and returns what it said on stderr.
+#[allow(dead_code)]
+pub fn agent_refused(extra: &[&str]) -> String {
+    let mut args = vec![
+        "agent",
+        "--data-dir",
+        "/nonexistent-hearsay",
+        "--gossip",
+        "127.0.0.1:1",
+        "--api",
+        "127.0.0.1:2",
+    ];
+    args.extend_from_slice(extra);
+    let out = cli(&args);
+    assert!(!out.status.success(), "hearsay agent {extra:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn cli_ok(args: &[&str]) -> String {
     let out = cli(args);
     assert!(
