@@ -20,6 +20,13 @@ pub struct PubsubArgs {
     /// Messages published per phase.
     #[arg(long, default_value_t = 20)]
     messages: usize,
+    /// The broadcast module's params, JSON (e.g. '{"optimize_hops":1}'; see
+    /// modules/broadcast/src/params.rs).
+    #[arg(long, default_value = "")]
+    params: String,
+    /// One-way latency of a simulated message, drawn uniformly from MIN-MAX ms.
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_latency)]
+    latency_ms: Option<(u64, u64)>,
     #[command(flatten)]
     common: Common,
 }
@@ -35,10 +42,16 @@ struct Report {
 pub fn run(args: PubsubArgs) -> Result<()> {
     args.common.check()?;
     let started = Instant::now();
+    let mut sim = args.common.config();
+    if let Some((min, max)) = args.latency_ms {
+        sim.network.latency_min_ms = min;
+        sim.network.latency_max_ms = max;
+    }
     let report = Report {
         pubsub: pubsub::play(PubsubConfig {
-            sim: args.common.config(),
+            sim,
             messages: args.messages,
+            params: args.params,
         }),
         wall_seconds: started.elapsed().as_secs_f64(),
     };
@@ -58,4 +71,19 @@ pub fn run(args: PubsubArgs) -> Result<()> {
     }
     say!("  {:.1} s", report.wall_seconds);
     Ok(())
+}
+
+/// Parses `MIN-MAX` (or one number for a fixed latency) in milliseconds.
+fn parse_latency(text: &str) -> Result<(u64, u64), String> {
+    let (min, max) = text.split_once('-').unwrap_or((text, text));
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("latency: '{t}' is not a number of milliseconds"))
+    };
+    let (min, max) = (number(min)?, number(max)?);
+    if min > max {
+        return Err(format!("latency: {min} is above {max}"));
+    }
+    Ok((min, max))
 }

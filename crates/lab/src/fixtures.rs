@@ -13,6 +13,8 @@ pub use hearsay_cli::modules::MEMBERSHIP;
 pub const STATECAST: &[u8] = include_bytes!("../../../modules/dist/statecast.wasm");
 /// `modules/dist/statecast-poison.wasm`: corrupts its record and spreads it.
 pub const STATECAST_POISON: &[u8] = include_bytes!("../../../modules/dist/statecast-poison.wasm");
+/// `modules/dist/broadcast.wasm`: publish/subscribe (HyParView + Plumtree).
+pub const BROADCAST: &[u8] = include_bytes!("../../../modules/dist/broadcast.wasm");
 /// `modules/dist/bad-loop.wasm`: loops forever from its third tick, on every node.
 pub const BAD_LOOP: &[u8] = include_bytes!("../../../modules/dist/bad-loop.wasm");
 /// `modules/dist/hostile-storm.wasm`: sends all it may and answers every message.

@@ -26,6 +26,8 @@ pub struct PubsubConfig {
     pub sim: SimConfig,
     /// Messages published per phase.
     pub messages: usize,
+    /// The broadcast module's params (JSON; empty: its defaults).
+    pub params: String,
 }
 
 impl Default for PubsubConfig {
@@ -33,6 +35,7 @@ impl Default for PubsubConfig {
         PubsubConfig {
             sim: SimConfig::default(),
             messages: 20,
+            params: String::new(),
         }
     }
 }
@@ -52,6 +55,15 @@ pub struct PhaseReport {
     pub rmr: f64,
     /// The most hops any delivery took.
     pub last_hop: u32,
+    /// The most hops a delivery needs at least: the farthest live subscriber from a
+    /// message's publisher along the topic's active links (what a breadth-first tree
+    /// from each publisher would give; Plumtree shares one tree among publishers).
+    pub shortest_last_hop: u32,
+    /// Envelopes each live node sent per round during the phase, all traffic included
+    /// (heartbeats, announcements, digests).
+    pub messages_per_node_round: f64,
+    /// Bytes each live node sent per round during the phase, headers included.
+    pub bytes_per_node_round: f64,
 }
 
 impl std::fmt::Display for PhaseReport {
@@ -59,13 +71,15 @@ impl std::fmt::Display for PhaseReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {}",
+            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {} (shortest {})  {:.0} B/node/round",
             self.what,
             self.live,
             self.worst_reach * 100.0,
             self.mean_reach * 100.0,
             self.rmr,
-            self.last_hop
+            self.last_hop,
+            self.shortest_last_hop,
+            self.bytes_per_node_round
         )
     }
 }
@@ -99,17 +113,57 @@ fn payloads_sent(sim: &mut Sim) -> u64 {
         .sum()
 }
 
+/// Every live node's active peers in the topic's overlay, as node indices.
+fn topic_links(sim: &mut Sim, live: &[usize]) -> Vec<Vec<usize>> {
+    let mut links = vec![Vec::new(); sim.nodes.len()];
+    for &i in live {
+        if let Some(v) = query(sim, i, "") {
+            links[i] = v["topics"][TOPIC]["active"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str()?.parse::<hearsay_core::PeerAddr>().ok())
+                .filter_map(crate::addr::node_of)
+                .filter(|&j| j < sim.nodes.len())
+                .collect();
+        }
+    }
+    links
+}
+
+/// The hops from `from` to the farthest node it reaches over `links`.
+fn eccentricity(links: &[Vec<usize>], from: usize) -> u32 {
+    let mut hops = vec![u32::MAX; links.len()];
+    hops[from] = 0;
+    let mut queue = std::collections::VecDeque::from([from]);
+    let mut farthest = 0;
+    while let Some(i) = queue.pop_front() {
+        farthest = farthest.max(hops[i]);
+        for &j in &links[i] {
+            if hops[j] == u32::MAX {
+                hops[j] = hops[i] + 1;
+                queue.push_back(j);
+            }
+        }
+    }
+    farthest
+}
+
 /// Publishes `n` messages from random live nodes, one every `gap` rounds, lets
 /// `settle` rounds pass, and measures.
 fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut u64) -> PhaseReport {
     let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
     let before = payloads_sent(sim);
+    let (totals_before, started) = (sim.totals(), sim.now);
+    let links = topic_links(sim, &live);
+    let mut shortest_last_hop = 0;
     let mut ids = Vec::new();
     for k in 0..n {
         *pick = pick
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let at = live[(*pick >> 33) as usize % live.len()];
+        shortest_last_hop = shortest_last_hop.max(eccentricity(&links, at));
         let args = serde_json::json!({"op": "publish", "topic": TOPIC, "message": format!("{what} {k}")})
             .to_string();
         let answer = sim.command(at, &module(), &args).unwrap_or_default();
@@ -123,6 +177,9 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
     }
     sim.run_rounds(settle);
     let after = payloads_sent(sim);
+    let rounds = (sim.now - started) as f64 / sim.cfg.gossip_interval_ms.max(1) as f64;
+    let spent = sim.totals() - totals_before;
+    let per_node_round = |x: u64| x as f64 / live.len() as f64 / rounds.max(1.0);
     let mut worst = 1.0f64;
     let mut total = 0.0;
     let mut last_hop = 0;
@@ -156,6 +213,9 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
         },
         rmr: sent / needed - 1.0,
         last_hop,
+        shortest_last_hop,
+        messages_per_node_round: per_node_round(spent.messages),
+        bytes_per_node_round: per_node_round(spent.bytes),
     }
 }
 
@@ -166,7 +226,7 @@ pub fn play(cfg: PubsubConfig) -> PubsubReport {
         name: module(),
         code: BROADCAST.to_vec(),
         native: library::native("broadcast"),
-        params: String::new(),
+        params: cfg.params.clone(),
         budget: Default::default(),
     }]);
     let n = sim_cfg.nodes;

@@ -72,6 +72,8 @@ pub struct HyParView {
     /// A Neighbor (or Join) request in flight: to whom, since when.
     pending: Option<(String, u64)>,
     last_shuffle_ms: u64,
+    /// Peers a full view keeps when it makes room (see [`HyParView::protect`]).
+    protected: Vec<String>,
     /// Messages to send.
     pub out: Vec<(String, Msg)>,
     /// Peers that became active.
@@ -92,6 +94,7 @@ impl HyParView {
             active: Vec::new(),
             passive: Vec::new(),
             pending: None,
+            protected: Vec::new(),
             last_shuffle_ms: now_ms,
             out: Vec::new(),
             ups: Vec::new(),
@@ -158,7 +161,13 @@ impl HyParView {
             return;
         }
         if self.active.len() >= self.params.active {
-            let i = below(self.active.len(), host);
+            let droppable: Vec<usize> = (0..self.active.len())
+                .filter(|&i| !self.protected.contains(&self.active[i].addr))
+                .collect();
+            let i = match droppable.len() {
+                0 => below(self.active.len(), host),
+                n => droppable[below(n, host)],
+            };
             let dropped = self.active.remove(i).addr;
             self.send(&dropped, Msg::Disconnect, now_ms);
             self.downs.push(dropped.clone());
@@ -196,14 +205,30 @@ impl HyParView {
         }
     }
 
+    /// Peers (the host's rendezvous nodes, for the base overlay) that a full view
+    /// keeps when it makes room for a newcomer: every node joins through them at
+    /// start, and without this their links to each other are the first to be pushed
+    /// out by the crowd, leaving one island per rendezvous node.
+    pub fn protect(&mut self, peers: &[String]) {
+        self.protected = peers.to_vec();
+    }
+
+    /// A node known to be in the overlay, for the passive view (replacing a random
+    /// one when it is full).
+    pub fn consider(&mut self, addr: &str, host: &mut dyn Host) {
+        self.add_passive(addr, host);
+    }
+
     /// Asks `addr`, not active yet, to become a neighbour if it has room (a link that
     /// may bridge two islands); at most one request in flight.
-    pub fn reach_out(&mut self, addr: &str, now_ms: u64) {
+    /// `high`: the request is granted even by a full view (which drops a random peer
+    /// for it), so two islands whose views are all full still get bridged.
+    pub fn reach_out(&mut self, addr: &str, high: bool, now_ms: u64) {
         if addr == self.me || self.is_active(addr) || self.pending.is_some() {
             return;
         }
         self.pending = Some((addr.to_string(), now_ms));
-        self.send(addr, Msg::Neighbor { high: false }, now_ms);
+        self.send(addr, Msg::Neighbor { high }, now_ms);
     }
 
     /// Drops `addr` from the active view (to the passive view unless it failed).
@@ -374,7 +399,10 @@ impl HyParView {
         }
         if self.active.len() < self.params.active && self.pending.is_none() {
             if let Some(peer) = sample(&self.passive.clone(), 1, host).pop() {
-                let high = self.active.is_empty();
+                // Below half its size a view asks to be let in even where the view is
+                // full (the paper asks so only when it is empty): otherwise two nodes
+                // that joined each other at once stay a pair of their own for good.
+                let high = self.active.len() * 2 < self.params.active;
                 self.pending = Some((peer.clone(), now_ms));
                 self.send(&peer, Msg::Neighbor { high }, now_ms);
             }

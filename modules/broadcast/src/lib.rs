@@ -7,9 +7,10 @@
 //! (gossiperl's "multiple overlays") — through a subscriber it knows of. Every node
 //! keeps a small directory of subscribers per topic. A node subscribing while it knows
 //! fewer than 8 subscribers of the topic announces itself over the base overlay's tree
-//! (every directory learns it): the first subscribers of a topic do, the rest of a
-//! popular topic's don't, so announcements cost a few broadcasts per topic, not one
-//! per subscriber. A node whose directory has none for `t` sends a `FindTopic` random
+//! (every directory learns it), after a random wait of up to 2 s and only if it still
+//! knows fewer then: the first subscribers of a topic do, the rest of a popular topic's
+//! don't — even when all subscribe at once — so announcements cost a few broadcasts
+//! per topic, not one per subscriber. A node whose directory has none for `t` sends a `FindTopic` random
 //! walk over the base overlay, which the first subscriber on its way (or a node that
 //! knows one) answers; subscribers walk now and then too, so the directories keep
 //! sampling the topic's members and bridge its overlay if it ever splits. A
@@ -34,7 +35,8 @@
 //! event of kind `message`: `{"topic","id","hops","origin","message"}`. Query: the
 //! topics subscribed here with their views and counters, the base overlay, and how many
 //! subscribers the directory knows per topic; `seen ID`: whether message `ID` was
-//! delivered here, and after how many hops (what the simulator measures with).
+//! delivered here, after how many hops and when (what the simulator and the bench
+//! measure with).
 
 #![warn(missing_docs)]
 
@@ -53,6 +55,11 @@ use wire::Msg;
 
 /// Hops a FindTopic walk takes at most.
 const FIND_TTL: u8 = 8;
+/// A subscriber a FindTopic walk meets answers only once the walk has taken this many
+/// hops (a node with no link in the topic takes the first it meets): the answers are
+/// then random subscribers rather than the asker's neighbours, so nodes that all
+/// subscribe at once link into one random graph, not into islands of neighbours.
+const FIND_MIN_HOPS: u8 = 3;
 /// A topic without a contact asks again this often.
 const FIND_EVERY_MS: u64 = 1_000;
 /// Subscribers the directory keeps per topic.
@@ -60,14 +67,27 @@ const DIRECTORY_PER_TOPIC: usize = 16;
 /// A node subscribing while its directory knows fewer subscribers of the topic than
 /// this announces itself to the cluster.
 const ANNOUNCE_BELOW: usize = 8;
+/// A subscription that is to be announced waits a random time below this first, and
+/// is announced only if the directory still knows too few subscribers then: when a
+/// whole cluster subscribes at once (an application started everywhere), the first
+/// announcements fill every directory and silence the rest, instead of every
+/// subscriber flooding the cluster — N broadcasts of N messages each.
+const ANNOUNCE_JITTER_MS: u64 = 2_000;
+/// How long a new subscription looks for random subscribers to fill its active view.
+const FILL_MS: u64 = 30_000;
 /// Known subscribers a message published outside its topic is handed to.
 const HANDOFF_TO: usize = 2;
 /// Publishes waiting for a contact, per topic.
 const MAX_WAITING: usize = 256;
 /// One tick in this many, a node asks a random known member of each overlay to be a
 /// neighbour: islands (a group whose views only hold each other, e.g. formed while
-/// joins were lost) get bridged.
+/// joins were lost or while the base overlay was split) get bridged.
 const REACH_OUT_ONE_IN: u64 = 32;
+/// One reach-out in this many is granted even by a full view (a random link of the
+/// asked node makes room): islands whose views are all full still merge, while the
+/// overlay's links change rarely enough (once in ~50 s per node at 200 ms ticks) for
+/// the broadcast trees to stay settled.
+const HIGH_REACH_ONE_IN: u64 = 32;
 
 /// A message published here for a topic this node does not subscribe to, waiting for
 /// a subscriber to hand it to.
@@ -93,6 +113,10 @@ pub struct Broadcast {
     waiting: BTreeMap<String, Vec<Waiting>>,
     /// topic → (when subscribed here, when last announced).
     lonely_since: BTreeMap<String, (u64, Option<u64>)>,
+    /// topic → when it was subscribed here.
+    subscribed_at: BTreeMap<String, u64>,
+    /// topic → when its subscription is to be announced, if still needed then.
+    announce_due: BTreeMap<String, u64>,
     published: u64,
     delivered: u64,
     events_sent: u64,
@@ -129,6 +153,8 @@ impl Module for Broadcast {
             finding: BTreeMap::new(),
             waiting: BTreeMap::new(),
             lonely_since: BTreeMap::new(),
+            announce_due: BTreeMap::new(),
+            subscribed_at: BTreeMap::new(),
             published: 0,
             delivered: 0,
             events_sent: 0,
@@ -152,12 +178,25 @@ impl Module for Broadcast {
             .into_iter()
             .filter(|p| *p != self.me)
             .collect();
+        self.base.view.protect(&bootstrap);
+        // A rendezvous node keeps a link to another one (every node joins through
+        // them; one that was joined before it joined anyone would otherwise head an
+        // island of its own).
+        let rendezvous = host.bootstrap_peers().contains(&self.me);
+        let linked = self.base.view.active().iter().any(|a| bootstrap.contains(a));
+        if rendezvous && !linked && !self.base.view.is_asking(now_ms) {
+            if let Some(peer) = hyparview::sample(&bootstrap, 1, host).pop() {
+                self.base.view.reach_out(&peer, true, now_ms);
+            }
+        }
         self.base
             .view
             .suggest(&hyparview::sample(&bootstrap, 2, host), host);
         if host.random_u64() % REACH_OUT_ONE_IN == 0 {
             if let Some(peer) = hyparview::sample(&bootstrap, 1, host).pop() {
-                self.base.view.reach_out(&peer, now_ms);
+                self.base
+                    .view
+                    .reach_out(&peer, host.random_u64() % HIGH_REACH_ONE_IN == 0, now_ms);
             }
         }
         self.base.tick(now_ms, host);
@@ -173,7 +212,17 @@ impl Module for Broadcast {
             }
             let known = self.contacts(topic, 3, host);
             let reach = host.random_u64() % REACH_OUT_ONE_IN == 0;
-            if reach && !lonely {
+            // For its first FILL_MS a subscription walks (at most once a second) while
+            // its active view has room and its passive view few candidates to fill it.
+            let view = &self.topics[topic].view;
+            let filling = self
+                .subscribed_at
+                .get(topic)
+                .map_or(false, |at| now_ms.saturating_sub(*at) < FILL_MS);
+            let room = filling
+                && view.active().len() < self.params.view.active
+                && view.passive().len() < self.params.view.active;
+            if (reach || room) && !lonely {
                 // A random walk over the base overlay finds a random subscriber (whose
                 // island, if the topic's overlay is split, is likely another), for the
                 // directory and the next reach-out.
@@ -183,10 +232,27 @@ impl Module for Broadcast {
             o.view.suggest(&known, host);
             if reach && !lonely {
                 if let Some(peer) = known.first() {
-                    o.view.reach_out(peer, now_ms);
+                    let high = host.random_u64() % HIGH_REACH_ONE_IN == 0;
+                    o.view.reach_out(peer, high, now_ms);
                 }
             }
             o.tick(now_ms, host);
+        }
+        let due: Vec<String> = self
+            .announce_due
+            .iter()
+            .filter(|(_, at)| **at <= now_ms)
+            .map(|(t, _)| t.clone())
+            .collect();
+        for topic in due {
+            self.announce_due.remove(&topic);
+            let known = self.directory.get(&topic).map_or(0, |s| s.len());
+            if self.topics.contains_key(&topic) && known < ANNOUNCE_BELOW {
+                self.announce(true, &topic, host);
+                if let Some(entry) = self.lonely_since.get_mut(&topic) {
+                    entry.1 = Some(now_ms);
+                }
+            }
         }
         for topic in &topics {
             let linked = !self.topics[topic].view.active().is_empty();
@@ -229,6 +295,10 @@ impl Module for Broadcast {
                 if let Some(o) = self.topics.get_mut(&topic) {
                     if o.view.active().is_empty() && !o.view.is_asking(now) {
                         o.view.join(from, now);
+                    } else {
+                        // A random subscriber: a candidate for the next free slot of
+                        // the active view.
+                        o.view.consider(from, host);
                     }
                 }
             }
@@ -288,6 +358,9 @@ impl Module for Broadcast {
     }
 
     fn command(&mut self, args: &str, host: &mut dyn Host) -> String {
+        // Between ticks: a publish is stamped with the time it happens, not the last
+        // tick's.
+        self.now_ms = host.now_ms().max(self.now_ms);
         let doc = match json::parse(args) {
             Ok(d) => d,
             Err(e) => return error(&format!("args must be JSON: {}", e)),
@@ -386,15 +459,15 @@ fn push_overlay(out: &mut String, o: &Overlay) {
 
 impl Broadcast {
     /// Query `seen ID`: whether a topic overlay here delivered message `ID` (16 hex
-    /// digits) and after how many hops.
+    /// digits), after how many hops, and when (the host's clock, ms).
     fn seen(&self, id: &str) -> String {
         let id = match u64::from_str_radix(id, 16) {
             Ok(id) => id,
             Err(_) => return error("seen: expected a message id (16 hex digits)"),
         };
-        match self.topics.values().find_map(|o| o.tree.hops(id)) {
-            Some(hops) => format!("{{\"seen\":true,\"hops\":{}}}", hops),
-            None => "{\"seen\":false,\"hops\":null}".to_string(),
+        match self.topics.values().find_map(|o| o.tree.delivery(id)) {
+            Some((at_ms, hops)) => format!("{{\"seen\":true,\"hops\":{},\"at_ms\":{}}}", hops, at_ms),
+            None => "{\"seen\":false,\"hops\":null,\"at_ms\":null}".to_string(),
         }
     }
 
@@ -426,12 +499,11 @@ impl Broadcast {
         // directory holds a few; the rest of a popular topic's subscribers don't.
         let known = self.directory.get(topic).map_or(0, |s| s.len());
         if known < ANNOUNCE_BELOW {
-            self.announce(true, topic, host);
-            self.lonely_since
-                .insert(topic.to_string(), (self.now_ms, Some(self.now_ms)));
-        } else {
-            self.lonely_since.insert(topic.to_string(), (self.now_ms, None));
+            let due = self.now_ms + host.random_u64() % ANNOUNCE_JITTER_MS;
+            self.announce_due.insert(topic.to_string(), due);
         }
+        self.lonely_since.insert(topic.to_string(), (self.now_ms, None));
+        self.subscribed_at.insert(topic.to_string(), self.now_ms);
     }
 
     /// Leaves `topic`'s overlay and tells the cluster.
@@ -441,6 +513,8 @@ impl Broadcast {
             for (to, msg) in o.take_out(self.now_ms) {
                 self.send(&to, topic, &msg, host);
             }
+            self.announce_due.remove(topic);
+            self.subscribed_at.remove(topic);
             // Only an announced subscription is taken back the same way.
             if let Some((_, Some(_))) = self.lonely_since.remove(topic) {
                 self.announce(false, topic, host);
@@ -544,7 +618,9 @@ impl Broadcast {
         if origin == self.me || !valid_topic(topic) {
             return;
         }
-        if self.topics.contains_key(topic) {
+        let subscribed = self.topics.contains_key(topic);
+        let walked = FIND_TTL.saturating_sub(ttl);
+        if subscribed && (walked >= FIND_MIN_HOPS || ttl == 0) {
             self.send(origin, topic, &Msg::TopicContact, host);
             return;
         }

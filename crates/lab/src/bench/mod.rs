@@ -10,11 +10,13 @@
 //! - `simulated`: update propagation at 1,000 to 100,000 simulated nodes.
 //! - `repair`: the S3 scenario, modules alive and all dead.
 //! - `storm`: a fix, the API and other modules beside an amplifying storm.
+//! - `pubsub`: the broadcast module on the largest agent cluster, and simulated.
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
 mod loss;
 mod poll;
+mod pubsub;
 mod repair;
 mod report;
 mod runtime;
@@ -70,6 +72,8 @@ pub enum Group {
     Storm,
     /// The wasm runtime in-process.
     Runtime,
+    /// Publish/subscribe: the broadcast module on real agents.
+    Pubsub,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -147,6 +151,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Storm) {
         report.rows.extend(crate::block_on(storm::rows(&plan))?);
+    }
+    if wants(Group::Pubsub) {
+        report.rows.extend(crate::block_on(pubsub::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

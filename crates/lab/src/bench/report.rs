@@ -50,6 +50,13 @@ impl Row {
         self.reference = reference.into();
         self
     }
+
+    /// The median must be at least `floor`.
+    pub fn at_least(mut self, floor: f64, reference: impl Into<String>) -> Row {
+        self.meets = Some(self.median >= floor);
+        self.reference = reference.into();
+        self
+    }
 }
 
 /// `[min, median, max]` (the upper median for an even count); NaN when empty.
