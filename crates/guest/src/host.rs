@@ -54,7 +54,8 @@ pub trait Host {
     /// Writes a log line attributed to this module.
     fn log(&mut self, level: Level, msg: &str);
     /// Addresses to contact when the module knows nobody yet (rendezvous list and
-    /// membership hints, as the host sees fit).
+    /// membership hints, as the host sees fit); this node's own address is among them
+    /// when it is a rendezvous node.
     fn bootstrap_peers(&self) -> Vec<String>;
     /// This node's own gossip address, as peers see it.
     fn self_addr(&self) -> String;

@@ -70,7 +70,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
             .map_err(NodeError::Setup)?,
     );
-    let bootstrap = crate::rendezvous::bootstrap_peers(&rendezvous, addr);
+    let bootstrap = crate::rendezvous::bootstrap_peers(&rendezvous);
     let mut host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
     host.set_labels(config.labels.clone());
     // Ids start at the start time in µs: a client's last id is never reused after a

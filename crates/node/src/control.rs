@@ -92,7 +92,7 @@ impl Actor {
                 self.fx.modules.control(Control::Command { module, args, reply });
             }
             ApiCall::Rendezvous(addrs) => {
-                let bootstrap = crate::rendezvous::bootstrap_peers(&addrs, self.driver.core().addr());
+                let bootstrap = crate::rendezvous::bootstrap_peers(&addrs);
                 self.driver.core_mut().set_rendezvous(addrs.clone());
                 self.rendezvous = addrs;
                 self.fx.modules.control(Control::Bootstrap(bootstrap));

@@ -97,9 +97,17 @@ pub async fn resolve(entries: &[RendezvousEntry]) -> (Vec<PeerAddr>, Vec<(String
     .await
 }
 
-/// The modules' bootstrap peers: the rendezvous addresses other than this node's.
-pub fn bootstrap_peers(rendezvous: &[PeerAddr], own: PeerAddr) -> Vec<PeerAddr> {
-    rendezvous.iter().filter(|a| **a != own).copied().collect()
+/// The modules' bootstrap peers: the rendezvous addresses, this node's own among them
+/// when it is one (so a module knows it is a rendezvous node; the simulator gives
+/// modules the same list), each once.
+pub fn bootstrap_peers(rendezvous: &[PeerAddr]) -> Vec<PeerAddr> {
+    let mut peers = Vec::new();
+    for a in rendezvous {
+        if !peers.contains(a) {
+            peers.push(*a);
+        }
+    }
+    peers
 }
 
 /// Whether any entry is a name (only then is there anything to refresh).

@@ -59,6 +59,16 @@ pub struct PhaseReport {
     /// message's publisher along the topic's active links (what a breadth-first tree
     /// from each publisher would give; Plumtree shares one tree among publishers).
     pub shortest_last_hop: u32,
+    /// Grafts sent per message published (a node that missed the tree's push asks
+    /// for it; over datagrams also a lost push).
+    pub grafts_per_message: f64,
+    /// Links swapped by the tree optimisation per message.
+    pub swaps_per_message: f64,
+    /// From a message's publishing to its last delivery, simulated ms: the median
+    /// message's.
+    pub median_spread_ms: u64,
+    /// ... and the slowest message's.
+    pub max_spread_ms: u64,
     /// Envelopes each live node sent per round during the phase, all traffic included
     /// (heartbeats, announcements, digests).
     pub messages_per_node_round: f64,
@@ -71,7 +81,7 @@ impl std::fmt::Display for PhaseReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {} (shortest {})  {:.0} B/node/round",
+            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {} (shortest {})  spread {}/{} ms  grafts {:.1} swaps {:.1}/msg  {:.0} B/node/round",
             self.what,
             self.live,
             self.worst_reach * 100.0,
@@ -79,6 +89,10 @@ impl std::fmt::Display for PhaseReport {
             self.rmr,
             self.last_hop,
             self.shortest_last_hop,
+            self.median_spread_ms,
+            self.max_spread_ms,
+            self.grafts_per_message,
+            self.swaps_per_message,
             self.bytes_per_node_round
         )
     }
@@ -106,11 +120,19 @@ fn query(sim: &mut Sim, node: usize, args: &str) -> Option<serde_json::Value> {
         .and_then(|text| serde_json::from_str(&text).ok())
 }
 
-fn payloads_sent(sim: &mut Sim) -> u64 {
+/// Summed over live nodes: payload messages sent, grafts sent, links swapped by the
+/// tree optimisation.
+fn counters(sim: &mut Sim) -> [u64; 3] {
     let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
-    live.into_iter()
-        .filter_map(|i| query(sim, i, "").and_then(|v| v["payloads_sent"].as_u64()))
-        .sum()
+    let mut sums = [0; 3];
+    for i in live {
+        if let Some(v) = query(sim, i, "") {
+            sums[0] += v["payloads_sent"].as_u64().unwrap_or(0);
+            sums[1] += v["topics"][TOPIC]["grafts"].as_u64().unwrap_or(0);
+            sums[2] += v["topics"][TOPIC]["swaps"].as_u64().unwrap_or(0);
+        }
+    }
+    sums
 }
 
 /// Every live node's active peers in the topic's overlay, as node indices.
@@ -153,7 +175,7 @@ fn eccentricity(links: &[Vec<usize>], from: usize) -> u32 {
 /// `settle` rounds pass, and measures.
 fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut u64) -> PhaseReport {
     let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
-    let before = payloads_sent(sim);
+    let before = counters(sim);
     let (totals_before, started) = (sim.totals(), sim.now);
     let links = topic_links(sim, &live);
     let mut shortest_last_hop = 0;
@@ -176,7 +198,7 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
         sim.run_rounds(gap);
     }
     sim.run_rounds(settle);
-    let after = payloads_sent(sim);
+    let after = counters(sim);
     let rounds = (sim.now - started) as f64 / sim.cfg.gossip_interval_ms.max(1) as f64;
     let spent = sim.totals() - totals_before;
     let per_node_round = |x: u64| x as f64 / live.len() as f64 / rounds.max(1.0);
@@ -184,22 +206,32 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
     let mut total = 0.0;
     let mut last_hop = 0;
     let mut deliveries = 0u64;
+    let mut spreads = Vec::new();
     for id in &ids {
         let mut reached = 0;
+        let (mut first, mut last) = (u64::MAX, 0);
         for &i in &live {
             if let Some(v) = query(sim, i, &format!("seen {id}")) {
                 if v["seen"] == true {
                     reached += 1;
                     last_hop = last_hop.max(v["hops"].as_u64().unwrap_or(0) as u32);
+                    let at = v["at_ms"].as_u64().unwrap_or(0);
+                    first = first.min(at);
+                    last = last.max(at);
                 }
             }
+        }
+        if reached > 0 {
+            spreads.push(last - first);
         }
         deliveries += reached as u64;
         let share = reached as f64 / live.len() as f64;
         worst = worst.min(share);
         total += share;
     }
-    let sent = after.saturating_sub(before) as f64;
+    spreads.sort_unstable();
+    let sent = after[0].saturating_sub(before[0]) as f64;
+    let per_message = |k: usize| after[k].saturating_sub(before[k]) as f64 / ids.len().max(1) as f64;
     // Every delivery but the publisher's own needs one payload; the rest is redundant.
     let needed = deliveries.saturating_sub(ids.len() as u64).max(1) as f64;
     PhaseReport {
@@ -214,6 +246,10 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
         rmr: sent / needed - 1.0,
         last_hop,
         shortest_last_hop,
+        grafts_per_message: per_message(1),
+        swaps_per_message: per_message(2),
+        median_spread_ms: spreads.get(spreads.len() / 2).copied().unwrap_or(0),
+        max_spread_ms: spreads.last().copied().unwrap_or(0),
         messages_per_node_round: per_node_round(spent.messages),
         bytes_per_node_round: per_node_round(spent.bytes),
     }
@@ -256,7 +292,9 @@ pub fn play(cfg: PubsubConfig) -> PubsubReport {
             break;
         }
     }
-    sim.run_rounds(20);
+    // The overlays settle: announcements wait up to 4 s, new subscriptions look for
+    // random peers for 30 s (the broadcast module's ANNOUNCE_JITTER_MS and FILL_MS).
+    sim.run_until(start + 35_000);
     let mut pick = seed ^ 0x5eed;
     let mut phases = Vec::new();
     // Warm-up: the tree forms.

@@ -74,6 +74,9 @@ pub struct HyParView {
     last_shuffle_ms: u64,
     /// Peers a full view keeps when it makes room (see [`HyParView::protect`]).
     protected: Vec<String>,
+    /// Peers a full view would rather keep when it makes room: the broadcast tree's
+    /// eager links (dropping one cuts the tree until a graft mends it).
+    preferred: Vec<String>,
     /// Messages to send.
     pub out: Vec<(String, Msg)>,
     /// Peers that became active.
@@ -95,6 +98,7 @@ impl HyParView {
             passive: Vec::new(),
             pending: None,
             protected: Vec::new(),
+            preferred: Vec::new(),
             last_shuffle_ms: now_ms,
             out: Vec::new(),
             ups: Vec::new(),
@@ -164,9 +168,15 @@ impl HyParView {
             let droppable: Vec<usize> = (0..self.active.len())
                 .filter(|&i| !self.protected.contains(&self.active[i].addr))
                 .collect();
-            let i = match droppable.len() {
-                0 => below(self.active.len(), host),
-                n => droppable[below(n, host)],
+            let spare: Vec<usize> = droppable
+                .iter()
+                .copied()
+                .filter(|&i| !self.preferred.contains(&self.active[i].addr))
+                .collect();
+            let i = match (spare.len(), droppable.len()) {
+                (0, 0) => below(self.active.len(), host),
+                (0, n) => droppable[below(n, host)],
+                (n, _) => spare[below(n, host)],
             };
             let dropped = self.active.remove(i).addr;
             self.send(&dropped, Msg::Disconnect, now_ms);
@@ -211,6 +221,12 @@ impl HyParView {
     /// out by the crowd, leaving one island per rendezvous node.
     pub fn protect(&mut self, peers: &[String]) {
         self.protected = peers.to_vec();
+    }
+
+    /// Peers to keep rather than others when the view makes room (the tree's eager
+    /// links).
+    pub fn prefer(&mut self, peers: Vec<String>) {
+        self.preferred = peers;
     }
 
     /// A node known to be in the overlay, for the passive view (replacing a random

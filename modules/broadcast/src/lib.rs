@@ -6,8 +6,8 @@
 //! own overlay — HyParView views and a Plumtree among `t`'s subscribers only
 //! (gossiperl's "multiple overlays") — through a subscriber it knows of. Every node
 //! keeps a small directory of subscribers per topic. A node subscribing while it knows
-//! fewer than 8 subscribers of the topic announces itself over the base overlay's tree
-//! (every directory learns it), after a random wait of up to 2 s and only if it still
+//! fewer than 5 subscribers of the topic announces itself over the base overlay's tree
+//! (every directory learns it), after a random wait of up to 4 s and only if it still
 //! knows fewer then: the first subscribers of a topic do, the rest of a popular topic's
 //! don't — even when all subscribe at once — so announcements cost a few broadcasts
 //! per topic, not one per subscriber. A node whose directory has none for `t` sends a `FindTopic` random
@@ -65,14 +65,20 @@ const FIND_EVERY_MS: u64 = 1_000;
 /// Subscribers the directory keeps per topic.
 const DIRECTORY_PER_TOPIC: usize = 16;
 /// A node subscribing while its directory knows fewer subscribers of the topic than
-/// this announces itself to the cluster.
-const ANNOUNCE_BELOW: usize = 8;
+/// this announces itself to the cluster. Few: the directories fill further from
+/// FindTopic walks, and every announcement is a broadcast to every node. When 2,000
+/// simulated nodes subscribed at once, 8 here (with a 2 s wait) let ~600 of them
+/// announce — the base tree, cut by concurrent prunes, spread them too slowly to
+/// silence the rest — and `hearsay sim pubsub` took 74 s and 490 MB; 5 with a 4 s
+/// wait, 31 s and 116 MB (3 left too few for the topic overlays to settle: more
+/// redundancy in the native tests).
+const ANNOUNCE_BELOW: usize = 5;
 /// A subscription that is to be announced waits a random time below this first, and
 /// is announced only if the directory still knows too few subscribers then: when a
 /// whole cluster subscribes at once (an application started everywhere), the first
 /// announcements fill every directory and silence the rest, instead of every
 /// subscriber flooding the cluster — N broadcasts of N messages each.
-const ANNOUNCE_JITTER_MS: u64 = 2_000;
+const ANNOUNCE_JITTER_MS: u64 = 4_000;
 /// How long a new subscription looks for random subscribers to fill its active view.
 const FILL_MS: u64 = 30_000;
 /// Known subscribers a message published outside its topic is handed to.
@@ -179,13 +185,22 @@ impl Module for Broadcast {
             .filter(|p| *p != self.me)
             .collect();
         self.base.view.protect(&bootstrap);
-        // A rendezvous node keeps a link to another one (every node joins through
-        // them; one that was joined before it joined anyone would otherwise head an
-        // island of its own).
+        // A rendezvous node keeps a link to another one, and now and then adds one to
+        // a random other (every node joins through them; one that was joined before
+        // it joined anyone would otherwise head an island of its own, and pairs of
+        // them islands of two). Those links are kept when the view makes room, so
+        // the rendezvous nodes end up one connected backbone.
         let rendezvous = host.bootstrap_peers().contains(&self.me);
-        let linked = self.base.view.active().iter().any(|a| bootstrap.contains(a));
-        if rendezvous && !linked && !self.base.view.is_asking(now_ms) {
-            if let Some(peer) = hyparview::sample(&bootstrap, 1, host).pop() {
+        let active = self.base.view.active();
+        let linked = active.iter().any(|a| bootstrap.contains(a));
+        let now_and_then = host.random_u64() % REACH_OUT_ONE_IN == 0;
+        if rendezvous && (!linked || now_and_then) && !self.base.view.is_asking(now_ms) {
+            let others: Vec<String> = bootstrap
+                .iter()
+                .filter(|b| !active.contains(b))
+                .cloned()
+                .collect();
+            if let Some(peer) = hyparview::sample(&others, 1, host).pop() {
                 self.base.view.reach_out(&peer, true, now_ms);
             }
         }

@@ -1,6 +1,7 @@
 //! One overlay: HyParView's views and Plumtree's links over them, kept in step
 //! (a peer that becomes active is an eager link; one that stops being active is no
-//! link at all), and their outgoing messages gathered.
+//! link at all; a full view making room drops a lazy link before an eager one), and
+//! their outgoing messages gathered.
 
 use crate::hyparview::{HyParView, ViewParams};
 use crate::plumtree::{Plumtree, TreeParams};
@@ -39,6 +40,7 @@ impl Overlay {
 
     /// A message of this overlay from `from`.
     pub fn receive(&mut self, from: &str, msg: &Msg, now_ms: u64, host: &mut dyn Host) {
+        self.view.prefer(self.tree.eager_peers());
         if !self.view.receive(from, msg, now_ms, host)
             && (self.view.is_active(from) || matches!(msg, Msg::Gossip { .. }))
         {
@@ -49,6 +51,7 @@ impl Overlay {
 
     /// Time passed.
     pub fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
+        self.view.prefer(self.tree.eager_peers());
         self.view.tick(now_ms, host);
         self.sync();
         self.tree.tick(now_ms);

@@ -2,7 +2,7 @@
 //! their defaults, unknown ones are ignored (params for a newer version still load).
 //!
 //! `{"active":5,"passive":30,"shuffle_ms":10000,"fail_after_ms":1500,
-//! "heartbeat_ms":500,"graft_after_ms":300,"optimize_hops":3,
+//! "heartbeat_ms":500,"graft_after_ms":300,"optimize_hops":0,
 //! "announce_ms":10000}`
 
 use crate::hyparview::ViewParams;

@@ -42,9 +42,8 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
 /// The simulated rows: one run of the four phases.
 fn simulated(plan: &Plan) -> Vec<Row> {
     use hearsay_sim::pubsub::{play, PubsubConfig};
-    // 10,000 nodes: `hearsay sim pubsub --nodes 10000 --messages 10` (about 6 minutes
-    // alone; inside the lab, after the agents, it ran far slower and larger — not yet
-    // understood).
+    // 10,000 nodes: `hearsay sim pubsub --nodes 10000 --messages 10` (several minutes;
+    // BENCHMARKS.md has its table).
     let n = if plan.quick { 500 } else { 1_000 };
     esay!("pubsub: {n} simulated nodes, four phases…");
     let report = play(PubsubConfig {
@@ -125,6 +124,9 @@ async fn agents(plan: &Plan) -> Result<Vec<Row>> {
         c.command("broadcast", &subscribe).await?;
     }
     until_linked(&clients).await?;
+    // As the simulator's experiment: the overlays settle (announcements wait up to 4 s,
+    // new subscriptions look for random peers for 30 s) before steady state is timed.
+    tokio::time::sleep(Duration::from_secs(if plan.quick { 5 } else { 35 })).await;
     // The tree forms over the first messages (every link starts eager).
     for k in 0..3 {
         let id = publish(&clients[k * 17 % n], &format!("warm-up {k}")).await?;
