@@ -169,28 +169,22 @@ impl Module for Broadcast {
 
     fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
         self.now_ms = now_ms;
+        // The rendezvous list once per tick: this node's own address in it makes this
+        // a rendezvous node; the others are the bootstrap peers.
+        let (mine, bootstrap): (Vec<String>, Vec<String>) =
+            host.bootstrap_peers().into_iter().partition(|p| *p == self.me);
+        let rendezvous = !mine.is_empty();
         if self.base.view.active().is_empty() && !self.base.view.is_asking(now_ms) {
-            let peers: Vec<String> = host
-                .bootstrap_peers()
-                .into_iter()
-                .filter(|p| *p != self.me)
-                .collect();
-            if let Some(contact) = hyparview::sample(&peers, 1, host).pop() {
+            if let Some(contact) = hyparview::sample(&bootstrap, 1, host).pop() {
                 self.base.view.join(&contact, now_ms);
             }
         }
-        let bootstrap: Vec<String> = host
-            .bootstrap_peers()
-            .into_iter()
-            .filter(|p| *p != self.me)
-            .collect();
         self.base.view.protect(&bootstrap);
         // A rendezvous node keeps a link to another one, and now and then adds one to
         // a random other (every node joins through them; one that was joined before
         // it joined anyone would otherwise head an island of its own, and pairs of
         // them islands of two). Those links are kept when the view makes room, so
         // the rendezvous nodes end up one connected backbone.
-        let rendezvous = host.bootstrap_peers().contains(&self.me);
         let active = self.base.view.active();
         let linked = active.iter().any(|a| bootstrap.contains(a));
         let now_and_then = host.random_u64() % REACH_OUT_ONE_IN == 0;
