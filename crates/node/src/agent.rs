@@ -22,8 +22,9 @@ use crate::fsutil::random_u64;
 use crate::gossip_http::{self, GossipState};
 use crate::inbox;
 use crate::listener;
-use crate::module_task::ModuleTask;
+use crate::modules::Modules;
 use crate::peer_client::PeerClient;
+use crate::persister::Persister;
 use crate::sender;
 use crate::tls::Tls;
 
@@ -31,6 +32,7 @@ use crate::tls::Tls;
 pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
     config.check()?;
     raise_open_file_limit();
+    crate::one_malloc_arena();
     let counters = Arc::new(NodeCounters::default());
     let data = DataDir::open(&config.data_dir)?;
     let id = data.node_id()?;
@@ -98,11 +100,11 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         inbox.events.clone(),
         config.gossip_loss,
     );
-    let modules = ModuleTask::spawn(
+    let modules = Modules::new(
         host,
         runtime.clone(),
         store.clone(),
-        inbox.module_results.clone(),
+        inbox.events.clone(),
         counters.clone(),
         event_log.clone(),
     );
@@ -135,10 +137,12 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         Guard::new(config.api, &config.api_hosts, counters.clone()),
     );
     let api_served = listener::serve("api", api_listener, api, api_limits, None, counters.clone());
+    let persister = Persister::spawn(data, counters.clone())
+        .map_err(|e| NodeError::Setup(format!("cannot start the persisting thread: {e}")))?;
     let fx = NodeEffects::new(
         modules,
         store,
-        data,
+        persister,
         sender,
         inbox.events.clone(),
         client,

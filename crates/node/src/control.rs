@@ -1,5 +1,5 @@
 //! The actor's side of the management API: operators' commands go to the core
-//! (`deploy`, `rollback`, `stop`), queries to the module host, and status and
+//! (`deploy`, `rollback`, `stop`), queries and commands to the module host, and status and
 //! metrics are read from both.
 
 use std::collections::BTreeMap;
@@ -13,7 +13,6 @@ use crate::api_types::{ModuleReport, PeersReport, StatusReport};
 use crate::error_kind::ErrorKind;
 use crate::inbox::ApiCall;
 use crate::metrics::MetricsSnapshot;
-use crate::module_task::Control;
 use crate::now_ms;
 
 /// Shortest prefix of a code version accepted by rollback.
@@ -82,20 +81,26 @@ impl Actor {
                 let _ = reply.send(self.command(now, "deploy-record", result));
             }
             ApiCall::Query { module, args, reply } => {
-                // Answered by the module task, straight to the API.
-                self.fx.modules.control(Control::Query { module, args, reply });
+                let (answer, inputs) = self.fx.modules.query(&module, &args);
+                let _ = reply.send(answer);
+                self.feed_all(inputs);
             }
             ApiCall::Leave { reply } => {
-                self.fx.modules.control(Control::Leave(reply));
+                // Replied once what the modules said goodbye with is with the sender.
+                let inputs = self.fx.modules.leave();
+                self.feed_all(inputs);
+                let _ = reply.send(());
             }
             ApiCall::Command { module, args, reply } => {
-                self.fx.modules.control(Control::Command { module, args, reply });
+                let (answer, inputs) = self.fx.modules.command(&module, &args);
+                let _ = reply.send(answer);
+                self.feed_all(inputs);
             }
             ApiCall::Rendezvous(addrs) => {
                 let bootstrap = crate::rendezvous::bootstrap_peers(&addrs);
                 self.driver.core_mut().set_rendezvous(addrs.clone());
                 self.rendezvous = addrs;
-                self.fx.modules.control(Control::Bootstrap(bootstrap));
+                self.fx.modules.set_bootstrap(bootstrap);
             }
         }
     }

@@ -1,33 +1,33 @@
 //! The daemon's [`Effects`]: what each of the core's outputs does on a real node —
-//! envelopes to the sender, payloads, loads and ticks to the module task, downloads as
-//! tasks, code to the store, the configuration to the data directory, events to the
+//! envelopes to the sender, payloads, loads and ticks to the module host, downloads as
+//! tasks, code to the store, the configuration to the persister, events to the
 //! log. The simulator's `match` over the same outputs reads the same way.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hearsay_core::{
-    CodeVersion, Configuration, Deployment, DeploymentNumber, Effects, Event, Input, Millis, ModuleName,
-    Output, Severity,
+    CodeVersion, DeploymentNumber, Effects, Event, Input, Millis, ModuleName, Output, Severity,
 };
 use tokio::sync::mpsc;
 
 use crate::counters::NodeCounters;
-use crate::datadir::DataDir;
 use crate::error::StoreError;
 use crate::event_log::EventLog;
 use crate::fetcher;
 use crate::inbox;
-use crate::module_task::{Control, ModuleTask};
+use crate::modules::Modules;
 use crate::peer_client::PeerClient;
+use crate::persister::Persister;
 use crate::sender::{Outgoing, SenderHandle};
 use crate::store::CodeStore;
 
 /// Everything a node's outputs act on.
 pub(crate) struct NodeEffects {
-    pub modules: ModuleTask,
+    pub modules: Modules,
     pub store: CodeStore,
-    pub data: DataDir,
+    /// Writes the configuration to the data directory, off the actor.
+    pub persister: Persister,
     pub sender: SenderHandle,
     /// Where downloads report.
     pub events: mpsc::Sender<inbox::Event>,
@@ -39,17 +39,14 @@ pub(crate) struct NodeEffects {
     pub adopted_at: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
     /// When each module's running instance started.
     pub running_since: BTreeMap<ModuleName, (DeploymentNumber, Millis)>,
-    /// A configuration (and what last ran) the disk refused, to write again.
-    unpersisted: Option<(Configuration, Vec<Deployment>)>,
-    persist_failing: bool,
 }
 
 impl NodeEffects {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        modules: ModuleTask,
+        modules: Modules,
         store: CodeStore,
-        data: DataDir,
+        persister: Persister,
         sender: SenderHandle,
         events: mpsc::Sender<inbox::Event>,
         client: PeerClient,
@@ -59,7 +56,7 @@ impl NodeEffects {
         NodeEffects {
             modules,
             store,
-            data,
+            persister,
             sender,
             events,
             event_log,
@@ -67,8 +64,6 @@ impl NodeEffects {
             counters,
             adopted_at: BTreeMap::new(),
             running_since: BTreeMap::new(),
-            unpersisted: None,
-            persist_failing: false,
         }
     }
 
@@ -82,36 +77,6 @@ impl NodeEffects {
             self.counters.store_failures.inc();
             tracing::error!(version = %version.short(), "cannot store code: {e}");
         })
-    }
-
-    fn persist(&mut self, configuration: Configuration, ran: Vec<Deployment>) {
-        self.unpersisted = Some((configuration, ran));
-        self.retry_persist();
-    }
-
-    /// Writes what is waiting to be persisted; kept for the next round if the disk
-    /// refuses (full), so it is written once space returns.
-    pub(crate) fn retry_persist(&mut self) {
-        let Some((configuration, ran)) = &self.unpersisted else {
-            return;
-        };
-        match self.data.persist(configuration, ran) {
-            Ok(()) => {
-                self.counters.persists.inc();
-                if self.persist_failing {
-                    tracing::info!("the configuration is persisted again");
-                }
-                self.persist_failing = false;
-                self.unpersisted = None;
-            }
-            Err(e) => {
-                self.counters.persist_failures.inc();
-                if !self.persist_failing {
-                    tracing::error!("cannot persist the configuration (retrying every round): {e}");
-                }
-                self.persist_failing = true;
-            }
-        }
     }
 
     /// Logs an event and keeps the times status reports.
@@ -159,9 +124,9 @@ impl Effects for NodeEffects {
                     return vec![Input::CodeStoreFailed { version }];
                 }
             }
-            Output::Load { deployment } => self.modules.control(Control::Load(deployment)),
-            Output::Unload { module } => self.modules.control(Control::Unload(module)),
-            Output::Persist { configuration, ran } => self.persist(configuration, ran),
+            Output::Load { deployment } => self.modules.load(deployment),
+            Output::Unload { module } => self.modules.unload(&module),
+            Output::Persist { configuration, ran } => self.persister.persist(configuration, ran),
             Output::Event(event) => self.event(now, event),
         }
         Vec::new()
@@ -175,9 +140,6 @@ impl Effects for NodeEffects {
     }
 
     fn tick_modules(&mut self, now: Millis) -> Vec<Input> {
-        // The module task ticks them and reports what they did.
-        self.modules.control(Control::Tick(now));
-        self.retry_persist();
-        Vec::new()
+        self.modules.tick(now)
     }
 }

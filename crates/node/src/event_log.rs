@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use hearsay_core::{Event, ModuleName, Severity};
 use hearsay_runtime::ModuleEvent;
 use serde::Serialize;
+use serde_json::value::{to_raw_value, RawValue};
 use tokio::sync::broadcast;
 
 /// Events kept for clients that resume.
@@ -18,7 +19,7 @@ pub const RING: usize = 1024;
 const LIVE_BACKLOG: usize = 256;
 
 /// One event as the stream carries it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EventRecord {
     /// Its id: increasing on this node, across restarts.
     pub id: u64,
@@ -34,8 +35,9 @@ pub struct EventRecord {
     pub severity: Severity,
     /// One line for people.
     pub message: String,
-    /// The event's fields.
-    pub data: serde_json::Value,
+    /// The event's fields, kept as their JSON text: a parsed document (a map per
+    /// object) took several times the room, and the ring holds a thousand of them.
+    pub data: Box<RawValue>,
 }
 
 /// What a subscriber wants to see.
@@ -92,7 +94,7 @@ impl EventLog {
             module: event.module().map(|m| m.to_string()),
             severity: event.severity(),
             message: event.to_string(),
-            data,
+            data: raw(&data),
         });
     }
 
@@ -100,8 +102,8 @@ impl EventLog {
     /// is JSON, else as text.
     pub fn publish_module(&self, time_ms: u64, module: &ModuleName, event: &ModuleEvent) {
         let text = String::from_utf8_lossy(&event.data);
-        let data =
-            serde_json::from_str(&text).unwrap_or_else(|_| serde_json::Value::String(text.to_string()));
+        let data = RawValue::from_string(text.trim().to_string())
+            .unwrap_or_else(|_| raw(&serde_json::Value::String(text.to_string())));
         self.record(EventRecord {
             id: 0,
             time_ms,
@@ -142,6 +144,11 @@ impl EventLog {
         };
         (replay, self.live.subscribe())
     }
+}
+
+/// A JSON document as its text.
+fn raw(value: &serde_json::Value) -> Box<RawValue> {
+    to_raw_value(value).unwrap_or_else(|_| RawValue::from_string("null".to_string()).expect("null is JSON"))
 }
 
 /// Deployment numbers in the form the rest of the API shows them, `TIME@ORIGIN`: the
@@ -190,9 +197,10 @@ mod tests {
             (1_001, "started", Some("b"))
         );
         assert_eq!(got.source, "core");
-        assert_eq!(got.data["kind"], "started");
+        let data: serde_json::Value = serde_json::from_str(got.data.get()).unwrap();
+        assert_eq!(data["kind"], "started");
         assert_eq!(
-            got.data["number"], "2@0000000000000001",
+            data["number"], "2@0000000000000001",
             "numbers as the API shows them"
         );
         let (replay, _) = log.subscribe(Some(1_000));

@@ -27,7 +27,8 @@ use crate::error_kind::ErrorKind;
 use crate::inbox::Inbox;
 use crate::store::CodeStore;
 
-#[derive(Clone)]
+/// What the handlers share; behind an `Arc`, so a request clones one pointer (not
+/// five channel senders).
 pub(crate) struct GossipState {
     pub inbox: Inbox,
     pub store: CodeStore,
@@ -58,7 +59,7 @@ pub(crate) fn router(state: GossipState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
         .layer(axum::middleware::from_fn_with_state(bodies, body_budget::limit))
-        .with_state(state)
+        .with_state(Arc::new(state))
 }
 
 /// A JSON error answer, like every error of both listeners.
@@ -66,7 +67,7 @@ fn error(status: StatusCode, kind: ErrorKind, message: &str) -> Response {
     ApiError::new(status, kind, message).into_response()
 }
 
-async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection>) -> Response {
+async fn gossip(State(s): State<Arc<GossipState>>, body: Result<Bytes, BytesRejection>) -> Response {
     let Ok(body) = body else {
         s.counters.gossip_bad_batches.inc();
         return error(
@@ -109,7 +110,7 @@ async fn gossip(State(s): State<GossipState>, body: Result<Bytes, BytesRejection
     }
 }
 
-async fn code(State(s): State<GossipState>, Path(version): Path<String>) -> Response {
+async fn code(State(s): State<Arc<GossipState>>, Path(version): Path<String>) -> Response {
     let Ok(version) = version.parse::<CodeVersion>() else {
         s.counters.code_requests.inc("bad_request");
         return error(

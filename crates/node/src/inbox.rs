@@ -1,13 +1,13 @@
 //! What the actor waits for, as separate queues in order of priority: operators'
-//! API calls, the node's own events (downloads, unreachable peers), the core's gossip
-//! (summaries, records, requests), what the modules did, and modules' gossip last.
+//! API calls, the node's own events (downloads, compiles, unreachable peers), the
+//! core's gossip (summaries, records, requests), and modules' gossip last.
 //!
 //! The order is the point: a module that floods this node — or its peers' copies of it
-//! — fills only the last two queues, so a deployment record (a fix) or an operator's
+//! — fills only the last queue (and its module's payload queue, [`crate::modules`]), so a deployment record (a fix) or an operator's
 //! `GET /status` is never queued behind it. Each queue is bounded; a full one sheds
 //! its own kind of work and counts it.
 
-use hearsay_core::{CodeVersion, Deployment, Input, ModuleName, PeerAddr};
+use hearsay_core::{CodeVersion, Deployment, ModuleName, PeerAddr};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api_error::ApiError;
@@ -20,8 +20,6 @@ const API_QUEUE: usize = 256;
 const EVENT_QUEUE: usize = 1024;
 /// Batches of the core's gossip waiting.
 const CORE_GOSSIP_QUEUE: usize = 1024;
-/// Batches of what the modules did waiting; beyond it the module thread waits.
-const MODULE_RESULTS_QUEUE: usize = 256;
 /// Batches of modules' gossip waiting; beyond it, batches are refused (503).
 const MODULE_GOSSIP_QUEUE: usize = 512;
 
@@ -86,16 +84,16 @@ pub(crate) enum Event {
     },
     /// Gossip could not reach a peer.
     Unreachable(PeerAddr),
+    /// A deployment's code compiled (or not), for the module host.
+    Compiled(crate::modules::Compiled),
 }
 
-/// The senders: cloned into the listeners, the sender task, downloads and the module
-/// thread.
+/// The senders: cloned into the listeners, the sender task, downloads and compiles.
 #[derive(Clone)]
 pub(crate) struct Inbox {
     pub api: mpsc::Sender<ApiCall>,
     pub events: mpsc::Sender<Event>,
     pub core_gossip: mpsc::Sender<Vec<Vec<u8>>>,
-    pub module_results: mpsc::Sender<Vec<Input>>,
     pub module_gossip: mpsc::Sender<Vec<Vec<u8>>>,
 }
 
@@ -104,7 +102,6 @@ pub(crate) struct Queues {
     pub api: mpsc::Receiver<ApiCall>,
     pub events: mpsc::Receiver<Event>,
     pub core_gossip: mpsc::Receiver<Vec<Vec<u8>>>,
-    pub module_results: mpsc::Receiver<Vec<Input>>,
     pub module_gossip: mpsc::Receiver<Vec<Vec<u8>>>,
 }
 
@@ -113,21 +110,18 @@ pub(crate) fn channels() -> (Inbox, Queues) {
     let (api, api_rx) = mpsc::channel(API_QUEUE);
     let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (core_gossip, core_gossip_rx) = mpsc::channel(CORE_GOSSIP_QUEUE);
-    let (module_results, module_results_rx) = mpsc::channel(MODULE_RESULTS_QUEUE);
     let (module_gossip, module_gossip_rx) = mpsc::channel(MODULE_GOSSIP_QUEUE);
     (
         Inbox {
             api,
             events,
             core_gossip,
-            module_results,
             module_gossip,
         },
         Queues {
             api: api_rx,
             events: events_rx,
             core_gossip: core_gossip_rx,
-            module_results: module_results_rx,
             module_gossip: module_gossip_rx,
         },
     )

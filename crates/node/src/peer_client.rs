@@ -45,4 +45,10 @@ impl PeerClient {
     pub fn url(&self, peer: PeerAddr, path: &str) -> String {
         format!("{}://{peer}{path}", self.scheme)
     }
+
+    /// The same, parsed: for a URL used again and again (a peer's gossip endpoint),
+    /// so each request doesn't format and parse it anew.
+    pub fn parsed_url(&self, peer: PeerAddr, path: &str) -> Option<reqwest::Url> {
+        reqwest::Url::parse(&self.url(peer, path)).ok()
+    }
 }

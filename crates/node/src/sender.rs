@@ -146,6 +146,9 @@ async fn run(
     let mut rng = ChaCha8Rng::seed_from_u64(crate::fsutil::random_u64());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerAddr>();
     let mut peers: HashMap<PeerAddr, PeerQueue> = HashMap::new();
+    // Each peer's gossip URL, parsed once (formatting and parsing it per request was
+    // a visible share of an idle agent's CPU); forgotten all at once when too many.
+    let mut urls: HashMap<PeerAddr, reqwest::Url> = HashMap::new();
     loop {
         tokio::select! {
             biased;
@@ -181,11 +184,27 @@ async fn run(
                     counters.envelopes_lost.add("injected", count as u64);
                     continue;
                 }
+                let peer = *peer;
+                if urls.len() >= MAX_PEERS && !urls.contains_key(&peer) {
+                    urls.clear();
+                }
+                let url = match urls.get(&peer) {
+                    Some(url) => url.clone(),
+                    None => match client.parsed_url(peer, "/gossip") {
+                        Some(url) => urls.entry(peer).or_insert(url).clone(),
+                        None => {
+                            // No socket address makes an invalid URL; counted if one did.
+                            q.in_flight = false;
+                            counters.gossip_send_failures.inc("other");
+                            counters.envelopes_lost.add("send_failed", count as u64);
+                            continue;
+                        }
+                    },
+                };
                 let (client, counters, done, events) =
                     (client.clone(), counters.clone(), done_tx.clone(), events.clone());
-                let peer = *peer;
                 tokio::spawn(async move {
-                    if !post(&client, peer, body, count, &counters).await {
+                    if !post(&client, (peer, url), body, count, &counters).await {
                         let _ = events.try_send(Event::Unreachable(peer));
                     }
                     let _ = done.send(peer);
@@ -222,18 +241,21 @@ fn take_batch(q: &mut PeerQueue) -> (Vec<u8>, usize) {
     (body, count)
 }
 
-/// Posts a batch; false when the peer could not be reached at all.
+/// Posts a batch to a peer at its gossip URL; false when the peer could not be reached at all.
 async fn post(
     client: &PeerClient,
-    peer: PeerAddr,
+    (peer, url): (PeerAddr, reqwest::Url),
     body: Vec<u8>,
     count: usize,
     counters: &NodeCounters,
 ) -> bool {
     let result = client
         .http
-        .post(client.url(peer, "/gossip"))
-        .header("content-type", "application/octet-stream")
+        .post(url)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/octet-stream"),
+        )
         .body(body)
         .send()
         .await;

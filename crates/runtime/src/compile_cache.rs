@@ -30,6 +30,12 @@ pub(crate) fn compile(
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     let path = dir.join(format!("{}-{:016x}.cwasm", version.to_hex(), h.finish()));
+    // Compiled already (the usual case on a host of many agents): loaded without the
+    // lock, since the file only ever appears whole (renamed into place). Taking the lock
+    // to read made a hundred agents load one after the other.
+    if let Some(module) = load(engine, &path) {
+        return Ok(module);
+    }
     if fs::create_dir_all(dir).is_err() {
         return fresh();
     }
@@ -40,16 +46,10 @@ pub(crate) fn compile(
     // lock goes with the file handle, at the end of this function.
     // SAFETY: flock on a file descriptor we own.
     unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-    // Read into memory rather than mapped: a file truncated under a mapping would
-    // crash this process (SIGBUS); a read copy can only fail to deserialize.
-    if let Ok(bytes) = fs::read(&path) {
-        // SAFETY: the file was written by this code from a module compiled by an engine
-        // with the same compatibility hash, in a directory as trusted as our binary.
-        if let Ok(module) = unsafe { Module::deserialize(engine, &bytes) } {
-            return Ok(module);
-        }
-        let _ = fs::remove_file(&path);
+    if let Some(module) = load(engine, &path) {
+        return Ok(module);
     }
+    let _ = fs::remove_file(&path);
     let module = fresh()?;
     if let Ok(bytes) = module.serialize() {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
@@ -61,4 +61,14 @@ pub(crate) fn compile(
         }
     }
     Ok(module)
+}
+
+/// The compiled module at `path`, if there is one that deserializes.
+fn load(engine: &Engine, path: &Path) -> Option<Module> {
+    // Read into memory rather than mapped: a file truncated under a mapping would
+    // crash this process (SIGBUS); a read copy can only fail to deserialize.
+    let bytes = fs::read(path).ok()?;
+    // SAFETY: the file was written by this code from a module compiled by an engine
+    // with the same compatibility hash, in a directory as trusted as our binary.
+    unsafe { Module::deserialize(engine, &bytes) }.ok()
 }

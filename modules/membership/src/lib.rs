@@ -32,6 +32,14 @@
 //! `member.updated`, `member.failed`, `member.left`, data
 //! `{"addr":…,"labels":{…}}`).
 //!
+//! A hot swap (a new version, a rollback) hands the table over, and every member's
+//! silence then starts counting only `remove_after_ms` after the swap: while the
+//! cluster changes versions the core delivers gossip only between nodes running the
+//! same deployment, so without that grace an update that takes the cluster longer than
+//! `remove_after_ms` to complete made its early nodes remove the late ones (and all
+//! 100 members of a local cluster were removed by someone in one 1.2 s update). A node
+//! that crashes during an update is removed that much later.
+//!
 //! What it does not do: indirect probing (SWIM), authentication (the core's
 //! envelopes carry that), or bounding how many members a peer may invent.
 //!
@@ -354,8 +362,18 @@ impl Module for Membership {
                 Level::Warn,
                 "previous membership state was malformed; starting fresh",
             );
+            return false;
         }
-        accepted
+        // Gossip between versions is cut until every node has swapped (see
+        // `Table::hold_silence_until`): each member gets `remove_after_ms` of grace
+        // before its silence starts counting, so an update that takes the cluster up
+        // to about twice the removal timeout removes nobody.
+        self.timeouts = self.params.timeouts(self.table.len() + 1);
+        let now = host.now_ms();
+        self.now_ms = self.now_ms.max(now);
+        self.table
+            .hold_silence_until(now.saturating_add(self.timeouts.remove_after_ms));
+        true
     }
 }
 

@@ -410,6 +410,16 @@ impl Table {
         out
     }
 
+    /// After a hot swap: no member's silence counts before `until`. While a cluster
+    /// changes versions, the core delivers gossip only between nodes running the same
+    /// deployment, so a node that swapped early hears nothing from the others until
+    /// they swap too — silence that says nothing about whether they are alive.
+    pub fn hold_silence_until(&mut self, until: u64) {
+        for m in self.members.values_mut() {
+            m.last_increase_ms = m.last_increase_ms.max(until);
+        }
+    }
+
     /// Takes over an exported table (version 1 or 2). The own heartbeat never goes
     /// backwards; if the node's address changed, the old self becomes an ordinary
     /// (soon dead) member. Returns false, leaving the table untouched, if the state

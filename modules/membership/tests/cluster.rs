@@ -15,6 +15,9 @@ const TICK_MS: u64 = 100;
 struct Node {
     host: NodeHost,
     module: Option<Box<dyn DynModule>>,
+    /// The deployment it runs: messages pass only between nodes running the same
+    /// one, as the core delivers them.
+    deployment: u32,
 }
 
 struct Cluster {
@@ -49,7 +52,11 @@ impl Cluster {
                 vec![addr(0), addr(1)],
                 seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1),
             );
-            c.nodes.push(Node { host, module: None });
+            c.nodes.push(Node {
+                host,
+                module: None,
+                deployment: 0,
+            });
             c.start(i);
         }
         c
@@ -65,7 +72,11 @@ impl Cluster {
                 seed ^ (i as u64 + 1).wrapping_mul(0x1234_5678_9abc_def1),
             );
             host.labels = labels_of(i);
-            c.nodes.push(Node { host, module: None });
+            c.nodes.push(Node {
+                host,
+                module: None,
+                deployment: 0,
+            });
             c.start(i);
         }
         c
@@ -132,6 +143,9 @@ impl Cluster {
                 Some(i) => i,
                 None => continue,
             };
+            if Some(self.nodes[i].deployment) != self.index(&from).map(|f| self.nodes[f].deployment) {
+                continue;
+            }
             let node = &mut self.nodes[i];
             if let Some(m) = node.module.as_mut() {
                 m.receive(&from, &bytes, &mut node.host);
@@ -318,7 +332,11 @@ fn labels_reach_every_view_and_changes_are_events() {
     }
     let mut host = NodeHost::new(addr(30), vec![addr(0)], 99);
     host.labels = labels_of(30);
-    late.nodes.push(Node { host, module: None });
+    late.nodes.push(Node {
+        host,
+        module: None,
+        deployment: 0,
+    });
     late.start(30);
     late.converge(40);
     for _ in 0..10 {
@@ -453,6 +471,57 @@ fn state_export_then_import_keeps_the_view_across_a_hot_swap() {
             assert_eq!(c.view(i).0.len(), 20);
         }
     }
+}
+
+/// Node `i` swaps to a new instance (a new deployment) that takes the old one's state.
+fn hot_swap(c: &mut Cluster, i: usize, deployment: u32) {
+    let node = &mut c.nodes[i];
+    let state = node
+        .module
+        .as_ref()
+        .unwrap()
+        .export_state()
+        .expect("exports state");
+    let mut next = factory::<Membership>()("", &mut node.host).unwrap();
+    assert!(next.import_state(&state, &mut node.host));
+    node.module = Some(next);
+    node.deployment = deployment;
+}
+
+#[test]
+fn an_update_slower_than_the_removal_timeout_removes_nobody() {
+    // While a cluster changes versions, gossip passes only between nodes on the same
+    // deployment. Here the update takes 2 s (twice the removal timeout): one node
+    // swaps every 100 ms round, so the first hears nothing from the last for 2 s.
+    let n = 20;
+    let mut c = Cluster::new(n, "", 8);
+    c.converge(40);
+    for i in 0..n {
+        hot_swap(&mut c, i, 1);
+        c.round();
+    }
+    for _ in 0..30 {
+        c.round();
+    }
+    for i in 0..n {
+        let count = c.query(i, "count");
+        assert!(count.contains("\"removed\":0"), "node {}: {}", i, count);
+        assert_eq!(c.view(i).0.len(), n, "node {}", i);
+    }
+    // A node that stays behind is still removed, only later.
+    let mut c = Cluster::new(n, "", 9);
+    c.converge(40);
+    for i in 0..n - 1 {
+        hot_swap(&mut c, i, 1);
+    }
+    for _ in 0..25 {
+        c.round();
+    }
+    assert_eq!(
+        c.view(0).0.len(),
+        n - 1,
+        "the node left on the old version is removed"
+    );
 }
 
 #[test]

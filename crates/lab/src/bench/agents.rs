@@ -22,6 +22,8 @@ const GROUP: &str = "agents";
 const STEP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Pause between runs, so one deployment's traffic is over before the next.
 const SETTLE: Duration = Duration::from_secs(1);
+/// After an update runs everywhere: twice the removal timeout at 100 members, and more.
+const UPDATE_QUIET: Duration = Duration::from_secs(3);
 
 /// The paper's layout: one rendezvous node in ten.
 pub fn layout(plan: &Plan, nodes: usize, extra_args: Vec<String>) -> Layout {
@@ -78,6 +80,7 @@ async fn propagation(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row
     let clients = watch::clients(&cluster.apis())?;
     let mut versions = Versions::new();
     let (mut cold, mut update, mut update_median, mut views) = (vec![], vec![], vec![], vec![]);
+    let mut update_removals = vec![];
     for run in 0..plan.runs {
         // Cold: no module runs anywhere (the first run: nothing deployed yet; later
         // ones: stopped), so only the core's backup gossip carries the deployment,
@@ -111,8 +114,17 @@ async fn propagation(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row
         let spread = all_running(&clients, &d, STEP_TIMEOUT).await?;
         update.push(spread.last);
         update_median.push(spread.median);
-        esay!("  run {}: update {:.2} s", run + 1, spread.last);
-        tokio::time::sleep(SETTLE).await;
+        // Gossip passes only between agents on the same deployment, so an update is
+        // when membership is most likely to remove live members: counted once the
+        // removal timeout (1.2 s at 100) has passed twice after the update.
+        tokio::time::sleep(UPDATE_QUIET).await;
+        let removed = poll::removals(&clients).await;
+        update_removals.push(removed);
+        esay!(
+            "  run {}: update {:.2} s, live members removed {removed}",
+            run + 1,
+            spread.last
+        );
     }
     let round = plan.interval_ms as f64 / 1000.0;
     let (push_pull, push) = bounds(n);
@@ -153,6 +165,13 @@ async fn propagation(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row
             "s",
             update_median,
         ),
+        Row::new(
+            GROUP,
+            format!("membership: live members removed during an update, all {n} agents"),
+            "count",
+            update_removals,
+        )
+        .at_most(0.0, "none"),
         Row::new(
             GROUP,
             format!("cold deploy (backup gossip only) → all {n} running"),

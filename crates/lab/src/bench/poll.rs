@@ -141,3 +141,14 @@ pub async fn metric_sum(clients: &[ApiClient], series: &[&str]) -> Vec<f64> {
     }
     sums
 }
+
+/// Membership removals counted by every agent's running instance, summed (an
+/// instance counts from its start: a new version starts at 0).
+pub async fn removals(clients: &[ApiClient]) -> f64 {
+    views(clients)
+        .await
+        .iter()
+        .flatten()
+        .map(|v| v.removed as f64)
+        .sum()
+}

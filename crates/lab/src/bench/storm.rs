@@ -97,7 +97,7 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
 async fn condition(plan: &Plan, clients: &[ApiClient], storm: bool) -> Result<Measured> {
     let n = clients.len();
     let what = if storm { "storm" } else { "calm" };
-    let removed_before = removed(clients).await;
+    let removed_before = poll::removals(clients).await;
     let mut m = Measured::default();
     for run in 0..plan.runs {
         // The module, fresh on every agent; a storm is never failed for its budget
@@ -135,7 +135,7 @@ async fn condition(plan: &Plan, clients: &[ApiClient], storm: bool) -> Result<Me
             m.value_s[run]
         );
     }
-    m.removed = removed(clients).await - removed_before;
+    m.removed = poll::removals(clients).await - removed_before;
     Ok(m)
 }
 
@@ -157,16 +157,6 @@ async fn status_p99(clients: &[ApiClient], window: Duration) -> f64 {
     }
     times.sort_by(f64::total_cmp);
     times[(times.len() * 99 / 100).min(times.len() - 1)]
-}
-
-/// Membership removals counted by every agent, summed.
-async fn removed(clients: &[ApiClient]) -> f64 {
-    poll::views(clients)
-        .await
-        .iter()
-        .flatten()
-        .map(|v| v.removed as f64)
-        .sum()
 }
 
 /// Polls until every agent's statecast holds `value`.
