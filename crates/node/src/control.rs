@@ -108,20 +108,22 @@ impl Actor {
     /// Stores deployed code before the core hears of it; a refusal (a full disk) is
     /// the API's answer, and nothing changes.
     fn store_first(&self, wasm: &[u8]) -> Result<(), ApiError> {
-        self.fx.store_code(&CodeVersion::of(wasm), wasm).map_err(|e| {
-            let (status, kind) = if e.is_disk_full() {
-                (StatusCode::INSUFFICIENT_STORAGE, ErrorKind::DiskFull)
-            } else {
-                (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::StoreFailed)
-            };
-            ApiError::new(
-                status,
-                kind,
-                format!(
-                    "cannot store the code ({e}); nothing was deployed, the running version is untouched"
-                ),
-            )
-        })
+        self.fx
+            .store_code(&CodeVersion::of(wasm), wasm, false)
+            .map_err(|e| {
+                let (status, kind) = if e.is_disk_full() {
+                    (StatusCode::INSUFFICIENT_STORAGE, ErrorKind::DiskFull)
+                } else {
+                    (StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::StoreFailed)
+                };
+                ApiError::new(
+                    status,
+                    kind,
+                    format!(
+                        "cannot store the code ({e}); nothing was deployed, the running version is untouched"
+                    ),
+                )
+            })
     }
 
     /// Carries out an accepted command's outputs.

@@ -67,13 +67,24 @@ impl NodeEffects {
         }
     }
 
-    /// Writes code to the store unless it is there already; a failure (a full disk)
-    /// is logged and counted.
-    pub(crate) fn store_code(&self, version: &CodeVersion, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Writes code to the store unless it is there already — durably when it was
+    /// deployed here, without waiting for the disk when fetched from a peer (see
+    /// [`CodeStore::write_fetched`]); a failure (a full disk) is logged and counted.
+    pub(crate) fn store_code(
+        &self,
+        version: &CodeVersion,
+        bytes: &[u8],
+        fetched: bool,
+    ) -> Result<(), StoreError> {
         if self.store.contains(version) {
             return Ok(());
         }
-        self.store.write(version, bytes).inspect_err(|e| {
+        let written = if fetched {
+            self.store.write_fetched(version, bytes)
+        } else {
+            self.store.write(version, bytes)
+        };
+        written.inspect_err(|e| {
             self.counters.store_failures.inc();
             tracing::error!(version = %version.short(), "cannot store code: {e}");
         })
@@ -118,7 +129,9 @@ impl Effects for NodeEffects {
                 fetcher::spawn(client, counters, events, version, from);
             }
             Output::StoreCode { version, bytes } => {
-                if self.store_code(&version, &bytes).is_err() {
+                // The core asks to store only code it fetched: deployed code was stored
+                // (durably) before the core heard of it.
+                if self.store_code(&version, &bytes, true).is_err() {
                     // The core forgets it holds the code and fetches it again later;
                     // what runs keeps running.
                     return vec![Input::CodeStoreFailed { version }];

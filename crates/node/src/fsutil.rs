@@ -17,15 +17,33 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `bytes` to `dir/name` atomically.
 pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    write(dir, name, bytes, true)
+}
+
+/// Writes `bytes` to `dir/name` atomically as far as this process goes, without
+/// waiting for the disk: a crash of the process leaves the old file or the new one,
+/// a power loss may leave neither (or a torn one). For content that can be had again
+/// and is checked whenever it is read — code fetched from peers, whose file name is
+/// its hash. On a host of a hundred agents, an update's fsyncs queued on one disk.
+pub(crate) fn write_replaceable(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    write(dir, name, bytes, false)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<(), StoreError> {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!("{TMP_PREFIX}{}-{n}-{name}", std::process::id()));
     let target = dir.join(name);
     let result = (|| {
         let mut f = File::create(&tmp).map_err(StoreError::io(&tmp))?;
         f.write_all(bytes).map_err(StoreError::io(&tmp))?;
-        f.sync_all().map_err(StoreError::io(&tmp))?;
+        if durable {
+            f.sync_all().map_err(StoreError::io(&tmp))?;
+        }
         fs::rename(&tmp, &target).map_err(StoreError::io(&target))?;
-        sync_dir(dir)
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use hearsay_core::CodeVersion;
 
 use crate::error::StoreError;
-use crate::fsutil::{remove_leftovers, sync_dir, write_atomically};
+use crate::fsutil::{remove_leftovers, sync_dir, write_atomically, write_replaceable};
 
 /// Largest code accepted anywhere (API, downloads, the store).
 pub const MAX_CODE_BYTES: usize = 32 << 20;
@@ -81,9 +81,17 @@ impl CodeStore {
         self.path(version).is_file()
     }
 
-    /// Stores code under its version (the caller has checked the hash).
+    /// Stores code under its version (the caller has checked the hash), durably: code
+    /// deployed here may exist nowhere else yet.
     pub fn write(&self, version: &CodeVersion, bytes: &[u8]) -> Result<(), StoreError> {
         write_atomically(&self.dir, &file_name(version), bytes)
+    }
+
+    /// Stores code fetched from a peer without waiting for the disk: lost or torn by a
+    /// power loss, it is found at the next start (the scan) or read (the hash check)
+    /// and fetched again.
+    pub fn write_fetched(&self, version: &CodeVersion, bytes: &[u8]) -> Result<(), StoreError> {
+        write_replaceable(&self.dir, &file_name(version), bytes)
     }
 
     /// Reads a version's code and checks it still hashes to its name.
