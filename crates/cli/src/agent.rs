@@ -182,6 +182,9 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         .compile_cache
         .or(file.compile_cache)
         .or_else(default_compile_cache);
+    // This very binary, even if its file was replaced since (an upgrade in progress):
+    // the compiler process must build the agent's own engine.
+    c.compiler_process = Some(PathBuf::from("/proc/self/exe"));
     for path in args.trusted_keys.or(file.trusted_keys).unwrap_or_default() {
         c.trusted_keys.push(keys::read_public_key(&path)?);
     }

@@ -47,6 +47,10 @@ enum Subcommands {
     Sim(sim::SimArgs),
     /// Make a deployment key pair (ed25519), or with --cluster a cluster key.
     Keygen(keygen::KeygenArgs),
+    /// Compile module code for an agent: wasm on stdin, compiled code on stdout (run by
+    /// the agent itself, so the compiler's memory never becomes the agent's).
+    #[command(hide = true)]
+    CompileModule,
 }
 
 fn main() {
@@ -67,6 +71,7 @@ fn main() {
         Subcommands::Cluster(args) => cluster::run(args),
         Subcommands::Sim(args) => sim::run(args),
         Subcommands::Keygen(args) => keygen::run(args),
+        Subcommands::CompileModule => std::process::exit(hearsay_runtime::compiler_process::serve()),
     };
     if let Err(e) = result {
         eprintln!("hearsay: {e:#}");

@@ -68,10 +68,12 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         seed,
     });
 
-    let runtime = Arc::new(
-        Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
-            .map_err(NodeError::Setup)?,
-    );
+    let mut runtime = Runtime::with_disk_cache(Limits::default(), config.compile_cache.clone())
+        .map_err(NodeError::Setup)?;
+    if let Some(exe) = &config.compiler_process {
+        runtime = runtime.with_compiler_process(exe.clone());
+    }
+    let runtime = Arc::new(runtime);
     let bootstrap = crate::rendezvous::bootstrap_peers(&rendezvous);
     let mut host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));
     host.set_labels(config.labels.clone());

@@ -39,6 +39,9 @@ pub struct AgentConfig {
     pub backup_interval_ms: u64,
     /// Compiled module code shared by the agents of this host (None: memory only).
     pub compile_cache: Option<PathBuf>,
+    /// The executable that compiles module code in a process of its own
+    /// (`EXE compile-module`, the `hearsay` binary); None: in the agent's process.
+    pub compiler_process: Option<PathBuf>,
     /// Deployment keys whose signatures this node accepts; none = insecure.
     pub trusted_keys: Vec<VerifyingKey>,
     /// A key to sign this node's own API deployments with.
@@ -78,6 +81,7 @@ impl AgentConfig {
             interval_ms: 200,
             backup_interval_ms: 1000,
             compile_cache: None,
+            compiler_process: None,
             trusted_keys: Vec::new(),
             signing_key: None,
             cluster_key: None,

@@ -17,14 +17,14 @@ use wasmtime::{Engine, Module};
 
 use crate::LoadError;
 
-/// Compiles `wasm` (whose sha256 is `version`) or loads its compiled form from `dir`.
+/// Loads the compiled form of the code whose sha256 is `version` from `dir`, or
+/// compiles it with `fresh` and stores the result there.
 pub(crate) fn compile(
     engine: &Engine,
     dir: &Path,
     version: CodeVersion,
-    wasm: &[u8],
+    fresh: impl FnOnce() -> Result<Module, LoadError>,
 ) -> Result<Module, LoadError> {
-    let fresh = || Module::from_binary(engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")));
     // The engine's compatibility hash is in the name: another wasmtime or other engine
     // settings never read this file.
     let mut h = DefaultHasher::new();

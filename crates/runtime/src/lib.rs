@@ -6,6 +6,7 @@
 //! # Layout
 //!
 //! - [`runtime`]: the engine, the linker, code compiled and ABI-checked, cached by version.
+//! - [`compiler_process`]: compiling in a child process (`hearsay compile-module`).
 //! - [`instance`]: one running instance; every call fuelled and limited.
 //! - [`host`]: a node's instances, driven by the core's outputs (load, deliver, tick).
 //! - [`limits`]: what an instance may consume.
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod compile_cache;
+pub mod compiler_process;
 pub mod error;
 pub mod host;
 mod imports;

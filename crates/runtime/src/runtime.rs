@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use hearsay_core::CodeVersion;
 use wasmtime::{Config, Engine, ExternType, Linker, Module, OptLevel, ValType};
 
+use crate::compiler_process::Outcome;
 use crate::imports::{link, IMPORTS};
 use crate::limits::Limits;
 use crate::state::HostState;
@@ -53,6 +54,17 @@ pub struct Runtime {
     /// Most recently used first. A handful of entries: a linear scan, no map.
     cache: Mutex<VecDeque<Code>>,
     disk_cache: Option<PathBuf>,
+    /// The executable that compiles code in a process of its own; None: this process.
+    compiler: Option<PathBuf>,
+}
+
+/// The engine every runtime uses, and the compiler process too: code compiled by one
+/// deserializes in the other only when their settings are the same.
+pub(crate) fn engine() -> Result<Engine, String> {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    config.cranelift_opt_level(OptLevel::Speed);
+    Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))
 }
 
 impl Runtime {
@@ -65,10 +77,7 @@ impl Runtime {
     /// host that names the same directory. Its files are executable code: the directory
     /// must be as trusted as the `hearsay` binary.
     pub fn with_disk_cache(limits: Limits, dir: Option<PathBuf>) -> Result<Self, String> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        config.cranelift_opt_level(OptLevel::Speed);
-        let engine = Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))?;
+        let engine = engine()?;
         let mut linker = Linker::new(&engine);
         link(&mut linker).map_err(|e| format!("wasmtime linker: {e}"))?;
         Ok(Runtime {
@@ -77,7 +86,18 @@ impl Runtime {
             limits,
             cache: Mutex::new(VecDeque::with_capacity(MEMORY_CACHE + 1)),
             disk_cache: dir,
+            compiler: None,
         })
+    }
+
+    /// Compiles new code in a process of its own, `exe compile-module`
+    /// ([`crate::compiler_process`]), instead of in this one: the compiler's code and
+    /// memory stay out of this process, and a module that makes the compiler exceed its
+    /// limits fails to load instead of taking the process down. When the compiler
+    /// process cannot be started, code is compiled here.
+    pub fn with_compiler_process(mut self, exe: PathBuf) -> Self {
+        self.compiler = Some(exe);
+        self
     }
 
     /// The limits every instance gets.
@@ -109,10 +129,10 @@ impl Runtime {
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
         }
+        let fresh = || self.compile_fresh(wasm);
         let module = match &self.disk_cache {
-            Some(dir) => crate::compile_cache::compile(&self.engine, dir, version, wasm)?,
-            None => Module::from_binary(&self.engine, wasm)
-                .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))?,
+            Some(dir) => crate::compile_cache::compile(&self.engine, dir, version, fresh)?,
+            None => fresh()?,
         };
         check_abi(&module)?;
         let code = Code { module, version };
@@ -121,6 +141,35 @@ impl Runtime {
         // Instances hold their own reference: evicting never unloads running code.
         cache.truncate(MEMORY_CACHE);
         Ok(code)
+    }
+}
+
+impl Runtime {
+    /// Compiles `wasm` to machine code: in the compiler process when there is one.
+    fn compile_fresh(&self, wasm: &[u8]) -> Result<Module, LoadError> {
+        let here =
+            || Module::from_binary(&self.engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")));
+        let Some(exe) = &self.compiler else {
+            return here();
+        };
+        match crate::compiler_process::compile(exe, wasm) {
+            Outcome::Compiled(bytes) => {
+                // SAFETY: compiled just now by the same binary with the same engine
+                // settings ([`engine`]); a mismatch fails to deserialize, it can't load.
+                match unsafe { Module::deserialize(&self.engine, &bytes) } {
+                    Ok(module) => Ok(module),
+                    Err(e) => {
+                        tracing::warn!("the compiler process's code does not load ({e}); compiling here");
+                        here()
+                    }
+                }
+            }
+            Outcome::Refused(e) => Err(e),
+            Outcome::Unavailable(why) => {
+                tracing::warn!("{why}; compiling here");
+                here()
+            }
+        }
     }
 }
 

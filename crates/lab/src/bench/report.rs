@@ -104,6 +104,8 @@ impl Machine {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub hearsay: &'static str,
+    /// The `hearsay` binary the agents ran (`target/dist/hearsay` is the shipped build).
+    pub binary: String,
     pub machine: Machine,
     pub quick: bool,
     pub runs: usize,
@@ -116,6 +118,7 @@ impl Report {
     pub fn new(plan: &Plan) -> Report {
         Report {
             hearsay: env!("CARGO_PKG_VERSION"),
+            binary: plan.hearsay.display().to_string(),
             machine: Machine::here(),
             quick: plan.quick,
             runs: plan.runs,
@@ -129,9 +132,10 @@ impl Report {
     pub fn table(&self) -> String {
         let m = &self.machine;
         let mut out = format!(
-            "hearsay {} bench{}: {} runs per timing, gossip interval {} ms; {} × {} cores, {:.0} GiB, Linux {}; took {:.0} s\n\n",
+            "hearsay {} bench{} (agents: {}): {} runs per timing, gossip interval {} ms; {} × {} cores, {:.0} GiB, Linux {}; took {:.0} s\n\n",
             self.hearsay,
             if self.quick { " --quick" } else { "" },
+            self.binary,
             self.runs,
             self.interval_ms,
             m.cpu,
