@@ -46,7 +46,7 @@ pub struct DeployArgs {
 }
 
 /// A duration as milliseconds: `500ms`, `30s`, `2m`, or a plain number of ms.
-fn parse_duration_ms(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_duration_ms(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),

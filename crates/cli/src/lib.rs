@@ -27,6 +27,7 @@ pub mod deploy;
 pub mod events;
 pub mod keygen;
 pub mod keygen_tls;
+pub mod kv;
 pub mod members;
 pub mod modules;
 pub mod procs;

@@ -3,7 +3,7 @@
 //! line (with their causes) and a non-zero exit, never a panic.
 
 use clap::{Parser, Subcommand};
-use hearsay_cli::{agent, cluster, deploy, events, keygen, members, pubsub, query, sim, status, watch};
+use hearsay_cli::{agent, cluster, deploy, events, keygen, kv, members, pubsub, query, sim, status, watch};
 
 /// hearsay: a middleware for gossip protocols whose own code spreads by gossip.
 #[derive(Parser)]
@@ -37,6 +37,8 @@ enum Subcommands {
     /// Subscribe a node to a topic and print its messages as they arrive (broadcast
     /// module).
     Subscribe(pubsub::SubscribeArgs),
+    /// Keyed state through the kv module: set, get, delete, list, watch.
+    Kv(kv::KvArgs),
     /// Print a node's events as they happen (deployments, starts, failures, …).
     Events(events::EventsArgs),
     /// Wait until every listed node runs a deployment, printing progress.
@@ -66,6 +68,7 @@ fn main() {
         Subcommands::Members(args) => members::run(args),
         Subcommands::Publish(args) => pubsub::publish(args),
         Subcommands::Subscribe(args) => pubsub::subscribe(args),
+        Subcommands::Kv(args) => kv::run(args),
         Subcommands::Events(args) => events::run(args),
         Subcommands::Watch(args) => watch::run(args),
         Subcommands::Cluster(args) => cluster::run(args),

@@ -11,6 +11,7 @@ pub fn native(module: &str) -> Option<Factory> {
     Some(match module {
         "membership" => factory::<membership::Membership>(),
         "broadcast" => factory::<broadcast::Broadcast>(),
+        "kv" => factory::<kv::Kv>(),
         "statecast" => factory::<Statecast<Fixed>>(),
         "statecast-poison" => factory::<Statecast<Poison>>(),
         "bad-trap" => factory::<Statecast<Trap>>(),
