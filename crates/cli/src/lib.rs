@@ -34,6 +34,7 @@ pub mod procs;
 pub mod pubsub;
 pub mod query;
 pub mod sim;
+mod sim_kv;
 pub mod sim_pubsub;
 mod sim_run;
 mod sim_s3;

@@ -32,6 +32,10 @@ enum SimCommand {
     /// Publish/subscribe with the broadcast module's own code: reach, redundancy and
     /// last delivery hop without faults, under 10% loss, after half the nodes crash.
     Pubsub(crate::sim_pubsub::PubsubArgs),
+    /// Keyed state with the kv module's own code: nodes learning one another, then one
+    /// key and a burst of keys, without and with 10% loss, in rounds until every node
+    /// reads them
+    Kv(crate::sim_kv::KvArgs),
     /// A scenario file: steps (deploy, crash, restart, partition, heal, expect, …).
     Scenario(crate::sim_run::ScenarioArgs),
     /// Deploy a new version at one node and measure until every node runs it.
@@ -152,6 +156,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         SimCommand::Run(args) => return crate::sim_run::run(args),
         SimCommand::S3(args) => return crate::sim_s3::run(args),
         SimCommand::Pubsub(args) => return crate::sim_pubsub::run(args),
+        SimCommand::Kv(args) => return crate::sim_kv::run(args),
         SimCommand::Scenario(args) => return crate::sim_run::scenario(args),
         SimCommand::Deploy { common, modules_dead } => {
             common.check()?;

@@ -314,9 +314,54 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// A deployment's params: a JSON object whose missing fields take their defaults and
+/// whose unknown ones are ignored (params written for a newer version still load).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params(Value);
+
+impl Params {
+    /// Parses params; empty (or all-whitespace) text is an object with no fields.
+    pub fn parse(text: &str) -> Result<Params, String> {
+        if text.trim().is_empty() {
+            return Ok(Params(Value::Object(Vec::new())));
+        }
+        let doc = parse(text).map_err(|e| format!("params: {}", e))?;
+        if !matches!(doc, Value::Object(_)) {
+            return Err("params: expected a JSON object".to_string());
+        }
+        Ok(Params(doc))
+    }
+
+    /// The integer field `key`, which must lie in `lo..=hi`; `default` when absent.
+    pub fn u64_in(&self, key: &str, lo: u64, hi: u64, default: u64) -> Result<u64, String> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= lo && n <= hi => Ok(n),
+                _ => Err(format!(
+                    "params: {} must be an integer from {} to {}",
+                    key, lo, hi
+                )),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn params_fields_in_range_defaults_and_refusals() {
+        let p = Params::parse("{\"a\":5,\"other\":\"x\"}").unwrap();
+        assert_eq!(p.u64_in("a", 1, 10, 3), Ok(5));
+        assert_eq!(p.u64_in("missing", 1, 10, 3), Ok(3));
+        assert!(p.u64_in("a", 6, 10, 7).is_err());
+        assert!(p.u64_in("other", 0, 10, 1).is_err());
+        assert_eq!(Params::parse("  ").unwrap().u64_in("a", 0, 1, 1), Ok(1));
+        assert!(Params::parse("[1]").is_err());
+        assert!(Params::parse("{").is_err());
+    }
 
     #[test]
     fn parses_flat_objects_and_nested_values() {

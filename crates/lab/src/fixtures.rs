@@ -15,6 +15,8 @@ pub const STATECAST: &[u8] = include_bytes!("../../../modules/dist/statecast.was
 pub const STATECAST_POISON: &[u8] = include_bytes!("../../../modules/dist/statecast-poison.wasm");
 /// `modules/dist/broadcast.wasm`: publish/subscribe (HyParView + Plumtree).
 pub const BROADCAST: &[u8] = include_bytes!("../../../modules/dist/broadcast.wasm");
+/// `modules/dist/kv.wasm`: keyed state owned by its writers.
+pub const KV: &[u8] = include_bytes!("../../../modules/dist/kv.wasm");
 /// `modules/dist/bad-loop.wasm`: loops forever from its third tick, on every node.
 pub const BAD_LOOP: &[u8] = include_bytes!("../../../modules/dist/bad-loop.wasm");
 /// `modules/dist/hostile-storm.wasm`: sends all it may and answers every message.

@@ -19,7 +19,7 @@ fn the_quick_bench_reports_every_row() {
     assert_eq!(report["quick"], true);
     assert_eq!(report["runs"], 2);
     let rows = report["rows"].as_array().expect("rows");
-    for group in ["runtime", "simulated", "agents", "loss", "repair", "pubsub"] {
+    for group in ["runtime", "simulated", "agents", "loss", "repair", "pubsub", "kv"] {
         assert!(
             rows.iter().any(|r| r["group"] == group),
             "no {group} rows in {out}"

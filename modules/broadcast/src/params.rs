@@ -7,7 +7,7 @@
 
 use crate::hyparview::ViewParams;
 use crate::plumtree::TreeParams;
-use hearsay_guest::json::{self, Value};
+use hearsay_guest::json;
 
 /// Everything tunable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,25 +35,8 @@ impl Params {
     /// Parses and checks params; empty text means defaults.
     pub fn parse(text: &str) -> Result<Params, String> {
         let mut p = Params::default();
-        if text.trim().is_empty() {
-            return Ok(p);
-        }
-        let doc = json::parse(text).map_err(|e| format!("params: {}", e))?;
-        if !matches!(doc, Value::Object(_)) {
-            return Err("params: expected a JSON object".to_string());
-        }
-        let get = |key: &str, lo: u64, hi: u64, default: u64| -> Result<u64, String> {
-            match doc.get(key) {
-                None => Ok(default),
-                Some(v) => match v.as_u64() {
-                    Some(n) if n >= lo && n <= hi => Ok(n),
-                    _ => Err(format!(
-                        "params: {} must be an integer from {} to {}",
-                        key, lo, hi
-                    )),
-                },
-            }
-        };
+        let doc = json::Params::parse(text)?;
+        let get = |key: &str, lo: u64, hi: u64, default: u64| doc.u64_in(key, lo, hi, default);
         p.view.active = get("active", 1, 32, p.view.active as u64)? as usize;
         p.view.passive = get("passive", 1, 256, p.view.passive as u64)? as usize;
         p.view.shuffle_ms = get("shuffle_ms", 100, 3_600_000, p.view.shuffle_ms)?;

@@ -44,12 +44,16 @@ pub mod wire;
 use hearsay_guest::json::{self, push_quoted, Value};
 use hearsay_guest::{export_module_v2, random, Host, Level, Module};
 use params::Params;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use store::{Change, DigestEntry, Entry, NodeDelta, NodeState, Store};
 use wire::Msg;
 
 /// Most entries a `list` answer holds.
 const MAX_LIST: usize = 20_000;
+/// Exchanges a node starts again per tick with peers that had more to send.
+const MAX_FOLLOWUPS: usize = 4;
+/// Most nodes asked for by name at once (see [`Kv::wanted`]).
+const MAX_WANTED: usize = 64;
 
 /// The kv module.
 pub struct Kv {
@@ -57,11 +61,27 @@ pub struct Kv {
     me: String,
     now: u64,
     store: Store,
+    /// Nodes a peer's digest named that this node lacks (or knows an older generation
+    /// of): the next digest names them — unknown ones as generation 0, "all of it,
+    /// please". A digest too large for a message is a sample, and a peer answers
+    /// only for the nodes a digest names, so this is how a node learns of nodes in a
+    /// cluster whose digests are sampled.
+    wanted: BTreeSet<String>,
     /// Payloads sent and received, malformed payloads ignored, pushes sent.
     sent: u64,
     received: u64,
     malformed: u64,
     pushes: u64,
+    /// Pushes (writes and news passed on) sent since the last tick; past
+    /// `pushes_per_tick`, news waits for anti-entropy, which carries many writes per
+    /// message: a burst of writes costs a few full messages, not fanout × N each.
+    pushes_this_tick: usize,
+    /// Pushes not sent for that reason.
+    pushes_skipped: u64,
+    /// Exchanges started again since the last tick because a peer had more to send
+    /// than one message holds (scuttlebutt's flow control: a node far behind catches
+    /// up in a few ticks, not one message per tick).
+    followups_this_tick: usize,
 }
 
 export_module_v2!(Kv);
@@ -84,22 +104,29 @@ impl Module for Kv {
         let mut store = Store::default();
         // A new instance is a new generation: its start time, and randomness in case
         // two start within the same millisecond.
-        let generation = now.saturating_mul(1000) + host.random_u64() % 1000;
+        // (Never 0: a digest's generation 0 asks for everything.)
+        let generation = now.saturating_mul(1000) + host.random_u64() % 1000 + 1;
         store.nodes.insert(me.clone(), NodeState::new(generation, 1, now));
         Ok(Kv {
             params,
             me,
             now,
             store,
+            wanted: BTreeSet::new(),
             sent: 0,
             received: 0,
             malformed: 0,
             pushes: 0,
+            pushes_this_tick: 0,
+            pushes_skipped: 0,
+            followups_this_tick: 0,
         })
     }
 
     fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
         self.now = now_ms.max(self.now);
+        self.pushes_this_tick = 0;
+        self.followups_this_tick = 0;
         let now = self.now;
         {
             let own = self.own_mut();
@@ -129,7 +156,11 @@ impl Module for Kv {
         emit(&changes, host);
         let (complete, digest) = self.digest(self.params.max_message - 16, host);
         let bytes = wire::encode(&Msg::Syn { complete, digest });
-        for peer in self.peers(self.params.fanout, None, host) {
+        let mut peers = self.peers(self.params.fanout, None, host);
+        if let Some(seed) = self.seed_peer(&peers, host) {
+            peers.push(seed);
+        }
+        for peer in peers {
             host.send(&peer, &bytes);
             self.sent += 1;
         }
@@ -149,6 +180,7 @@ impl Module for Kv {
         match msg {
             Msg::Syn { complete, digest } => {
                 self.store.note_heartbeats(&digest, self.now);
+                self.want(&digest);
                 let (mine_complete, mine) = self.digest(self.params.max_message / 2, host);
                 let used: usize = mine.iter().map(wire::digest_entry_size).sum();
                 let budget = self.params.max_message - 16 - used;
@@ -168,11 +200,19 @@ impl Module for Kv {
                 digest,
                 deltas,
             } => {
+                // Most of a full message: the peer likely had more than fitted.
+                let full = payload.len() > self.params.max_message * 3 / 4;
                 self.apply(&deltas, &mut changes);
                 self.store.note_heartbeats(&digest, self.now);
+                self.want(&digest);
                 let deltas = self.deltas_for(&digest, complete, self.params.max_message - 16, host);
                 if !deltas.is_empty() {
                     self.reply(from, &Msg::Ack { deltas }, host);
+                }
+                if full && self.followups_this_tick < MAX_FOLLOWUPS {
+                    self.followups_this_tick += 1;
+                    let (complete, digest) = self.digest(self.params.max_message - 16, host);
+                    self.reply(from, &Msg::Syn { complete, digest }, host);
                 }
             }
             Msg::Ack { deltas } => {
@@ -213,7 +253,7 @@ impl Module for Kv {
         let mut out = String::from("{\"self\":");
         push_quoted(&mut out, &self.me);
         out.push_str(&format!(
-            ",\"generation\":{},\"nodes\":{},\"alive\":{},\"keys\":{},\"own_keys\":{},\"watermark\":{},\"sent\":{},\"received\":{},\"malformed\":{},\"pushes\":{}}}",
+            ",\"generation\":{},\"nodes\":{},\"alive\":{},\"keys\":{},\"own_keys\":{},\"watermark\":{},\"sent\":{},\"received\":{},\"malformed\":{},\"pushes\":{},\"pushes_skipped\":{}}}",
             self.own().generation,
             self.store.nodes.len(),
             live_nodes,
@@ -223,7 +263,8 @@ impl Module for Kv {
             self.sent,
             self.received,
             self.malformed,
-            self.pushes
+            self.pushes,
+            self.pushes_skipped
         ));
         out
     }
@@ -369,21 +410,61 @@ impl Kv {
         }
     }
 
-    /// This node's digest within `budget` bytes: every node when it fits, else a
-    /// random sample (and `false`).
-    fn digest(&self, budget: usize, host: &mut dyn Host) -> (bool, Vec<DigestEntry>) {
-        let mut all = self.store.digest();
-        let size: usize = all.iter().map(wire::digest_entry_size).sum();
-        if size <= budget {
-            return (true, all);
+    /// Notes the nodes of a peer's digest this node lacks, or knows an older
+    /// generation of.
+    fn want(&mut self, digest: &[DigestEntry]) {
+        for d in digest {
+            if self.wanted.len() >= MAX_WANTED {
+                return;
+            }
+            let behind = match self.store.nodes.get(&d.node) {
+                Some(s) => s.generation < d.generation,
+                None => {
+                    d.node != self.me
+                        && d.generation > 0
+                        && !self.store.is_forgotten(&d.node, d.generation, d.heartbeat)
+                }
+            };
+            if behind {
+                self.wanted.insert(d.node.clone());
+            }
         }
-        random::shuffle(&mut all, host);
+    }
+
+    /// This node's digest within `budget` bytes: every node when it fits, else a
+    /// random sample (and `false`); the wanted nodes first, named once.
+    fn digest(&mut self, budget: usize, host: &mut dyn Host) -> (bool, Vec<DigestEntry>) {
+        let wanted = std::mem::take(&mut self.wanted);
+        let mut front: Vec<DigestEntry> = wanted
+            .iter()
+            .filter(|n| !self.store.nodes.contains_key(*n))
+            .map(|node| DigestEntry {
+                node: node.clone(),
+                generation: 0,
+                heartbeat: 0,
+                watermark: 0,
+            })
+            .collect();
+        let mut rest = Vec::new();
+        for d in self.store.digest() {
+            if wanted.contains(&d.node) {
+                front.push(d);
+            } else {
+                rest.push(d);
+            }
+        }
+        let size: usize = front.iter().chain(&rest).map(wire::digest_entry_size).sum();
+        let complete = size <= budget;
+        if !complete {
+            random::shuffle(&mut rest, host);
+        }
+        front.append(&mut rest);
         let mut used = 0;
-        all.retain(|d| {
+        front.retain(|d| {
             used += wire::digest_entry_size(d);
             used <= budget
         });
-        (false, all)
+        (complete, front)
     }
 
     /// What a peer with `digest` lacks, nodes in random order, within `budget` bytes.
@@ -431,11 +512,36 @@ impl Kv {
         random::sample(&live, n, host)
     }
 
+    /// Now and then a bootstrap peer besides `chosen` (as chitchat's seed nodes): with
+    /// probability bootstrap peers / (live peers + 1), so a cluster that formed as
+    /// islands — nodes that met through different peers first — always joins up.
+    fn seed_peer(&self, chosen: &[String], host: &mut dyn Host) -> Option<String> {
+        let seeds: Vec<String> = host
+            .bootstrap_peers()
+            .into_iter()
+            .filter(|b| *b != self.me && !chosen.contains(b))
+            .collect();
+        if seeds.is_empty() {
+            return None;
+        }
+        let live = self.store.nodes.values().filter(|s| s.alive).count();
+        if random::below(live + 1, host) >= seeds.len() {
+            return None;
+        }
+        let at = random::below(seeds.len(), host);
+        Some(seeds[at].clone())
+    }
+
     /// Pushes `deltas` to `push_fanout` random peers (not back to `from`).
     fn push(&mut self, deltas: Vec<NodeDelta>, from: Option<&str>, host: &mut dyn Host) {
         if self.params.push_fanout == 0 {
             return;
         }
+        if self.pushes_this_tick >= self.params.pushes_per_tick {
+            self.pushes_skipped += 1;
+            return;
+        }
+        self.pushes_this_tick += 1;
         let bytes = wire::encode(&Msg::Push { deltas });
         if bytes.len() > self.params.max_message {
             return;

@@ -184,7 +184,7 @@ pub fn diff(
 impl Store {
     /// Whether news of `node` at (`generation`, `heartbeat`) is older than when it was
     /// forgotten.
-    fn is_forgotten(&self, node: &str, generation: u64, heartbeat: u64) -> bool {
+    pub fn is_forgotten(&self, node: &str, generation: u64, heartbeat: u64) -> bool {
         match self.forgotten.get(node) {
             Some(&(g, h, _)) => generation < g || (generation == g && heartbeat <= h),
             None => false,

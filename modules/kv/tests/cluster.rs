@@ -365,3 +365,69 @@ fn whatever_happens_on_the_way_every_replica_ends_as_the_writers_say() {
         }
     }
 }
+
+#[test]
+fn nodes_learn_every_node_when_digests_are_only_samples() {
+    // 300 nodes' digest (~13 KiB) is more than half an 8 KiB message: every digest
+    // is a sample, and nodes name the ones they lack to learn of them.
+    let params = "{\"max_message\":8192,\"dead_after_ms\":60000,\"forget_after_ms\":120000}";
+    let mut c = Cluster::new(300, factory::<Kv>(), params, 12);
+    let alive = |c: &mut Cluster, i: usize| {
+        json::parse(&c.query(i, ""))
+            .unwrap()
+            .get("alive")
+            .and_then(Value::as_u64)
+            .unwrap()
+    };
+    let rounds = c.rounds_until(300, |c| (0..300).all(|i| alive(c, i) == 300));
+    assert!(rounds.is_some(), "node 0 knows {} of 300", alive(&mut c, 0));
+    assert!(c.max_message <= 8192, "a message of {} bytes", c.max_message);
+    set(&mut c, 17, "late", "x");
+    c.rounds_until(20, |c| everyone_has(c, "late", "x"))
+        .expect("a key everywhere");
+}
+
+#[test]
+fn islands_that_formed_through_different_peers_join_up_through_the_seeds() {
+    let mut c = Cluster::new(10, factory::<Kv>(), PARAMS, 13);
+    for (i, node) in c.nodes.iter_mut().enumerate() {
+        node.host.bootstrap = vec![Cluster::addr(if i < 5 { 0 } else { 5 })];
+    }
+    c.rounds(10);
+    let knows = |c: &mut Cluster, i: usize| {
+        json::parse(&c.query(i, ""))
+            .unwrap()
+            .get("nodes")
+            .and_then(Value::as_u64)
+            .unwrap()
+    };
+    assert_eq!(knows(&mut c, 1), 5, "two islands of five");
+    // Every node's seeds are both islands' first nodes from now on.
+    for node in &mut c.nodes {
+        node.host.bootstrap = vec![Cluster::addr(0), Cluster::addr(5)];
+    }
+    c.rounds_until(100, |c| (0..10).all(|i| knows(c, i) == 10))
+        .expect("the islands joined");
+}
+
+#[test]
+fn a_burst_of_writes_travels_by_anti_entropy_past_the_push_cap() {
+    let mut c = cluster(30, PARAMS, 14);
+    let pushes = |c: &mut Cluster, field: &str| {
+        json::parse(&c.query(3, ""))
+            .unwrap()
+            .get(field)
+            .and_then(Value::as_u64)
+            .unwrap()
+    };
+    let (sent, skipped) = (pushes(&mut c, "pushes"), pushes(&mut c, "pushes_skipped"));
+    for k in 0..1000 {
+        set(&mut c, 3, &format!("burst/{:04}", k), "v");
+    }
+    // Within one tick the writer pushed 16 of its writes (4 copies each); the rest
+    // wait for anti-entropy, which carries hundreds of writes per message.
+    assert_eq!(pushes(&mut c, "pushes") - sent, 16 * 4);
+    assert_eq!(pushes(&mut c, "pushes_skipped") - skipped, 1000 - 16);
+    c.rounds_until(40, |c| (0..30).all(|i| count(c, i, "burst/") == 1000))
+        .expect("the burst everywhere");
+}

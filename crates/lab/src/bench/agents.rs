@@ -39,6 +39,23 @@ pub fn layout(plan: &Plan, nodes: usize, extra_args: Vec<String>) -> Layout {
     }
 }
 
+/// `n` agents in the paper's layout, running `module` (deployed at the first): the
+/// cluster, and a client of each agent.
+pub async fn start_running(
+    plan: &Plan,
+    n: usize,
+    module: &str,
+    wasm: &[u8],
+) -> Result<(Cluster, Vec<ApiClient>)> {
+    let cluster = Cluster::start(&layout(plan, n, Vec::new()), None)
+        .await
+        .with_context(|| format!("starting {n} agents"))?;
+    let clients = watch::clients(&cluster.apis())?;
+    let d = clients[0].deploy(module, wasm, None).await?;
+    all_running(&clients, &d, STEP_TIMEOUT).await?;
+    Ok((cluster, clients))
+}
+
 /// Another code version of membership for each deployment of a run.
 pub struct Versions(usize);
 

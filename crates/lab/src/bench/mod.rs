@@ -11,9 +11,11 @@
 //! - `repair`: the S3 scenario, modules alive and all dead.
 //! - `storm`: a fix, the API and other modules beside an amplifying storm.
 //! - `pubsub`: the broadcast module on the largest agent cluster, and simulated.
+//! - `kv`: the kv module on the largest agent cluster.
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
+mod kv;
 mod loss;
 mod poll;
 mod pubsub;
@@ -74,6 +76,8 @@ pub enum Group {
     Runtime,
     /// Publish/subscribe: the broadcast module on real agents.
     Pubsub,
+    /// Keyed state: the kv module on real agents.
+    Kv,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -154,6 +158,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Pubsub) {
         report.rows.extend(crate::block_on(pubsub::rows(&plan))?);
+    }
+    if wants(Group::Kv) {
+        report.rows.extend(crate::block_on(kv::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

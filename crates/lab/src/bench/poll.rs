@@ -152,3 +152,18 @@ pub async fn removals(clients: &[ApiClient]) -> f64 {
         .map(|v| v.removed as f64)
         .sum()
 }
+
+/// The median and the last of the agents' delays after `origin`, in seconds, from
+/// when each agent saw something (ms, the host's one clock); printed as run `run`'s
+/// line.
+pub fn median_and_last(run: usize, times: &[u64], origin: u64) -> (f64, f64) {
+    let mut spread: Vec<f64> = times
+        .iter()
+        .map(|t| t.saturating_sub(origin) as f64 / 1000.0)
+        .collect();
+    spread.sort_by(f64::total_cmp);
+    let n = spread.len();
+    let (median, last) = (spread[n / 2], spread[n - 1]);
+    esay!("  run {}: median {median:.3} s, last {last:.3} s", run + 1);
+    (median, last)
+}

@@ -11,15 +11,14 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use hearsay_client::ApiClient;
 
-use super::agents::layout;
-use super::poll::all_running;
+use super::agents::start_running;
+use super::poll::median_and_last;
 use super::report::Row;
 use super::Plan;
 use crate::fixtures::BROADCAST;
-use crate::procs::Cluster;
 use crate::watch;
 
 const GROUP: &str = "pubsub";
@@ -113,12 +112,7 @@ fn simulated(plan: &Plan) -> Vec<Row> {
 async fn agents(plan: &Plan) -> Result<Vec<Row>> {
     let n = plan.big();
     esay!("pubsub: {n} agents, the broadcast module, every agent subscribed…");
-    let cluster = Cluster::start(&layout(plan, n, Vec::new()), None)
-        .await
-        .with_context(|| format!("starting {n} agents"))?;
-    let clients = watch::clients(&cluster.apis())?;
-    let d = clients[0].deploy("broadcast", BROADCAST, None).await?;
-    all_running(&clients, &d, STEP_TIMEOUT).await?;
+    let (_cluster, clients) = start_running(plan, n, "broadcast", BROADCAST).await?;
     let subscribe = format!("{{\"op\":\"subscribe\",\"topic\":\"{TOPIC}\"}}");
     for c in &clients {
         c.command("broadcast", &subscribe).await?;
@@ -140,16 +134,9 @@ async fn agents(plan: &Plan) -> Result<Vec<Row>> {
         let id = publish(at, &format!("run {run}")).await?;
         let times = deliveries(&clients, &id).await?;
         let origin = *times.iter().min().expect("n ≥ 3");
-        let mut spread: Vec<f64> = times.iter().map(|t| (t - origin) as f64 / 1000.0).collect();
-        spread.sort_by(f64::total_cmp);
-        median.push(spread[n / 2]);
-        last.push(spread[n - 1]);
-        esay!(
-            "  run {}: median {:.3} s, last {:.3} s",
-            run + 1,
-            spread[n / 2],
-            spread[n - 1]
-        );
+        let (m, l) = median_and_last(run, &times, origin);
+        median.push(m);
+        last.push(l);
     }
     // Bytes: a burst of messages against the same window idle (heartbeats, shuffles
     // and digests make the idle traffic; one message is lost in its noise).
