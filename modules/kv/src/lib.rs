@@ -50,6 +50,8 @@ use wire::Msg;
 
 /// Most entries a `list` answer holds.
 const MAX_LIST: usize = 20_000;
+/// Writes a push carries at most: the new one and those just before it.
+const PUSH_WINDOW: u64 = 8;
 /// Exchanges a node starts again per tick with peers that had more to send.
 const MAX_FOLLOWUPS: usize = 4;
 /// Most nodes asked for by name at once (see [`Kv::wanted`]).
@@ -355,7 +357,6 @@ impl Kv {
         let me = self.me.clone();
         let own = self.own_mut();
         let before = own.keys.get(key).and_then(|e| e.value.clone());
-        let from = own.watermark;
         own.watermark += 1;
         let version = own.watermark;
         own.keys.insert(
@@ -375,6 +376,26 @@ impl Kv {
                 reason: if value.is_none() { "deleted" } else { "" },
             });
         }
+        // The push carries the writer's last few writes too (within a quarter of a
+        // message), so a replica a write or two behind — one that missed the push
+        // before, in a burst — can still apply it.
+        let budget = self.params.max_message / 4;
+        let own = self.own();
+        let mut from = version.saturating_sub(PUSH_WINDOW);
+        let mut writes: Vec<(String, u64, Option<String>)> = own
+            .writes_above(from)
+            .into_iter()
+            .map(|(k, e)| (k.clone(), e.version, e.value.clone()))
+            .collect();
+        let size = |w: &(String, u64, Option<String>)| {
+            store::WRITE_OVERHEAD + w.0.len() + w.2.as_ref().map_or(0, |v| v.len())
+        };
+        let mut used: usize = writes.iter().map(size).sum();
+        while used > budget && writes.len() > 1 {
+            let dropped = writes.remove(0);
+            used -= size(&dropped);
+            from = dropped.1;
+        }
         NodeDelta {
             node: me,
             generation: own.generation,
@@ -383,7 +404,7 @@ impl Kv {
             reset: false,
             from,
             to: version,
-            writes: vec![(key.to_string(), version, value)],
+            writes,
         }
     }
 

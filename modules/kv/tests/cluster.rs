@@ -431,3 +431,19 @@ fn a_burst_of_writes_travels_by_anti_entropy_past_the_push_cap() {
     c.rounds_until(40, |c| (0..30).all(|i| count(c, i, "burst/") == 1000))
         .expect("the burst everywhere");
 }
+
+#[test]
+fn a_push_carries_the_writes_just_before_it_to_a_replica_that_missed_them() {
+    for seed in 1..=5 {
+        let mut c = cluster(10, PARAMS, 20 + seed);
+        c.isolated.insert(9);
+        set(&mut c, 0, "first", "1");
+        c.isolated.clear();
+        assert!(get(&mut c, 9, "first").is_empty());
+        set(&mut c, 0, "second", "2");
+        // No round has run: node 9 got both from the second write's push wave (it
+        // would have ignored a push of the second alone: a gap in node 0's writes).
+        assert_eq!(get(&mut c, 9, "first").len(), 1, "seed {}", seed);
+        assert_eq!(get(&mut c, 9, "second").len(), 1, "seed {}", seed);
+    }
+}
