@@ -18,12 +18,13 @@ use wasmtime::{Engine, Module};
 use crate::LoadError;
 
 /// Loads the compiled form of the code whose sha256 is `version` from `dir`, or
-/// compiles it with `fresh` and stores the result there.
+/// compiles it with `fresh` and stores the result there: the serialized form `fresh`
+/// gives with the module (a compiler process's output), else the module serialized.
 pub(crate) fn compile(
     engine: &Engine,
     dir: &Path,
     version: CodeVersion,
-    fresh: impl FnOnce() -> Result<Module, LoadError>,
+    fresh: impl FnOnce() -> Result<(Module, Option<Vec<u8>>), LoadError>,
 ) -> Result<Module, LoadError> {
     // The engine's compatibility hash is in the name: another wasmtime or other engine
     // settings never read this file.
@@ -37,10 +38,10 @@ pub(crate) fn compile(
         return Ok(module);
     }
     if fs::create_dir_all(dir).is_err() {
-        return fresh();
+        return fresh().map(|(module, _)| module);
     }
     let Ok(lock) = File::create(path.with_extension("lock")) else {
-        return fresh();
+        return fresh().map(|(module, _)| module);
     };
     // One compiler per version per host; the others wait, then load its result. The
     // lock goes with the file handle, at the end of this function.
@@ -50,8 +51,8 @@ pub(crate) fn compile(
         return Ok(module);
     }
     let _ = fs::remove_file(&path);
-    let module = fresh()?;
-    if let Ok(bytes) = module.serialize() {
+    let (module, serialized) = fresh()?;
+    if let Some(bytes) = serialized.map_or_else(|| module.serialize().ok(), Some) {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let written = File::create(&tmp).and_then(|mut f| f.write_all(&bytes).and_then(|_| f.sync_all()));
         if written.is_ok() {

@@ -132,7 +132,7 @@ impl Runtime {
         let fresh = || self.compile_fresh(wasm);
         let module = match &self.disk_cache {
             Some(dir) => crate::compile_cache::compile(&self.engine, dir, version, fresh)?,
-            None => fresh()?,
+            None => fresh()?.0,
         };
         check_abi(&module)?;
         let code = Code { module, version };
@@ -142,13 +142,15 @@ impl Runtime {
         cache.truncate(MEMORY_CACHE);
         Ok(code)
     }
-}
 
-impl Runtime {
-    /// Compiles `wasm` to machine code: in the compiler process when there is one.
-    fn compile_fresh(&self, wasm: &[u8]) -> Result<Module, LoadError> {
-        let here =
-            || Module::from_binary(&self.engine, wasm).map_err(|e| LoadError::InvalidWasm(format!("{e:#}")));
+    /// Compiles `wasm` to machine code: in the compiler process when there is one,
+    /// whose serialized output comes back too (for the disk cache, as it is).
+    fn compile_fresh(&self, wasm: &[u8]) -> Result<(Module, Option<Vec<u8>>), LoadError> {
+        let here = || {
+            Module::from_binary(&self.engine, wasm)
+                .map(|module| (module, None))
+                .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))
+        };
         let Some(exe) = &self.compiler else {
             return here();
         };
@@ -157,7 +159,7 @@ impl Runtime {
                 // SAFETY: compiled just now by the same binary with the same engine
                 // settings ([`engine`]); a mismatch fails to deserialize, it can't load.
                 match unsafe { Module::deserialize(&self.engine, &bytes) } {
-                    Ok(module) => Ok(module),
+                    Ok(module) => Ok((module, Some(bytes))),
                     Err(e) => {
                         tracing::warn!("the compiler process's code does not load ({e}); compiling here");
                         here()

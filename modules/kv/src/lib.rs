@@ -156,8 +156,7 @@ impl Module for Kv {
             &mut changes,
         );
         emit(&changes, host);
-        let (complete, digest) = self.digest(self.params.max_message - 16, host);
-        let bytes = wire::encode(&Msg::Syn { complete, digest });
+        let bytes = wire::encode(&self.syn(host));
         let mut peers = self.peers(self.params.fanout, None, host);
         if let Some(seed) = self.seed_peer(&peers, host) {
             peers.push(seed);
@@ -213,8 +212,8 @@ impl Module for Kv {
                 }
                 if full && self.followups_this_tick < MAX_FOLLOWUPS {
                     self.followups_this_tick += 1;
-                    let (complete, digest) = self.digest(self.params.max_message - 16, host);
-                    self.reply(from, &Msg::Syn { complete, digest }, host);
+                    let syn = self.syn(host);
+                    self.reply(from, &syn, host);
                 }
             }
             Msg::Ack { deltas } => {
@@ -486,6 +485,12 @@ impl Kv {
             used <= budget
         });
         (complete, front)
+    }
+
+    /// An exchange's opening: this node's digest, in a whole message.
+    fn syn(&mut self, host: &mut dyn Host) -> Msg {
+        let (complete, digest) = self.digest(self.params.max_message - 16, host);
+        Msg::Syn { complete, digest }
     }
 
     /// What a peer with `digest` lacks, nodes in random order, within `budget` bytes.

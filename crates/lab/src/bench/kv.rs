@@ -14,7 +14,7 @@ use hearsay_client::event_client::EventQuery;
 use hearsay_client::ApiClient;
 
 use super::agents::start_running;
-use super::poll::{median_and_last, metric_sum};
+use super::poll::{median_and_last, metric_sum, until_every};
 use super::report::Row;
 use super::Plan;
 use crate::fixtures::KV;
@@ -30,9 +30,13 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
     let n = plan.big();
     esay!("kv: {n} agents, the kv module…");
     let (_cluster, clients) = start_running(plan, n, "kv", KV).await?;
-    until(&clients, "every agent knows every other", |v| {
-        v["alive"] == n as u64
-    })
+    until_every(
+        &clients,
+        "kv",
+        "every agent knows every other",
+        STEP_TIMEOUT,
+        |v| v["alive"] == n as u64,
+    )
     .await?;
 
     let (mut last, mut median) = (Vec::new(), Vec::new());
@@ -61,7 +65,7 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
         bail!("an agent refused a write");
     }
     let written = started.elapsed();
-    until(&clients, "every agent holds every key", |v| {
+    until_every(&clients, "kv", "every agent holds every key", STEP_TIMEOUT, |v| {
         v["keys"] == total as u64
     })
     .await?;
@@ -141,20 +145,4 @@ async fn key_set_times(clients: &[ApiClient], key: &str, writer: usize) -> Resul
         bail!("{key} never reached {missing} of {} agents", clients.len());
     }
     Ok(times.into_iter().flatten().collect())
-}
-
-/// Waits until every agent's kv summary satisfies `done`.
-async fn until(clients: &[ApiClient], what: &str, done: impl Fn(&serde_json::Value) -> bool) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        let answers = watch::each(clients, |c| async move { c.query("kv", "").await.ok() }).await;
-        let ok = answers.iter().flatten().filter(|v| done(v)).count();
-        if ok == clients.len() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("{what}: only {ok} of {} agents", clients.len());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

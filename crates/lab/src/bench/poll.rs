@@ -167,3 +167,30 @@ pub fn median_and_last(run: usize, times: &[u64], origin: u64) -> (f64, f64) {
     esay!("  run {}: median {median:.3} s, last {last:.3} s", run + 1);
     (median, last)
 }
+
+/// Polls every agent's `module` query (empty args) every 100 ms until `done` holds for
+/// all, or fails after `timeout` saying how many got there.
+pub async fn until_every(
+    clients: &[ApiClient],
+    module: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let answers = watch::each(clients, |c| {
+            let module = module.to_string();
+            async move { c.query(&module, "").await.ok() }
+        })
+        .await;
+        let ok = answers.iter().flatten().filter(|v| done(v)).count();
+        if ok == clients.len() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{what}: only {ok} of {} agents", clients.len());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -15,7 +15,7 @@ use anyhow::{bail, Result};
 use hearsay_client::ApiClient;
 
 use super::agents::start_running;
-use super::poll::median_and_last;
+use super::poll::{median_and_last, until_every};
 use super::report::Row;
 use super::Plan;
 use crate::fixtures::BROADCAST;
@@ -117,7 +117,18 @@ async fn agents(plan: &Plan) -> Result<Vec<Row>> {
     for c in &clients {
         c.command("broadcast", &subscribe).await?;
     }
-    until_linked(&clients).await?;
+    until_every(
+        &clients,
+        "broadcast",
+        &format!("linked in topic {TOPIC}"),
+        STEP_TIMEOUT,
+        |v| {
+            v["topics"][TOPIC]["active"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        },
+    )
+    .await?;
     // As the simulator's experiment: the overlays settle (announcements wait up to 4 s,
     // new subscriptions look for random peers for 30 s) before steady state is timed.
     tokio::time::sleep(Duration::from_secs(if plan.quick { 5 } else { 35 })).await;
@@ -199,33 +210,6 @@ async fn payloads_sent(clients: &[ApiClient]) -> f64 {
         .flatten()
         .filter_map(|v| v["payloads_sent"].as_f64())
         .sum()
-}
-
-/// Waits until every agent's topic overlay has an active peer.
-async fn until_linked(clients: &[ApiClient]) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        let answers = watch::each(clients, |c| async move { c.query("broadcast", "").await.ok() }).await;
-        let linked = answers
-            .iter()
-            .flatten()
-            .filter(|v| {
-                v["topics"][TOPIC]["active"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty())
-            })
-            .count();
-        if linked == clients.len() {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!(
-                "only {linked} of {} agents linked in topic {TOPIC}",
-                clients.len()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// When each agent delivered message `id` (its clock, ms), once all have.
