@@ -3,7 +3,9 @@
 //! line (with their causes) and a non-zero exit, never a panic.
 
 use clap::{Parser, Subcommand};
-use hearsay_cli::{agent, cluster, deploy, events, keygen, kv, members, pubsub, query, sim, status, watch};
+use hearsay_cli::{
+    agent, cluster, deploy, events, kelips, keygen, kv, members, pubsub, query, sim, status, watch,
+};
 
 /// hearsay: a middleware for gossip protocols whose own code spreads by gossip.
 #[derive(Parser)]
@@ -39,6 +41,9 @@ enum Subcommands {
     Subscribe(pubsub::SubscribeArgs),
     /// Keyed state through the kv module: set, get, delete, list, watch.
     Kv(kv::KvArgs),
+    /// Put, get or delete a key through the kelips module: a one-hop lookup over
+    /// affinity groups.
+    Kelips(kelips::KelipsArgs),
     /// Print a node's events as they happen (deployments, starts, failures, …).
     Events(events::EventsArgs),
     /// Wait until every listed node runs a deployment, printing progress.
@@ -69,6 +74,7 @@ fn main() {
         Subcommands::Publish(args) => pubsub::publish(args),
         Subcommands::Subscribe(args) => pubsub::subscribe(args),
         Subcommands::Kv(args) => kv::run(args),
+        Subcommands::Kelips(args) => kelips::run(args),
         Subcommands::Events(args) => events::run(args),
         Subcommands::Watch(args) => watch::run(args),
         Subcommands::Cluster(args) => cluster::run(args),

@@ -1,7 +1,8 @@
 //! `hearsay sim`: runs the simulator's scenarios and prints what they measured —
 //! the built-in `deploy` and `partition` stories on the stand-in module, a module
 //! author's own wasm (`run`), the S3 story with the real statecast code (`s3`),
-//! publish/subscribe with the broadcast module (`pubsub`), and scenario files
+//! publish/subscribe with the broadcast module (`pubsub`), keyed state (`kv`), the
+//! one-hop lookup (`kelips`), and scenario files
 //! (`scenario`).
 
 use std::time::Instant;
@@ -36,6 +37,10 @@ enum SimCommand {
     /// key and a burst of keys, without and with 10% loss, in rounds until every node
     /// reads them
     Kv(crate::sim_kv::KvArgs),
+    /// A one-hop lookup with the kelips module's own code: affinity groups and
+    /// contacts filling, keys put, lookups without faults and while nodes are replaced
+    /// (share found, mean hops, state per node)
+    Kelips(crate::sim_kelips::KelipsArgs),
     /// A scenario file: steps (deploy, crash, restart, partition, heal, expect, …).
     Scenario(crate::sim_run::ScenarioArgs),
     /// Deploy a new version at one node and measure until every node runs it.
@@ -157,6 +162,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         SimCommand::S3(args) => return crate::sim_s3::run(args),
         SimCommand::Pubsub(args) => return crate::sim_pubsub::run(args),
         SimCommand::Kv(args) => return crate::sim_kv::run(args),
+        SimCommand::Kelips(args) => return crate::sim_kelips::run(args),
         SimCommand::Scenario(args) => return crate::sim_run::scenario(args),
         SimCommand::Deploy { common, modules_dead } => {
             common.check()?;

@@ -19,7 +19,16 @@ fn the_quick_bench_reports_every_row() {
     assert_eq!(report["quick"], true);
     assert_eq!(report["runs"], 2);
     let rows = report["rows"].as_array().expect("rows");
-    for group in ["runtime", "simulated", "agents", "loss", "repair", "pubsub", "kv"] {
+    for group in [
+        "runtime",
+        "simulated",
+        "agents",
+        "loss",
+        "repair",
+        "pubsub",
+        "kv",
+        "kelips",
+    ] {
         assert!(
             rows.iter().any(|r| r["group"] == group),
             "no {group} rows in {out}"
@@ -60,4 +69,8 @@ fn the_quick_bench_reports_every_row() {
             .len(),
         10
     );
+    // Every kelips put is stored and every get finds its key, on real agents.
+    for needle in ["puts from random agents", "gets from random agents"] {
+        assert_eq!(row(needle)["median"].as_f64(), Some(1.0), "{}", row(needle));
+    }
 }

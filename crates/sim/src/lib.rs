@@ -26,6 +26,7 @@ pub mod addr;
 pub mod codebase;
 pub mod effects;
 pub mod guest;
+pub mod kelips;
 pub mod kv;
 pub mod library;
 pub mod modules;

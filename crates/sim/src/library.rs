@@ -12,6 +12,7 @@ pub fn native(module: &str) -> Option<Factory> {
         "membership" => factory::<membership::Membership>(),
         "broadcast" => factory::<broadcast::Broadcast>(),
         "kv" => factory::<kv::Kv>(),
+        "kelips" => factory::<kelips::Kelips>(),
         "statecast" => factory::<Statecast<Fixed>>(),
         "statecast-poison" => factory::<Statecast<Poison>>(),
         "bad-trap" => factory::<Statecast<Trap>>(),

@@ -46,12 +46,13 @@ pub async fn start_running(
     n: usize,
     module: &str,
     wasm: &[u8],
+    params: Option<serde_json::Value>,
 ) -> Result<(Cluster, Vec<ApiClient>)> {
     let cluster = Cluster::start(&layout(plan, n, Vec::new()), None)
         .await
         .with_context(|| format!("starting {n} agents"))?;
     let clients = watch::clients(&cluster.apis())?;
-    let d = clients[0].deploy(module, wasm, None).await?;
+    let d = clients[0].deploy(module, wasm, params).await?;
     all_running(&clients, &d, STEP_TIMEOUT).await?;
     Ok((cluster, clients))
 }

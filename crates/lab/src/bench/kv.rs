@@ -29,7 +29,7 @@ const SENT: [&str; 1] = ["hearsay_module_sent_bytes_total{module=\"kv\"}"];
 pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
     let n = plan.big();
     esay!("kv: {n} agents, the kv module…");
-    let (_cluster, clients) = start_running(plan, n, "kv", KV).await?;
+    let (_cluster, clients) = start_running(plan, n, "kv", KV, None).await?;
     until_every(
         &clients,
         "kv",

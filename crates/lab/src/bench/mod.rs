@@ -15,6 +15,7 @@
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
+mod kelips;
 mod kv;
 mod loss;
 mod poll;
@@ -78,6 +79,8 @@ pub enum Group {
     Pubsub,
     /// Keyed state: the kv module on real agents.
     Kv,
+    /// The one-hop lookup: the kelips module on real agents, then simulated.
+    Kelips,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -161,6 +164,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Kv) {
         report.rows.extend(crate::block_on(kv::rows(&plan))?);
+    }
+    if wants(Group::Kelips) {
+        report.rows.extend(crate::block_on(kelips::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

@@ -112,7 +112,7 @@ fn simulated(plan: &Plan) -> Vec<Row> {
 async fn agents(plan: &Plan) -> Result<Vec<Row>> {
     let n = plan.big();
     esay!("pubsub: {n} agents, the broadcast module, every agent subscribed…");
-    let (_cluster, clients) = start_running(plan, n, "broadcast", BROADCAST).await?;
+    let (_cluster, clients) = start_running(plan, n, "broadcast", BROADCAST, None).await?;
     let subscribe = format!("{{\"op\":\"subscribe\",\"topic\":\"{TOPIC}\"}}");
     for c in &clients {
         c.command("broadcast", &subscribe).await?;
