@@ -53,7 +53,7 @@ pub fn run(args: KvArgs) -> Result<()> {
         .join_rounds
         .map_or("not within the limit".to_string(), |n| format!("in {n} rounds"));
     say!(
-        "kv: {} nodes, seed {}, every node knew every node {join}; idle {:.0} B/node/round",
+        "kv: {} nodes, seed {}, every peer view full {join}; idle {:.0} B/node/round",
         r.nodes,
         r.seed,
         r.idle_bytes_per_node_round

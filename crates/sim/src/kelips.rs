@@ -261,13 +261,14 @@ impl Churn {
     }
 }
 
-/// `count` lookups of random keys from random live nodes, `per_round` a round, with
-/// `churn` meanwhile; then rounds until every started lookup ended.
+/// `cfg.lookups` lookups of random keys from random live nodes, `per_round` a round
+/// (fractions carried over), with `churn` meanwhile; then rounds until every started
+/// lookup ended.
 fn lookups(
     sim: &mut Sim,
     what: &str,
     cfg: &KelipsConfig,
-    per_round: usize,
+    per_round: f64,
     churn: &mut Churn,
     walk: &mut u64,
 ) -> PhaseReport {
@@ -277,9 +278,13 @@ fn lookups(
     let mut waiting = Vec::new();
     let mut tally = Tally::default();
     let mut issued = 0;
+    let mut owed = 0.0;
     let mut round = 0u64;
     while issued < cfg.lookups || !waiting.is_empty() {
-        for _ in 0..per_round.min(cfg.lookups - issued) {
+        owed += per_round;
+        let now = (owed as usize).min(cfg.lookups - issued);
+        owed -= now as f64;
+        for _ in 0..now {
             let live = live_nodes(sim);
             let node = live[pick(walk, live.len())];
             let key = pick(walk, cfg.keys);
@@ -428,7 +433,7 @@ pub fn play(cfg: KelipsConfig) -> KelipsReport {
         down: Vec::new(),
         replaced: 0,
     };
-    let per_round = (n / 10).clamp(1, 100);
+    let per_round = (n / 10).clamp(1, 100) as f64;
     let mut phases = vec![lookups(
         &mut sim,
         "no faults",
@@ -444,18 +449,15 @@ pub fn play(cfg: KelipsConfig) -> KelipsReport {
         down: Vec::new(),
         replaced: 0,
     };
-    let churn_cfg = KelipsConfig {
-        lookups: cfg.lookups,
-        ..cfg.clone()
-    };
-    let spread = ((cfg.lookups as f64 / churn_rounds).ceil() as usize).max(1);
+    // The lookups spread over the whole churn phase.
+    let spread = cfg.lookups as f64 / churn_rounds;
     phases.push(lookups(
         &mut sim,
         &format!(
             "{:.0}% of nodes replaced per minute",
             cfg.churn_per_minute * 100.0
         ),
-        &churn_cfg,
+        &cfg,
         spread,
         &mut churn,
         &mut walk,

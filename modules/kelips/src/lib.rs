@@ -62,7 +62,7 @@ use view::View;
 use wire::{Entry, Item, Msg, Op, Status};
 
 /// Entries of the other groups a gossip message carries (a sample).
-const CONTACT_SAMPLE: usize = 16;
+const CONTACT_SAMPLE: usize = 8;
 /// Members a message to another group carries (a sample).
 const CROSS_SAMPLE: usize = 16;
 /// Members a new tuple is pushed to, by the node that wrote it and by each that learns it.
@@ -168,7 +168,7 @@ impl Module for Kelips {
         if self.view.known() == 0 {
             let join = wire::encode(&Msg::Gossip {
                 flags: wire::JOIN,
-                summary: None,
+                summary_hash: None,
                 entries: vec![self.own_entry()],
             });
             for peer in host.bootstrap_peers() {
@@ -196,7 +196,7 @@ impl Module for Kelips {
         match msg {
             Msg::Gossip {
                 flags,
-                summary,
+                summary_hash,
                 entries,
             } => {
                 for e in &entries {
@@ -206,10 +206,18 @@ impl Module for Kelips {
                     let welcome = self.welcome(host);
                     self.send(from, &welcome, host);
                 }
-                if let Some(summary) = summary {
-                    if group_of(from, self.params.groups) == self.view.my_group {
-                        self.answer_summary(from, &summary, host);
+                let member = group_of(from, self.params.groups) == self.view.my_group;
+                match summary_hash {
+                    Some(h) if member && h == self.tuples.summary_hash() => self.synced = true,
+                    Some(_) if member => {
+                        // Replicas differ: the summary, to find where.
+                        let ask = wire::encode(&Msg::Sync {
+                            summary: self.tuples.summary().to_vec(),
+                            items: Vec::new(),
+                        });
+                        self.send(from, &ask, host);
                     }
+                    _ => {}
                 }
             }
             Msg::Sync { summary, items } => {
@@ -217,6 +225,12 @@ impl Module for Kelips {
                 let diff = self.tuples.differing(&summary);
                 if diff.is_empty() {
                     self.synced = true;
+                    return;
+                }
+                if items.is_empty() {
+                    // A summary alone: this node's tuples where they differ, and its
+                    // summary, so the other side answers with what this one lacks.
+                    self.answer_summary(from, diff, host);
                     return;
                 }
                 let mine: Vec<Item> = self
@@ -394,7 +408,7 @@ impl Module for Kelips {
         let tuples = wire::encode(&Msg::Push { items });
         let view = wire::encode(&Msg::Gossip {
             flags: 0,
-            summary: None,
+            summary_hash: None,
             entries,
         });
         let mut out = Vec::with_capacity(tuples.len() + view.len() + 10);
@@ -445,7 +459,7 @@ impl Kelips {
         self.sent += 1;
     }
 
-    /// One round: heartbeats (and the tuple summary) to `fanout` members, a sample of
+    /// One round: heartbeats (and a hash of the tuple summary) to `fanout` members, a sample of
     /// this group to one contact of another group, and now and then a request for a
     /// welcome when some group has no contact here.
     fn gossip(&mut self, host: &mut dyn Host) {
@@ -465,7 +479,7 @@ impl Kelips {
         if !targets.is_empty() {
             let bytes = wire::encode(&Msg::Gossip {
                 flags: 0,
-                summary: Some(self.tuples.summary().to_vec()),
+                summary_hash: Some(self.tuples.summary_hash()),
                 entries,
             });
             for peer in targets {
@@ -489,7 +503,7 @@ impl Kelips {
         };
         let bytes = wire::encode(&Msg::Gossip {
             flags,
-            summary: None,
+            summary_hash: None,
             entries: cross,
         });
         self.send(&peer, &bytes, host);
@@ -505,19 +519,14 @@ impl Kelips {
         push_within(&mut entries, rest.into_iter(), self.params.max_message - 64);
         wire::encode(&Msg::Gossip {
             flags: wire::WELCOME,
-            summary: None,
+            summary_hash: None,
             entries,
         })
     }
 
-    /// A member's summary: when it differs, this node's tuples in the buckets that
-    /// differ (buckets in random order, as many tuples as fit).
-    fn answer_summary(&mut self, from: &str, summary: &[u32], host: &mut dyn Host) {
-        let mut diff = self.tuples.differing(summary);
-        if diff.is_empty() {
-            self.synced = true;
-            return;
-        }
+    /// Answers a member's summary that differs (`diff`: the buckets): this node's
+    /// tuples there (buckets in random order, as many tuples as fit) and its summary.
+    fn answer_summary(&mut self, from: &str, mut diff: Vec<usize>, host: &mut dyn Host) {
         random::shuffle(&mut diff, host);
         let budget = self.params.max_message - 16 - wire::BUCKETS * 4;
         let items = self.tuples.in_buckets(&diff, budget, self.now);

@@ -61,6 +61,12 @@ impl Tuples {
         &self.summary
     }
 
+    /// A hash of the summary: equal hashes, equal summaries (but for a 2^-64 chance).
+    pub fn summary_hash(&self) -> u64 {
+        let bytes: Vec<u8> = self.summary.iter().flat_map(|b| b.to_le_bytes()).collect();
+        hash(&bytes)
+    }
+
     /// Live keys held.
     pub fn live(&self) -> usize {
         self.map.values().filter(|t| t.value.is_some()).count()

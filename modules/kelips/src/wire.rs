@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! message = version:u8 (=1)  kind:u8  body
-//! Gossip  = flags:u8  [summary]  entries     (1: heartbeats; flags 1 join, 2 summary, 4 welcome)
-//! Sync    = summary  items                   (2: "my tuples where our summaries differ")
+//! Gossip  = flags:u8  [summary_hash:u64le]  entries  (1: heartbeats; flags 1 join, 2 summary hash, 4 welcome)
+//! Sync    = summary  items                   (2: "my tuples where our summaries differ";
+//!                                               without items: "here is my summary")
 //! SyncAck = items                            (3: "and mine you lack")
 //! Push    = items                            (4: tuples that just changed)
 //! Request = id  origin:text  op:u8  key:text  [value:text]  hops   (5: op 0 get, 1 put, 2 delete; +0x80 relay)
@@ -36,7 +37,7 @@ pub const MAX_ITEMS: usize = 65_536;
 pub const RELAY: u8 = 0x80;
 /// Gossip flag: the sender knows nobody and asks for a welcome.
 pub const JOIN: u8 = 1;
-/// Gossip flag: a tuple summary follows (gossip within a group).
+/// Gossip flag: a hash of the sender's tuple summary follows (gossip within a group).
 pub const SUMMARY: u8 = 2;
 /// Gossip flag: the answer to a join (members and contacts of every group).
 pub const WELCOME: u8 = 4;
@@ -97,13 +98,15 @@ pub enum Msg {
     Gossip {
         /// `JOIN`, `SUMMARY`, `WELCOME`.
         flags: u8,
-        /// The sender's tuple summary (with `SUMMARY`).
-        summary: Option<Vec<u32>>,
+        /// A hash of the sender's tuple summary (with `SUMMARY`): 8 bytes each round
+        /// instead of the summary's 256 while replicas agree.
+        summary_hash: Option<u64>,
         /// The entries.
         entries: Vec<Entry>,
     },
-    /// The answer to a summary that differs: the answerer's tuples in the buckets
-    /// that differ, and its summary.
+    /// The answer to a summary hash that differs (the answerer's summary, no items),
+    /// and the answer to that (the other side's summary and its tuples in the buckets
+    /// that differ).
     Sync {
         /// The answerer's summary.
         summary: Vec<u32>,
@@ -218,17 +221,17 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
     match msg {
         Msg::Gossip {
             flags,
-            summary,
+            summary_hash,
             entries,
         } => {
             out.push(1);
-            let flags = match summary {
+            let flags = match summary_hash {
                 Some(_) => flags | SUMMARY,
                 None => flags & !SUMMARY,
             };
             out.push(flags);
-            if let Some(s) = summary {
-                put_summary(&mut out, s);
+            if let Some(h) = summary_hash {
+                out.extend_from_slice(&h.to_le_bytes());
             }
             put_entries(&mut out, entries);
         }
@@ -374,14 +377,14 @@ pub fn decode(bytes: &[u8]) -> Option<Msg> {
             if flags & !(JOIN | SUMMARY | WELCOME) != 0 {
                 return None;
             }
-            let summary = if flags & SUMMARY != 0 {
-                Some(summary(&mut r)?)
+            let summary_hash = if flags & SUMMARY != 0 {
+                Some(r.u64le()?)
             } else {
                 None
             };
             Msg::Gossip {
                 flags,
-                summary,
+                summary_hash,
                 entries: entries(&mut r)?,
             }
         }
@@ -482,12 +485,12 @@ mod tests {
         vec![
             Msg::Gossip {
                 flags: JOIN,
-                summary: None,
+                summary_hash: None,
                 entries: vec![e.clone()],
             },
             Msg::Gossip {
                 flags: SUMMARY,
-                summary: Some((0..BUCKETS as u32).collect()),
+                summary_hash: Some(0x0123_4567_89ab_cdef),
                 entries: vec![e.clone(), e],
             },
             Msg::Sync {
@@ -551,7 +554,7 @@ mod tests {
         };
         let one = encode(&Msg::Gossip {
             flags: 0,
-            summary: None,
+            summary_hash: None,
             entries: vec![e.clone()],
         });
         assert_eq!(one.len(), 4 + entry_size(&e));

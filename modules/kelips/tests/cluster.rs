@@ -428,3 +428,27 @@ fn a_relay_with_no_contact_in_the_keys_group_stays_silent_instead_of_saying_not_
         })
     ));
 }
+
+#[test]
+fn replicas_in_agreement_exchange_no_tuples_idle_traffic_does_not_grow_with_the_keys() {
+    let mut c = cluster(30, 3, 13);
+    let idle_bytes = |c: &mut Cluster| {
+        let before = c.bytes;
+        c.rounds(20);
+        c.bytes - before
+    };
+    let empty = idle_bytes(&mut c);
+    for k in 0..300 {
+        put(&mut c, k % 30, &format!("k{}", k), &"v".repeat(100));
+    }
+    c.rounds(10);
+    let full = idle_bytes(&mut c);
+    // 300 tuples of ~120 B (about 12 KB per group) would show in any exchange of
+    // them; a summary hash is 8 bytes whatever the tuples.
+    assert!(
+        full * 100 <= empty * 105,
+        "{} B idle with 300 keys, {} B with none",
+        full,
+        empty
+    );
+}

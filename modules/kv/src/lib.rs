@@ -3,14 +3,15 @@
 //! service discovery (each node registers `service/web = host:port`, clients watch
 //! `service/`) and small shared state.
 //!
-//! Every node owns the keys it writes; every node holds a replica of every node's
-//! keys. Each tick a node starts a scuttlebutt exchange with `fanout` random live
-//! nodes (Syn: its digest → SynAck: what it lacks and the peer's digest → Ack: what
-//! the peer lacks), every message within `max_message` bytes, so a large state
-//! converges over several rounds. A change is also pushed at once to `push_fanout`
-//! peers, and each node that learns it from a push passes it on once, so a new key
-//! reaches a cluster in a few hops rather than a few rounds. Merge rules, deletes,
-//! restarts and liveness: [`store`].
+//! Every node owns the keys it writes; every node holds a replica of every writer's
+//! keys (a node that writes nothing is in no replica: a cluster's readers cost
+//! nothing). Each tick a node starts a scuttlebutt exchange with `fanout` random peers
+//! of its partial view ([`peers`]) (Syn: its digest → SynAck: what it lacks and the
+//! peer's digest → Ack: what the peer lacks), every message within `max_message`
+//! bytes, so a large state converges over several rounds. A change is also pushed at
+//! once to `push_fanout` peers, and each node that learns it from a push passes it on
+//! once, so a new key reaches a cluster in a few hops rather than a few rounds. Merge
+//! rules, deletes, restarts and liveness: [`store`].
 //!
 //! # Commands, queries, events
 //!
@@ -19,8 +20,9 @@
 //! values at most 4 KiB.
 //!
 //! Queries (text): `get KEY` (every live node's value of KEY), `list PREFIX` (every
-//! live key starting with PREFIX; `list` for all), `nodes` (every node known, with its
-//! liveness and watermark), and an empty query for counters.
+//! live key starting with PREFIX; `list` for all), `nodes` (every node known — the
+//! writers and this node — with its liveness and watermark), and an empty query for
+//! counters (`writers`: live writers known; `peers`: the view's size).
 //!
 //! Events: `key.set` `{"node","key","value"}` when a key's value is new here, and
 //! `key.removed` `{"node","key","reason"}` (reason `deleted`, `dead`: its writer
@@ -30,6 +32,7 @@
 //! # Layout
 //!
 //! - [`store`]: the replicas, digests, deltas and the merge rules.
+//! - [`peers`]: whom a node gossips with.
 //! - [`wire`]: the messages and their total decoder.
 //! - [`params`]: the module's tuning.
 //! - this file: gossip rounds, pushes, commands, queries, events, hot swap.
@@ -37,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod params;
+pub mod peers;
 pub mod state;
 pub mod store;
 pub mod wire;
@@ -44,6 +48,7 @@ pub mod wire;
 use hearsay_guest::json::{self, push_quoted, Value};
 use hearsay_guest::{export_module_v2, random, Host, Level, Module};
 use params::Params;
+use peers::PeerView;
 use std::collections::{BTreeMap, BTreeSet};
 use store::{Change, DigestEntry, Entry, NodeDelta, NodeState, Store};
 use wire::Msg;
@@ -63,6 +68,8 @@ pub struct Kv {
     me: String,
     now: u64,
     store: Store,
+    /// Whom this node gossips with.
+    peers: PeerView,
     /// Nodes a peer's digest named that this node lacks (or knows an older generation
     /// of): the next digest names them — unknown ones as generation 0, "all of it,
     /// please". A digest too large for a message is a sample, and a peer answers
@@ -109,11 +116,13 @@ impl Module for Kv {
         // (Never 0: a digest's generation 0 asks for everything.)
         let generation = now.saturating_mul(1000) + host.random_u64() % 1000 + 1;
         store.nodes.insert(me.clone(), NodeState::new(generation, 1, now));
+        let peers = PeerView::new(&me);
         Ok(Kv {
             params,
             me,
             now,
             store,
+            peers,
             wanted: BTreeSet::new(),
             sent: 0,
             received: 0,
@@ -148,6 +157,7 @@ impl Module for Kv {
             self.push(vec![delta], None, host);
         }
         self.collect_tombstones();
+        self.peers.expire(now, self.params.dead_after_ms);
         self.store.check_liveness(
             &self.me,
             now,
@@ -178,19 +188,29 @@ impl Module for Kv {
             }
         };
         let mut changes = Vec::new();
+        self.peers.heard_from(from, self.now, host);
         match msg {
-            Msg::Syn { complete, digest } => {
+            Msg::Syn {
+                complete,
+                digest,
+                peers,
+            } => {
+                for p in &peers {
+                    self.peers.named(p, self.now, host);
+                }
                 self.store.note_heartbeats(&digest, self.now);
                 self.want(&digest);
                 let (mine_complete, mine) = self.digest(self.params.max_message / 2, host);
                 let used: usize = mine.iter().map(wire::digest_entry_size).sum();
                 let budget = self.params.max_message - 16 - used;
                 let deltas = self.deltas_for(&digest, complete, budget, host);
+                let peers = self.peers.sample(peers::SAMPLE, host);
                 self.reply(
                     from,
                     &Msg::SynAck {
                         complete: mine_complete,
                         digest: mine,
+                        peers,
                         deltas,
                     },
                     host,
@@ -199,8 +219,12 @@ impl Module for Kv {
             Msg::SynAck {
                 complete,
                 digest,
+                peers,
                 deltas,
             } => {
+                for p in &peers {
+                    self.peers.named(p, self.now, host);
+                }
                 // Most of a full message: the peer likely had more than fitted.
                 let full = payload.len() > self.params.max_message * 3 / 4;
                 self.apply(&deltas, &mut changes);
@@ -254,10 +278,12 @@ impl Module for Kv {
         let mut out = String::from("{\"self\":");
         push_quoted(&mut out, &self.me);
         out.push_str(&format!(
-            ",\"generation\":{},\"nodes\":{},\"alive\":{},\"keys\":{},\"own_keys\":{},\"watermark\":{},\"sent\":{},\"received\":{},\"malformed\":{},\"pushes\":{},\"pushes_skipped\":{}}}",
+            ",\"generation\":{},\"nodes\":{},\"alive\":{},\"writers\":{},\"peers\":{},\"keys\":{},\"own_keys\":{},\"watermark\":{},\"sent\":{},\"received\":{},\"malformed\":{},\"pushes\":{},\"pushes_skipped\":{}}}",
             self.own().generation,
             self.store.nodes.len(),
             live_nodes,
+            self.store.nodes.values().filter(|s| s.alive && s.has_written()).count(),
+            self.peers.len(),
             keys,
             self.own().live().count(),
             self.own().watermark,
@@ -489,8 +515,14 @@ impl Kv {
 
     /// An exchange's opening: this node's digest, in a whole message.
     fn syn(&mut self, host: &mut dyn Host) -> Msg {
-        let (complete, digest) = self.digest(self.params.max_message - 16, host);
-        Msg::Syn { complete, digest }
+        let peers = self.peers.sample(peers::SAMPLE, host);
+        let budget = self.params.max_message - 16 - peers.iter().map(|p| p.len() + 2).sum::<usize>();
+        let (complete, digest) = self.digest(budget, host);
+        Msg::Syn {
+            complete,
+            digest,
+            peers,
+        }
     }
 
     /// What a peer with `digest` lacks, nodes in random order, within `budget` bytes.
@@ -517,17 +549,11 @@ impl Kv {
         news
     }
 
-    /// Up to `n` random live peers (bootstrap peers when too few are known), never
-    /// this node or `except`.
+    /// Up to `n` random peers of the view (bootstrap peers too when it holds fewer),
+    /// never this node or `except`.
     fn peers(&self, n: usize, except: Option<&str>, host: &mut dyn Host) -> Vec<String> {
         let ok = |a: &str| a != self.me && Some(a) != except;
-        let mut live: Vec<String> = self
-            .store
-            .nodes
-            .iter()
-            .filter(|(a, s)| s.alive && ok(a))
-            .map(|(a, _)| a.clone())
-            .collect();
+        let mut live: Vec<String> = self.peers.addrs().into_iter().filter(|a| ok(a)).collect();
         if live.len() < n {
             for b in host.bootstrap_peers() {
                 if ok(&b) && !live.contains(&b) {
@@ -539,7 +565,7 @@ impl Kv {
     }
 
     /// Now and then a bootstrap peer besides `chosen` (as chitchat's seed nodes): with
-    /// probability bootstrap peers / (live peers + 1), so a cluster that formed as
+    /// probability bootstrap peers / (peers in the view + 1), so a cluster that formed as
     /// islands — nodes that met through different peers first — always joins up.
     fn seed_peer(&self, chosen: &[String], host: &mut dyn Host) -> Option<String> {
         let seeds: Vec<String> = host
@@ -550,8 +576,7 @@ impl Kv {
         if seeds.is_empty() {
             return None;
         }
-        let live = self.store.nodes.values().filter(|s| s.alive).count();
-        if random::below(live + 1, host) >= seeds.len() {
+        if random::below(self.peers.len() + 1, host) >= seeds.len() {
             return None;
         }
         let at = random::below(seeds.len(), host);

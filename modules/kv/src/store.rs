@@ -13,6 +13,9 @@
 //!   watermark (`gc_version`); a replica below `gc_version` then gets the writer's
 //!   keys anew (a *reset*), so a delete it never saw can't linger there.
 //! - Liveness: every node's heartbeat grows each tick; digests carry it.
+//! - Only writers are replicated: a node that has written nothing in its generation
+//!   is in no digest and no delta, so no replica holds it (whom a node gossips with
+//!   is [`crate::peers`]' business).
 //!
 //! Nothing here touches the host: changes come back as [`Change`]s for the events.
 
@@ -67,6 +70,12 @@ impl NodeState {
             heard_at: now,
             alive: true,
         }
+    }
+
+    /// Whether the node wrote anything in this generation: only writers are known to
+    /// replicas (a node that never writes is in no digest).
+    pub fn has_written(&self) -> bool {
+        self.watermark > 0 || self.gc_version > 0
     }
 
     /// The node's live keys and values.
@@ -191,10 +200,11 @@ impl Store {
         }
     }
 
-    /// What this replica knows, for a digest.
+    /// What this replica knows of the writers, for a digest.
     pub fn digest(&self) -> Vec<DigestEntry> {
         self.nodes
             .iter()
+            .filter(|(_, s)| s.has_written())
             .map(|(node, s)| DigestEntry {
                 node: node.clone(),
                 generation: s.generation,
@@ -231,8 +241,8 @@ impl Store {
         let mut out = Vec::new();
         for node in order {
             let s = match self.nodes.get(node) {
-                Some(s) => s,
-                None => continue,
+                Some(s) if s.has_written() => s,
+                _ => continue,
             };
             let (reset, from) = match known.get(node.as_str()) {
                 None if !complete => continue,
@@ -295,8 +305,9 @@ impl Store {
             Some(s) if s.generation > d.generation => return false,
             Some(s) if s.generation == d.generation => {}
             _ => {
-                // Unknown, or a new generation: only a reset says all of it.
-                if !d.reset {
+                // Unknown, or a new generation: only a delta that says all of it — a
+                // reset, or writes from the start (a writer's first pushes).
+                if !d.reset && d.from > d.gc_version {
                     return false;
                 }
                 if self.nodes.contains_key(&d.node) {

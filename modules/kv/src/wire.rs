@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! message = version:u8 (=1)  kind:u8  body
-//! Syn     = complete:u8  digest              (1: "what do you have?")
-//! SynAck  = complete:u8  digest  deltas      (2: "here is what you lack; and you?")
+//! Syn     = complete:u8  digest  peers       (1: "what do you have?")
+//! SynAck  = complete:u8  digest  peers  deltas   (2: "here is what you lack; and you?")
 //! Ack     = deltas                           (3: "here is what you lack")
 //! Push    = deltas                           (4: a change, pushed at once)
 //! digest  = count:varint  (node:text  generation:varint  heartbeat:varint  watermark:varint)*
 //! deltas  = count:varint  delta*
 //! delta   = node:text  generation  heartbeat  gc_version  reset:u8  from  to  (varints)
 //!           count:varint  (key:text  version:varint  has_value:u8  [value:text])*
+//! peers   = count:varint  addr:text*         (a sample of the sender's peers)
 //! text    = len:varint  utf8
 //! ```
 
@@ -37,6 +38,8 @@ pub enum Msg {
         complete: bool,
         /// The sender's knowledge.
         digest: Vec<DigestEntry>,
+        /// A few of the sender's peers (peer sampling: see `crate::peers`).
+        peers: Vec<String>,
     },
     /// The answer: what the Syn's sender lacks, and what the answerer knows.
     SynAck {
@@ -44,6 +47,8 @@ pub enum Msg {
         complete: bool,
         /// The answerer's knowledge.
         digest: Vec<DigestEntry>,
+        /// A few of the answerer's peers.
+        peers: Vec<String>,
         /// What the Syn's sender lacks.
         deltas: Vec<NodeDelta>,
     },
@@ -94,23 +99,37 @@ fn put_deltas(out: &mut Vec<u8>, deltas: &[NodeDelta]) {
     }
 }
 
+fn put_peers(out: &mut Vec<u8>, peers: &[String]) {
+    put_varint(out, peers.len() as u64);
+    for p in peers {
+        put_text(out, p);
+    }
+}
+
 /// The bytes of `msg`.
 pub fn encode(msg: &Msg) -> Vec<u8> {
     let mut out = vec![VERSION];
     match msg {
-        Msg::Syn { complete, digest } => {
+        Msg::Syn {
+            complete,
+            digest,
+            peers,
+        } => {
             out.push(1);
             out.push(*complete as u8);
             put_digest(&mut out, digest);
+            put_peers(&mut out, peers);
         }
         Msg::SynAck {
             complete,
             digest,
+            peers,
             deltas,
         } => {
             out.push(2);
             out.push(*complete as u8);
             put_digest(&mut out, digest);
+            put_peers(&mut out, peers);
             put_deltas(&mut out, deltas);
         }
         Msg::Ack { deltas } => {
@@ -149,6 +168,19 @@ fn digest(r: &mut Reader) -> Option<Vec<DigestEntry>> {
             heartbeat: r.varint()?,
             watermark: r.varint()?,
         });
+    }
+    Some(out)
+}
+
+fn peers(r: &mut Reader) -> Option<Vec<String>> {
+    let n = count(r)?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let p = r.text(MAX_ADDR)?;
+        if p.is_empty() {
+            return None;
+        }
+        out.push(p);
     }
     Some(out)
 }
@@ -205,10 +237,12 @@ pub fn decode(bytes: &[u8]) -> Option<Msg> {
         1 => Msg::Syn {
             complete: r.flag()?,
             digest: digest(&mut r)?,
+            peers: peers(&mut r)?,
         },
         2 => Msg::SynAck {
             complete: r.flag()?,
             digest: digest(&mut r)?,
+            peers: peers(&mut r)?,
             deltas: deltas(&mut r)?,
         },
         3 => Msg::Ack {
@@ -251,10 +285,12 @@ mod tests {
             Msg::Syn {
                 complete: true,
                 digest: digest.clone(),
+                peers: vec!["10.0.0.3:7000".into()],
             },
             Msg::SynAck {
                 complete: false,
                 digest,
+                peers: vec!["10.0.0.4:7000".into(), "10.0.0.5:7000".into()],
                 deltas: deltas.clone(),
             },
             Msg::Ack {

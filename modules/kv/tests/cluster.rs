@@ -59,12 +59,36 @@ fn everyone_has(c: &mut Cluster, key: &str, value: &str) -> bool {
         .all(|i| get(c, i, key).iter().any(|(_, v)| v == value))
 }
 
+fn summary(c: &mut Cluster, i: usize, field: &str) -> u64 {
+    json::parse(&c.query(i, ""))
+        .unwrap()
+        .get(field)
+        .and_then(Value::as_u64)
+        .unwrap()
+}
+
 #[test]
-fn every_node_learns_every_other() {
+fn every_node_learns_every_writer_and_no_node_tracks_the_silent_ones() {
     let mut c = cluster(40, PARAMS, 1);
+    // Nobody wrote: every node holds its own state alone, and gossips with a view of
+    // its peers.
     for i in 0..40 {
-        let doc = json::parse(&c.query(i, "")).unwrap();
-        assert_eq!(doc.get("alive").and_then(Value::as_u64), Some(40), "node {}", i);
+        assert_eq!(summary(&mut c, i, "nodes"), 1, "node {}", i);
+        assert!(summary(&mut c, i, "peers") >= 8, "node {}", i);
+    }
+    for i in 0..30 {
+        set(&mut c, i, &format!("n/{}", i), "x");
+    }
+    c.rounds(10);
+    for i in 0..40 {
+        assert_eq!(summary(&mut c, i, "writers"), 30, "node {}", i);
+        // The 30 writers, and itself when it is not one of them.
+        assert_eq!(
+            summary(&mut c, i, "nodes"),
+            if i < 30 { 30 } else { 31 },
+            "node {}",
+            i
+        );
     }
 }
 
@@ -228,19 +252,41 @@ fn a_dead_writers_keys_go_and_a_restarted_one_starts_over() {
 fn a_restart_without_a_crash_long_enough_to_be_dead_drops_the_old_keys() {
     let mut c = cluster(10, PARAMS, 8);
     set(&mut c, 5, "old", "1");
+    set(&mut c, 6, "old", "1");
     c.rounds(5);
-    c.crash(5);
-    c.start(5);
+    // Node 5 restarts and writes again: its new generation resets every replica at
+    // once. Node 6 restarts and writes nothing: replicas learn nothing of its new
+    // instance, and drop the old one's keys when its heartbeat stops (dead_after_ms:
+    // 30 rounds).
+    for i in [5, 6] {
+        c.crash(i);
+        c.start(i);
+    }
+    set(&mut c, 5, "new", "2");
     c.rounds(10);
+    for i in 0..10 {
+        // Node 6's old instance's key, read everywhere but at its new instance.
+        let old = if i == 6 { 0 } else { 1 };
+        assert_eq!(get(&mut c, i, "old").len(), old, "node {}", i);
+        assert_eq!(get(&mut c, i, "new").len(), 1, "node {}", i);
+    }
+    let reasons = |c: &mut Cluster| -> Vec<String> {
+        c.events(0)
+            .into_iter()
+            .filter(|(k, _)| k == "key.removed")
+            .map(|(_, d)| d)
+            .collect()
+    };
+    let first = reasons(&mut c);
+    assert_eq!(first.len(), 1, "{:?}", first);
+    assert!(first[0].contains(&Cluster::addr(5)) && first[0].contains("restarted"));
+    c.rounds(30);
     for i in 0..10 {
         assert!(get(&mut c, i, "old").is_empty(), "node {}", i);
     }
-    let events: Vec<_> = c
-        .events(0)
-        .into_iter()
-        .filter(|(_, d)| d.contains("restarted"))
-        .collect();
-    assert_eq!(events.len(), 1);
+    let later = reasons(&mut c);
+    assert_eq!(later.len(), 1, "{:?}", later);
+    assert!(later[0].contains(&Cluster::addr(6)) && later[0].contains("\"dead\""));
 }
 
 #[test]
@@ -367,8 +413,8 @@ fn whatever_happens_on_the_way_every_replica_ends_as_the_writers_say() {
 }
 
 #[test]
-fn nodes_learn_every_node_when_digests_are_only_samples() {
-    // 300 nodes' digest (~13 KiB) is more than half an 8 KiB message: every digest
+fn nodes_learn_every_writer_when_digests_are_only_samples() {
+    // 300 writers' digest (~13 KiB) is more than half an 8 KiB message: every digest
     // is a sample, and nodes name the ones they lack to learn of them.
     let params = "{\"max_message\":8192,\"dead_after_ms\":60000,\"forget_after_ms\":120000}";
     let mut c = Cluster::new(300, factory::<Kv>(), params, 12);
@@ -379,6 +425,9 @@ fn nodes_learn_every_node_when_digests_are_only_samples() {
             .and_then(Value::as_u64)
             .unwrap()
     };
+    for i in 0..300 {
+        set(&mut c, i, "here", "x");
+    }
     let rounds = c.rounds_until(300, |c| (0..300).all(|i| alive(c, i) == 300));
     assert!(rounds.is_some(), "node 0 knows {} of 300", alive(&mut c, 0));
     assert!(c.max_message <= 8192, "a message of {} bytes", c.max_message);
@@ -392,6 +441,12 @@ fn islands_that_formed_through_different_peers_join_up_through_the_seeds() {
     let mut c = Cluster::new(10, factory::<Kv>(), PARAMS, 13);
     for (i, node) in c.nodes.iter_mut().enumerate() {
         node.host.bootstrap = vec![Cluster::addr(if i < 5 { 0 } else { 5 })];
+    }
+    for i in 0..10 {
+        c.command(
+            i,
+            &format!("{{\"op\":\"set\",\"key\":\"n/{}\",\"value\":\"x\"}}", i),
+        );
     }
     c.rounds(10);
     let knows = |c: &mut Cluster, i: usize| {
