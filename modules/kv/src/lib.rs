@@ -565,7 +565,7 @@ impl Kv {
     }
 
     /// Now and then a bootstrap peer besides `chosen` (as chitchat's seed nodes): with
-    /// probability bootstrap peers / (peers in the view + 1), so a cluster that formed as
+    /// probability bootstrap peers / (nodes known + 1), so a cluster that formed as
     /// islands — nodes that met through different peers first — always joins up.
     fn seed_peer(&self, chosen: &[String], host: &mut dyn Host) -> Option<String> {
         let seeds: Vec<String> = host
@@ -576,7 +576,15 @@ impl Kv {
         if seeds.is_empty() {
             return None;
         }
-        if random::below(self.peers.len() + 1, host) >= seeds.len() {
+        // The cluster's size as this node can tell: its view, or the writers it knows
+        // when they are more (a view is at most 32).
+        let writers = self
+            .store
+            .nodes
+            .values()
+            .filter(|s| s.alive && s.has_written())
+            .count();
+        if random::below(self.peers.len().max(writers) + 1, host) >= seeds.len() {
             return None;
         }
         let at = random::below(seeds.len(), host);
