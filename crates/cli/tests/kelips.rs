@@ -112,6 +112,22 @@ fn a_thousand_puts_and_gets_from_random_nodes_are_all_found() {
     for (k, o) in puts.iter().enumerate() {
         assert_eq!(o["status"], "stored", "file/{k}: {o}");
     }
+    // Reads are eventually consistent: gets start once the members of each group hold
+    // the same tuples, all 1,000 in all.
+    wait_for("every replica holds what was stored", 30, || {
+        let mut groups = std::collections::BTreeMap::<u64, Vec<u64>>::new();
+        for i in 0..NODES {
+            match query_module(&c.agents[i], "kelips", "") {
+                Some(v) => groups
+                    .entry(v["group"].as_u64().unwrap())
+                    .or_default()
+                    .push(v["live_tuples"].as_u64().unwrap()),
+                None => return false,
+            }
+        }
+        groups.values().all(|h| h.iter().all(|x| *x == h[0]))
+            && groups.values().map(|h| h[0]).sum::<u64>() == KEYS as u64
+    });
     let gets = get_all(&c, &mut walk, None);
     assert_all_found(&gets, "no faults");
     let remote: Vec<u64> = gets

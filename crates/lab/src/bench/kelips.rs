@@ -1,6 +1,6 @@
 //! The kelips rows: the kelips module on the largest agent cluster, in about √N
-//! affinity groups. Once every view is whole, 1,000 keys are put and 1,000 read from
-//! random agents; each request's time runs from the command until its `result` event
+//! affinity groups. Once every view is whole, 1,000 keys are put and, once every
+//! replica holds them, 1,000 read from random agents; each request's time runs from the command until its `result` event
 //! at the agent that asked (event streams opened before; the agents share this host's
 //! clock), with the hops it took. Then the cluster idles and the module's bytes sent
 //! per agent per second are read from the agents' counters. Then the simulator runs
@@ -45,6 +45,9 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
     )
     .await?;
     let stored = puts.iter().filter(|o| o.status == "stored").count();
+    // Reads are eventually consistent: the gets start once every replica of every
+    // group holds what was stored.
+    replicated(&clients, stored).await?;
     let entries = mean_entries(&clients).await;
     let gets = requests(
         &clients,
@@ -131,6 +134,32 @@ async fn views_whole(clients: &[ApiClient]) -> Result<()> {
         }
         if tokio::time::Instant::now() > deadline {
             bail!("kelips views not whole after {} s", STEP_TIMEOUT.as_secs());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until the members of each group hold the same number of live tuples and
+/// the groups hold `keys` in all.
+async fn replicated(clients: &[ApiClient], keys: usize) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        let views = watch::each(clients, |c| async move { c.query("kelips", "").await.ok() }).await;
+        let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for v in views.iter().flatten() {
+            let held = v["live_tuples"].as_u64().unwrap_or(0);
+            groups
+                .entry(v["group"].as_u64().unwrap_or(0))
+                .or_default()
+                .push(held);
+        }
+        let agree = groups.values().all(|h| h.iter().all(|x| *x == h[0]));
+        let total: u64 = groups.values().map(|h| h[0]).sum();
+        if views.iter().all(Option::is_some) && agree && total == keys as u64 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("kelips replicas still differ after {} s", STEP_TIMEOUT.as_secs());
         }
         tokio::time::sleep(POLL).await;
     }
