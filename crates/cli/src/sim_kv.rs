@@ -41,6 +41,7 @@ pub fn run(args: KvArgs) -> Result<()> {
             sim: args.common.config(),
             burst: args.burst,
             params: args.params,
+            progress: Some(|line| eprintln!("sim kv: {line}")),
         }),
         wall_seconds: started.elapsed().as_secs_f64(),
     };

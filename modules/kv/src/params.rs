@@ -22,7 +22,8 @@ pub struct Params {
     /// does not fit goes in the next rounds).
     pub max_message: usize,
     /// A node whose heartbeat has not grown for this long is dead: its keys are no
-    /// longer read (and their removal is an event).
+    /// longer read (and their removal is an event). Where digests are sampled (more
+    /// writers than one message names) it is scaled by how many more, up to 16×.
     pub dead_after_ms: u64,
     /// A node dead for this long is forgotten: its state is dropped.
     pub forget_after_ms: u64,

@@ -21,6 +21,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::keys::Keys;
+
 /// Bytes a node delta takes on the wire besides its address and writes, at most.
 pub const DELTA_HEADER: usize = 64;
 /// Bytes a write takes on the wire besides its key and value, at most.
@@ -51,7 +53,7 @@ pub struct NodeState {
     /// The node dropped its tombstones up to this version.
     pub gc_version: u64,
     /// The node's keys.
-    pub keys: BTreeMap<String, Entry>,
+    pub keys: Keys,
     /// When its heartbeat last grew here, local ms.
     pub heard_at: u64,
     /// Whether it was alive at the last liveness check (its keys are read).
@@ -66,7 +68,7 @@ impl NodeState {
             heartbeat,
             watermark: 0,
             gc_version: 0,
-            keys: BTreeMap::new(),
+            keys: Keys::default(),
             heard_at: now,
             alive: true,
         }
@@ -234,17 +236,17 @@ impl Store {
         &self,
         theirs: &[DigestEntry],
         complete: bool,
-        order: &[String],
+        order: &[&str],
         mut budget: usize,
     ) -> Vec<NodeDelta> {
         let known: BTreeMap<&str, &DigestEntry> = theirs.iter().map(|d| (d.node.as_str(), d)).collect();
         let mut out = Vec::new();
-        for node in order {
+        for &node in order {
             let s = match self.nodes.get(node) {
                 Some(s) if s.has_written() => s,
                 _ => continue,
             };
-            let (reset, from) = match known.get(node.as_str()) {
+            let (reset, from) = match known.get(node) {
                 None if !complete => continue,
                 None => (true, s.gc_version),
                 Some(d) if d.generation < s.generation => (true, s.gc_version),
@@ -254,7 +256,7 @@ impl Store {
                 Some(d) => (false, d.watermark),
             };
             let mut delta = NodeDelta {
-                node: node.clone(),
+                node: node.to_string(),
                 generation: s.generation,
                 heartbeat: s.heartbeat,
                 gc_version: s.gc_version,
