@@ -151,3 +151,37 @@ mod tests {
         assert_eq!(Reader::new(&[1, 2, 3]).u64le(), None);
     }
 }
+
+impl<'a> Reader<'a> {
+    /// A list: a varint count (at most `max`), then that many of what `one` reads.
+    /// None if the count is over `max` or any element is malformed.
+    pub fn list<T>(&mut self, max: usize, mut one: impl FnMut(&mut Reader<'a>) -> Option<T>) -> Option<Vec<T>> {
+        let n = self.varint()?;
+        if n > max as u64 {
+            return None;
+        }
+        // Capacity from what is left, not from the count a sender claims.
+        let mut out = Vec::with_capacity((n as usize).min(self.remaining()));
+        for _ in 0..n {
+            out.push(one(self)?);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod list_tests {
+    use super::*;
+
+    #[test]
+    fn a_list_is_read_whole_or_not_at_all() {
+        let mut bytes = Vec::new();
+        put_varint(&mut bytes, 3);
+        for v in [1u64, 300, 7] {
+            put_varint(&mut bytes, v);
+        }
+        assert_eq!(Reader::new(&bytes).list(3, |r| r.varint()), Some(vec![1, 300, 7]));
+        assert_eq!(Reader::new(&bytes).list(2, |r| r.varint()), None, "over the limit");
+        assert_eq!(Reader::new(&bytes[..3]).list(3, |r| r.varint()), None, "cut short");
+    }
+}

@@ -303,23 +303,17 @@ fn text(r: &mut Reader, max: usize) -> Option<String> {
 }
 
 fn entries(r: &mut Reader) -> Option<Vec<Entry>> {
-    let n = r.varint()? as usize;
-    if n > MAX_ITEMS {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n.min(1024));
-    for _ in 0..n {
+    r.list(MAX_ITEMS, |r| {
         let addr = text(r, MAX_ADDR)?;
         if addr.is_empty() {
             return None;
         }
-        out.push(Entry {
+        Some(Entry {
             addr,
             generation: r.varint()?,
             heartbeat: r.varint()?,
-        });
-    }
-    Some(out)
+        })
+    })
 }
 
 fn item(r: &mut Reader) -> Option<Item> {
@@ -344,15 +338,7 @@ fn item(r: &mut Reader) -> Option<Item> {
 }
 
 fn items(r: &mut Reader) -> Option<Vec<Item>> {
-    let n = r.varint()? as usize;
-    if n > MAX_ITEMS {
-        return None;
-    }
-    let mut out = Vec::with_capacity(n.min(1024));
-    for _ in 0..n {
-        out.push(item(r)?);
-    }
-    Some(out)
+    r.list(MAX_ITEMS, item)
 }
 
 fn summary(r: &mut Reader) -> Option<Vec<u32>> {

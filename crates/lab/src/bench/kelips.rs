@@ -17,11 +17,10 @@ use hearsay_client::ApiClient;
 use hearsay_node::now_ms;
 
 use super::agents::start_running;
-use super::poll::{metric_sum, POLL};
+use super::poll::{metric_sum, summaries, until_all};
 use super::report::Row;
 use super::Plan;
 use crate::fixtures::KELIPS;
-use crate::watch;
 
 const GROUP: &str = "kelips";
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -113,62 +112,50 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
 /// Waits until every agent knows its whole group and a contact in every other
 /// occupied group, and has synced its tuples.
 async fn views_whole(clients: &[ApiClient]) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        let views = watch::each(clients, |c| async move { c.query("kelips", "").await.ok() }).await;
-        let views: Vec<serde_json::Value> = views.into_iter().flatten().collect();
-        if views.len() == clients.len() {
-            let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
-            for v in &views {
-                *sizes.entry(v["group"].as_u64().unwrap_or(0)).or_default() += 1;
-            }
-            let whole = views.iter().all(|v| {
-                let size = sizes[&v["group"].as_u64().unwrap_or(0)];
-                v["members"].as_u64() == Some(size - 1)
-                    && v["groups_covered"].as_u64() == Some(sizes.len() as u64 - 1)
-                    && v["synced"] == true
-            });
-            if whole {
-                return Ok(());
-            }
+    until_all(clients, "kelips", "kelips views whole", STEP_TIMEOUT, |views| {
+        let mut sizes: BTreeMap<u64, u64> = BTreeMap::new();
+        for v in views {
+            *sizes.entry(v["group"].as_u64().unwrap_or(0)).or_default() += 1;
         }
-        if tokio::time::Instant::now() > deadline {
-            bail!("kelips views not whole after {} s", STEP_TIMEOUT.as_secs());
-        }
-        tokio::time::sleep(POLL).await;
-    }
+        views.iter().all(|v| {
+            let size = sizes[&v["group"].as_u64().unwrap_or(0)];
+            v["members"].as_u64() == Some(size - 1)
+                && v["groups_covered"].as_u64() == Some(sizes.len() as u64 - 1)
+                && v["synced"] == true
+        })
+    })
+    .await
 }
 
 /// Waits until the members of each group hold the same number of live tuples and
 /// the groups hold `keys` in all.
 async fn replicated(clients: &[ApiClient], keys: usize) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
-    loop {
-        let views = watch::each(clients, |c| async move { c.query("kelips", "").await.ok() }).await;
-        let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-        for v in views.iter().flatten() {
-            let held = v["live_tuples"].as_u64().unwrap_or(0);
-            groups
-                .entry(v["group"].as_u64().unwrap_or(0))
-                .or_default()
-                .push(held);
-        }
-        let agree = groups.values().all(|h| h.iter().all(|x| *x == h[0]));
-        let total: u64 = groups.values().map(|h| h[0]).sum();
-        if views.iter().all(Option::is_some) && agree && total == keys as u64 {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("kelips replicas still differ after {} s", STEP_TIMEOUT.as_secs());
-        }
-        tokio::time::sleep(POLL).await;
-    }
+    until_all(
+        clients,
+        "kelips",
+        "kelips replicas agreeing",
+        STEP_TIMEOUT,
+        |views| {
+            let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for v in views {
+                let held = v["live_tuples"].as_u64().unwrap_or(0);
+                groups
+                    .entry(v["group"].as_u64().unwrap_or(0))
+                    .or_default()
+                    .push(held);
+            }
+            let agree = groups.values().all(|h| h.iter().all(|x| *x == h[0]));
+            let total: u64 = groups.values().map(|h| h[0]).sum();
+            agree && total == keys as u64
+        },
+    )
+    .await
 }
 
 /// Entries (members + contacts + tuples) per agent, on average.
 async fn mean_entries(clients: &[ApiClient]) -> f64 {
-    let views = watch::each(clients, |c| async move { c.query("kelips", "").await.ok() }).await;
-    let entries: Vec<u64> = views
+    let entries: Vec<u64> = summaries(clients, "kelips")
+        .await
         .iter()
         .flatten()
         .map(|v| v["entries"].as_u64().unwrap_or(0))

@@ -179,11 +179,7 @@ pub async fn until_every(
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let answers = watch::each(clients, |c| {
-            let module = module.to_string();
-            async move { c.query(&module, "").await.ok() }
-        })
-        .await;
+        let answers = summaries(clients, module).await;
         let ok = answers.iter().flatten().filter(|v| done(v)).count();
         if ok == clients.len() {
             return Ok(());
@@ -191,6 +187,39 @@ pub async fn until_every(
         if tokio::time::Instant::now() > deadline {
             bail!("{what}: only {ok} of {} agents", clients.len());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Every agent's summary of `module` (its query without arguments), at once; None
+/// where one did not answer.
+pub async fn summaries(clients: &[ApiClient], module: &str) -> Vec<Option<serde_json::Value>> {
+    watch::each(clients, |c| {
+        let module = module.to_string();
+        async move { c.query(&module, "").await.ok() }
+    })
+    .await
+}
+
+/// Polls every agent's summary of `module` until all answered and `done` holds of the
+/// answers together (what no one agent can tell: e.g. that the replicas agree).
+pub async fn until_all(
+    clients: &[ApiClient],
+    module: &str,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let answers: Vec<serde_json::Value> =
+            summaries(clients, module).await.into_iter().flatten().collect();
+        if answers.len() == clients.len() && done(&answers) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{what}: not after {} s", timeout.as_secs());
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
