@@ -1,5 +1,5 @@
 //! `hearsay sim pubsub`: the broadcast module's own code at any size, every node a
-//! subscriber, messages published from random nodes through four phases — no faults,
+//! subscriber, messages published by a few random nodes taking turns through four phases — no faults,
 //! 10% message loss, right after half the nodes crash, views repaired — with each
 //! phase's reach, redundancy and last delivery hop (the HyParView and Plumtree papers'
 //! figures).
@@ -20,6 +20,10 @@ pub struct PubsubArgs {
     /// Messages published per phase.
     #[arg(long, default_value_t = 20)]
     messages: usize,
+    /// Nodes that publish, taking turns (random; each publishes four times in the
+    /// warm-up, so its own tree is built before the phases).
+    #[arg(long, default_value_t = 10)]
+    publishers: usize,
     /// The broadcast module's params, JSON (e.g. '{"optimize_hops":1}'; see
     /// modules/broadcast/src/params.rs).
     #[arg(long, default_value = "")]
@@ -51,6 +55,7 @@ pub fn run(args: PubsubArgs) -> Result<()> {
         pubsub: pubsub::play(PubsubConfig {
             sim,
             messages: args.messages,
+            publishers: args.publishers,
             params: args.params,
         }),
         wall_seconds: started.elapsed().as_secs_f64(),

@@ -1,6 +1,8 @@
 //! Publish/subscribe at scale with the broadcast module's own code (natively linked,
 //! the same source as modules/dist/broadcast.wasm): every node subscribes to one topic,
-//! then messages are published from random nodes in four phases — no faults, 10%
+//! then messages are published by a few random nodes taking turns (each has its own
+//! tree once it published twice: see modules/broadcast/src/plumtree.rs) in four
+//! phases after a warm-up — no faults, 10%
 //! message loss, right after half the nodes crash at once, and once the views are
 //! repaired — and each phase reports the share of live subscribers the worst message
 //! reached, the relative message redundancy (payload messages per delivery beyond the
@@ -26,6 +28,10 @@ pub struct PubsubConfig {
     pub sim: SimConfig,
     /// Messages published per phase.
     pub messages: usize,
+    /// Nodes that publish, taking turns (each publishes four times in the warm-up:
+    /// its first message takes the shared tree, its second builds its own by a flood,
+    /// the next ones shorten it).
+    pub publishers: usize,
     /// The broadcast module's params (JSON; empty: its defaults).
     pub params: String,
 }
@@ -35,6 +41,7 @@ impl Default for PubsubConfig {
         PubsubConfig {
             sim: SimConfig::default(),
             messages: 20,
+            publishers: 10,
             params: String::new(),
         }
     }
@@ -64,6 +71,8 @@ pub struct PhaseReport {
     pub grafts_per_message: f64,
     /// Links swapped by the tree optimisation per message.
     pub swaps_per_message: f64,
+    /// Active links made or dropped per message published (the views' churn).
+    pub link_changes_per_message: f64,
     /// From a message's publishing to its last delivery, simulated ms: the median
     /// message's.
     pub median_spread_ms: u64,
@@ -81,7 +90,7 @@ impl std::fmt::Display for PhaseReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {} (shortest {})  spread {}/{} ms  grafts {:.1} swaps {:.1}/msg  {:.0} B/node/round",
+            "{:<26} live {:>6}  worst {:>7.2}%  mean {:>7.2}%  RMR {:.3}  last hop {} (shortest {})  spread {}/{} ms  grafts {:.1} swaps {:.1} link changes {:.1}/msg  {:.0} B/node/round",
             self.what,
             self.live,
             self.worst_reach * 100.0,
@@ -93,6 +102,7 @@ impl std::fmt::Display for PhaseReport {
             self.max_spread_ms,
             self.grafts_per_message,
             self.swaps_per_message,
+            self.link_changes_per_message,
             self.bytes_per_node_round
         )
     }
@@ -122,14 +132,15 @@ fn query(sim: &mut Sim, node: usize, args: &str) -> Option<serde_json::Value> {
 
 /// Summed over live nodes: payload messages sent, grafts sent, links swapped by the
 /// tree optimisation.
-fn counters(sim: &mut Sim) -> [u64; 3] {
+fn counters(sim: &mut Sim) -> [u64; 4] {
     let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
-    let mut sums = [0; 3];
+    let mut sums = [0; 4];
     for i in live {
         if let Some(v) = query(sim, i, "") {
             sums[0] += v["payloads_sent"].as_u64().unwrap_or(0);
             sums[1] += v["topics"][TOPIC]["grafts"].as_u64().unwrap_or(0);
             sums[2] += v["topics"][TOPIC]["swaps"].as_u64().unwrap_or(0);
+            sums[3] += v["topics"][TOPIC]["link_changes"].as_u64().unwrap_or(0);
         }
     }
     sums
@@ -173,7 +184,36 @@ fn eccentricity(links: &[Vec<usize>], from: usize) -> u32 {
 
 /// Publishes `n` messages from random live nodes, one every `gap` rounds, lets
 /// `settle` rounds pass, and measures.
-fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut u64) -> PhaseReport {
+/// Publishers take turns; from a phase where every one has crashed, random live nodes.
+struct Publishers {
+    nodes: Vec<usize>,
+    turn: usize,
+    pick: u64,
+}
+
+impl Publishers {
+    fn next(&mut self, sim: &Sim, live: &[usize]) -> usize {
+        let alive: Vec<usize> = self.nodes.iter().copied().filter(|&i| sim.alive(i)).collect();
+        self.turn += 1;
+        if let Some(&at) = alive.get(self.turn % alive.len().max(1)) {
+            return at;
+        }
+        self.pick = self
+            .pick
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        live[(self.pick >> 33) as usize % live.len()]
+    }
+}
+
+fn phase(
+    sim: &mut Sim,
+    what: &str,
+    n: usize,
+    gap: u64,
+    settle: u64,
+    publishers: &mut Publishers,
+) -> PhaseReport {
     let live: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.alive(i)).collect();
     let before = counters(sim);
     let (totals_before, started) = (sim.totals(), sim.now);
@@ -181,10 +221,7 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
     let mut shortest_last_hop = 0;
     let mut ids = Vec::new();
     for k in 0..n {
-        *pick = pick
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let at = live[(*pick >> 33) as usize % live.len()];
+        let at = publishers.next(sim, &live);
         shortest_last_hop = shortest_last_hop.max(eccentricity(&links, at));
         let args = serde_json::json!({"op": "publish", "topic": TOPIC, "message": format!("{what} {k}")})
             .to_string();
@@ -248,6 +285,7 @@ fn phase(sim: &mut Sim, what: &str, n: usize, gap: u64, settle: u64, pick: &mut 
         shortest_last_hop,
         grafts_per_message: per_message(1),
         swaps_per_message: per_message(2),
+        link_changes_per_message: per_message(3),
         median_spread_ms: spreads.get(spreads.len() / 2).copied().unwrap_or(0),
         max_spread_ms: spreads.last().copied().unwrap_or(0),
         messages_per_node_round: per_node_round(spent.messages),
@@ -296,10 +334,23 @@ pub fn play(cfg: PubsubConfig) -> PubsubReport {
     // random peers for 30 s (the broadcast module's ANNOUNCE_JITTER_MS and FILL_MS).
     sim.run_until(start + 35_000);
     let mut pick = seed ^ 0x5eed;
+    let mut nodes = Vec::new();
+    while nodes.len() < cfg.publishers.clamp(1, n) {
+        pick = pick
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = (pick >> 33) as usize % n;
+        if !nodes.contains(&at) {
+            nodes.push(at);
+        }
+    }
+    let warm_up = cfg.messages.max(4 * nodes.len());
+    let mut publishers = Publishers { nodes, turn: 0, pick };
     let mut phases = Vec::new();
-    // Warm-up: the tree forms.
-    phase(&mut sim, "warm-up", cfg.messages, 2, 20, &mut pick);
-    phases.push(phase(&mut sim, "no faults", cfg.messages, 2, 30, &mut pick));
+    // Warm-up: the shared tree forms, then each publisher's own (a flood, then
+    // shortened by the optimisation over two more messages).
+    phase(&mut sim, "warm-up", warm_up, 2, 20, &mut publishers);
+    phases.push(phase(&mut sim, "no faults", cfg.messages, 2, 30, &mut publishers));
     sim.world.net.model.loss = 0.1;
     phases.push(phase(
         &mut sim,
@@ -307,7 +358,7 @@ pub fn play(cfg: PubsubConfig) -> PubsubReport {
         cfg.messages,
         2,
         40,
-        &mut pick,
+        &mut publishers,
     ));
     sim.world.net.model.loss = 0.0;
     sim.run_rounds(20);
@@ -320,10 +371,17 @@ pub fn play(cfg: PubsubConfig) -> PubsubReport {
         cfg.messages,
         1,
         60,
-        &mut pick,
+        &mut publishers,
     ));
     sim.run_rounds(40);
-    phases.push(phase(&mut sim, "views repaired", cfg.messages, 2, 30, &mut pick));
+    phases.push(phase(
+        &mut sim,
+        "views repaired",
+        cfg.messages,
+        2,
+        30,
+        &mut publishers,
+    ));
     PubsubReport {
         nodes: n,
         seed,

@@ -22,7 +22,7 @@ impl Overlay {
     pub fn new(me: &str, view: ViewParams, tree: TreeParams, now_ms: u64) -> Overlay {
         Overlay {
             view: HyParView::new(me.to_string(), view, now_ms),
-            tree: Plumtree::new(tree),
+            tree: Plumtree::new(tree, now_ms),
         }
     }
 

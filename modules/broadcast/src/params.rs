@@ -2,7 +2,7 @@
 //! their defaults, unknown ones are ignored (params for a newer version still load).
 //!
 //! `{"active":5,"passive":30,"shuffle_ms":10000,"fail_after_ms":1500,
-//! "heartbeat_ms":500,"graft_after_ms":300,"optimize_hops":0,
+//! "heartbeat_ms":500,"graft_after_ms":300,"optimize_hops":0,"own_trees":64,"own_optimize_hops":1,"own_after_ms":30000,
 //! "announce_ms":10000}`
 
 use crate::hyparview::ViewParams;
@@ -44,6 +44,9 @@ impl Params {
         p.view.heartbeat_ms = get("heartbeat_ms", 50, 600_000, p.view.heartbeat_ms)?;
         p.tree.graft_after_ms = get("graft_after_ms", 10, 60_000, p.tree.graft_after_ms)?;
         p.tree.optimize_hops = get("optimize_hops", 0, 64, p.tree.optimize_hops as u64)? as u32;
+        p.tree.own_trees = get("own_trees", 0, 4096, p.tree.own_trees as u64)? as usize;
+        p.tree.own_after_ms = get("own_after_ms", 0, 3_600_000, p.tree.own_after_ms)?;
+        p.tree.own_optimize_hops = get("own_optimize_hops", 0, 64, p.tree.own_optimize_hops as u64)? as u32;
         p.announce_ms = get("announce_ms", 1_000, 3_600_000, p.announce_ms)?;
         if p.view.heartbeat_ms >= p.view.fail_after_ms {
             return Err("params: heartbeat_ms must be below fail_after_ms".to_string());

@@ -7,6 +7,22 @@
 //! Seen ids are remembered for `seen_ms` (bounded by `max_seen`), payloads for
 //! `cache_ms` so a graft can be served. Calls in, messages out (`out`), deliveries
 //! out (`delivered`).
+//!
+//! **Own trees.** One tree shared by every publisher is the paper's; it is built by
+//! the first arrivals of whoever published first, so a message from elsewhere travels
+//! up and down it (60 hops where the overlay's shortest is 12, at 10,000 simulated
+//! nodes), and the paper's optimisation (§3.8) makes it thrash when the publishers
+//! differ. A node that publishes again therefore sends its messages as `own`: they
+//! travel a tree of that origin alone, kept by every node as the set of its active
+//! peers that are eager *for that origin* (the others are lazy). Its first own
+//! message makes that set every active peer everywhere — a flood, pruned into the tree
+//! of first arrivals from that origin — and later ones follow that tree; a link made
+//! later is lazy in it until a graft needs it (else every new link would cost a
+//! duplicate in every tree: 0.73 RMR after a mass failure); prunes, grafts and the
+//! optimisation of one origin's tree leave the others alone. A one-off publisher's
+//! message takes the shared tree and costs no flood. Each node keeps the own trees of
+//! the `own_trees` origins it saw most recently; a forgotten one floods from there
+//! once more.
 
 use crate::wire::Msg;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -31,7 +47,18 @@ pub struct TreeParams {
     /// the tree: at 200 simulated nodes (1–10 ms latency) 3 gave a last hop of 14
     /// instead of 31 but ~38 swaps and 1.3 grafts per message, and the slowest
     /// subscriber of the median message heard it after 466 ms instead of 146 ms.
+    /// Own trees have a threshold of their own, below.
     pub optimize_hops: u32,
+    /// The same optimisation in own trees: one origin's swaps touch no other tree, so
+    /// it does not thrash there. 0: off.
+    pub own_optimize_hops: u32,
+    /// Own trees (see the module doc) kept, the most recently used; 0: every message
+    /// takes the shared tree.
+    pub own_trees: usize,
+    /// A node publishes along its own tree only once its overlay is this old. Versions
+    /// before own trees drop their messages (an unknown kind), so this waits out the
+    /// spread of the deployment that brought them (about a second at 100 agents).
+    pub own_after_ms: u64,
 }
 
 impl Default for TreeParams {
@@ -43,6 +70,9 @@ impl Default for TreeParams {
             max_seen: 8192,
             cache_ms: 10_000,
             optimize_hops: 0,
+            own_optimize_hops: 1,
+            own_trees: 64,
+            own_after_ms: 30_000,
         }
     }
 }
@@ -68,6 +98,16 @@ struct Cached {
     at_ms: u64,
     /// The eager peer it came from (None: published here, or from outside).
     from: Option<String>,
+    /// It travels its origin's own tree.
+    own: bool,
+}
+
+/// One origin's own tree here: which active peers are eager for it (the others are
+/// lazy, so a link made after the tree is a lazy one until a graft needs it).
+#[derive(Debug, Clone, Default)]
+struct OwnTree {
+    eager: BTreeSet<String>,
+    used_ms: u64,
 }
 
 /// A `Graft` for this id asks only for the link (the tree optimisation), no message.
@@ -115,15 +155,24 @@ pub struct Plumtree {
     pub grafts: u64,
     /// Links swapped by the tree optimisation.
     pub swaps: u64,
+    /// Active links made or dropped (the view's churn).
+    pub link_changes: u64,
     /// Whose turn it is for the digest of recent messages.
     digest_turn: usize,
+    /// Own trees, by origin.
+    trees: BTreeMap<String, OwnTree>,
+    /// Messages published here (from the second on, they take this node's own tree).
+    published: u64,
+    /// When this overlay was made here.
+    since_ms: u64,
 }
 
 impl Plumtree {
-    /// No peers, nothing seen.
-    pub fn new(params: TreeParams) -> Plumtree {
+    /// No peers, nothing seen, at `now_ms`.
+    pub fn new(params: TreeParams, now_ms: u64) -> Plumtree {
         Plumtree {
             params,
+            since_ms: now_ms,
             ..Plumtree::default()
         }
     }
@@ -133,6 +182,7 @@ impl Plumtree {
     /// broken — a publisher cut off by a mass failure — still reaches everyone once
     /// they are repaired.
     pub fn neighbor_up(&mut self, peer: &str) {
+        self.link_changes += 1;
         self.lazy.remove(peer);
         self.eager.insert(peer.to_string());
         let recent: Vec<(u64, u32)> = self
@@ -150,9 +200,13 @@ impl Plumtree {
 
     /// A peer is no longer active.
     pub fn neighbor_down(&mut self, peer: &str) {
+        self.link_changes += 1;
         self.eager.remove(peer);
         self.lazy.remove(peer);
         self.lazy_queue.remove(peer);
+        for t in self.trees.values_mut() {
+            t.eager.remove(peer);
+        }
         for m in self.missing.values_mut() {
             m.announcers.retain(|(p, _)| p != peer);
         }
@@ -163,9 +217,75 @@ impl Plumtree {
         self.eager.iter().cloned().collect()
     }
 
-    /// Eager and lazy peer counts.
+    /// Eager and lazy peer counts (of the shared tree).
     pub fn links(&self) -> (usize, usize) {
         (self.eager.len(), self.lazy.len())
+    }
+
+    /// Own trees kept here.
+    pub fn own_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// `origin`'s own tree, made (every active peer eager: the first message floods)
+    /// if there is none; the least recently used one is forgotten beyond `own_trees`.
+    fn tree(&mut self, origin: &str, now_ms: u64) -> &mut OwnTree {
+        if !self.trees.contains_key(origin) && self.trees.len() >= self.params.own_trees.max(1) {
+            let oldest = self
+                .trees
+                .iter()
+                .min_by_key(|(_, t)| t.used_ms)
+                .map(|(o, _)| o.clone());
+            if let Some(o) = oldest {
+                self.trees.remove(&o);
+            }
+        }
+        if !self.trees.contains_key(origin) {
+            let eager = self.eager.iter().chain(self.lazy.iter()).cloned().collect();
+            self.trees.insert(
+                origin.to_string(),
+                OwnTree {
+                    eager,
+                    used_ms: now_ms,
+                },
+            );
+        }
+        let t = self.trees.get_mut(origin).expect("inserted above");
+        t.used_ms = t.used_ms.max(now_ms);
+        t
+    }
+
+    /// Makes `peer` eager (`eager`) or lazy in `origin`'s own tree (`Some`) or in the
+    /// shared one.
+    fn set_link(&mut self, own: Option<&str>, peer: &str, eager: bool, now_ms: u64) {
+        match own {
+            Some(origin) => {
+                let t = self.tree(origin, now_ms);
+                if eager {
+                    t.eager.insert(peer.to_string());
+                } else {
+                    t.eager.remove(peer);
+                }
+            }
+            None if eager => {
+                self.lazy.remove(peer);
+                self.eager.insert(peer.to_string());
+            }
+            None => {
+                if self.eager.remove(peer) {
+                    self.lazy.insert(peer.to_string());
+                }
+            }
+        }
+    }
+
+    /// Whether `peer` is an eager link for a message of `origin` (`own`: its own tree).
+    fn is_eager(&self, own: bool, origin: &str, peer: &str) -> bool {
+        if own {
+            self.is_peer(peer) && self.trees.get(origin).map_or(true, |t| t.eager.contains(peer))
+        } else {
+            self.eager.contains(peer)
+        }
     }
 
     /// Whether message `id` was seen here.
@@ -183,7 +303,17 @@ impl Plumtree {
         self.eager.contains(p) || self.lazy.contains(p)
     }
 
-    fn remember(&mut self, id: u64, round: u32, origin: &str, data: &[u8], now_ms: u64, from: Option<&str>) {
+    #[allow(clippy::too_many_arguments)]
+    fn remember(
+        &mut self,
+        id: u64,
+        round: u32,
+        origin: &str,
+        data: &[u8],
+        now_ms: u64,
+        from: Option<&str>,
+        own: bool,
+    ) {
         self.seen.insert(id, (now_ms, round));
         self.seen_order.push_back((id, now_ms));
         self.cache.insert(
@@ -194,31 +324,44 @@ impl Plumtree {
                 data: data.to_vec(),
                 at_ms: now_ms,
                 from: from.map(String::from),
+                own,
             },
         );
         self.missing.remove(&id);
     }
 
     /// Publishes `data` as message `id` (chosen by the caller, unique): delivered
-    /// here, pushed to eager peers, announced to lazy ones.
+    /// here, pushed to eager peers, announced to lazy ones. From the second message
+    /// published here on, along this node's own tree (with `own_trees` on).
     pub fn broadcast(&mut self, id: u64, origin: &str, data: Vec<u8>, now_ms: u64) {
         if self.has_seen(id) {
             return;
         }
-        self.remember(id, 0, origin, &data, now_ms, None);
+        let own = self.params.own_trees > 0
+            && self.published > 0
+            && now_ms >= self.since_ms.saturating_add(self.params.own_after_ms);
+        self.published += 1;
+        if own {
+            self.tree(origin, now_ms);
+        }
+        self.remember(id, 0, origin, &data, now_ms, None, own);
         self.delivered.push(Delivery {
             id,
             hops: 0,
             origin: origin.to_string(),
             data: data.clone(),
         });
-        self.forward(id, 0, origin, &data, None);
+        self.forward(id, 0, origin, &data, None, own);
     }
 
-    fn forward(&mut self, id: u64, round: u32, origin: &str, data: &[u8], except: Option<&str>) {
+    fn forward(&mut self, id: u64, round: u32, origin: &str, data: &[u8], except: Option<&str>, own: bool) {
         let next = round.saturating_add(1);
-        for p in self.eager.clone() {
-            if Some(p.as_str()) != except {
+        let peers: Vec<String> = self.eager.iter().chain(self.lazy.iter()).cloned().collect();
+        for p in peers {
+            if Some(p.as_str()) == except {
+                continue;
+            }
+            if self.is_eager(own, origin, &p) {
                 self.gossip_sent += 1;
                 self.out.push((
                     p,
@@ -227,12 +370,10 @@ impl Plumtree {
                         round: next,
                         origin: origin.to_string(),
                         data: data.to_vec(),
+                        own,
                     },
                 ));
-            }
-        }
-        for p in self.lazy.clone() {
-            if Some(p.as_str()) != except {
+            } else {
                 self.lazy_queue.entry(p).or_default().push((id, next));
             }
         }
@@ -248,26 +389,35 @@ impl Plumtree {
                 round,
                 origin,
                 data,
+                own,
             } => {
+                let own = *own && self.params.own_trees > 0;
+                let tree = if own { Some(origin.as_str()) } else { None };
                 if !self.has_seen(*id) {
                     let peer = if self.is_peer(from) { Some(from) } else { None };
-                    self.remember(*id, *round, origin, data, now_ms, peer);
+                    if own {
+                        self.tree(origin, now_ms);
+                    }
+                    self.remember(*id, *round, origin, data, now_ms, peer, own);
                     self.delivered.push(Delivery {
                         id: *id,
                         hops: *round,
                         origin: origin.clone(),
                         data: data.clone(),
                     });
-                    self.forward(*id, *round, origin, data, Some(from));
+                    self.forward(*id, *round, origin, data, Some(from), own);
                     if self.is_peer(from) {
-                        self.lazy.remove(from);
-                        self.eager.insert(from.to_string());
+                        self.set_link(tree, from, true, now_ms);
                     }
                 } else {
                     self.duplicates += 1;
-                    if self.eager.remove(from) {
-                        self.lazy.insert(from.to_string());
-                        self.out.push((from.to_string(), Msg::Prune));
+                    // A push means the sender has this node eager, whatever this node
+                    // has it as: a link eager on one side only would push a duplicate
+                    // every message without ever being pruned.
+                    if self.is_eager(own, origin, from) || (own && self.is_peer(from)) {
+                        self.set_link(tree, from, false, now_ms);
+                        let origin = tree.map(String::from);
+                        self.out.push((from.to_string(), Msg::Prune { origin }));
                     }
                 }
             }
@@ -277,7 +427,7 @@ impl Plumtree {
                 }
                 for (id, round) in ids {
                     if self.has_seen(*id) {
-                        self.optimize(*id, *round, from);
+                        self.optimize(*id, *round, from, now_ms);
                         continue;
                     }
                     let due = now_ms + self.params.graft_after_ms;
@@ -291,31 +441,38 @@ impl Plumtree {
                     }
                 }
             }
-            Msg::Graft { id, round: _ } => {
+            Msg::Graft { id, round: _, origin } => {
                 if !self.is_peer(from) {
                     return true;
                 }
-                self.lazy.remove(from);
-                self.eager.insert(from.to_string());
                 if *id == LINK_ONLY {
+                    let own = origin.as_deref().filter(|_| self.params.own_trees > 0);
+                    self.set_link(own, from, true, now_ms);
                     return true;
                 }
-                if let Some(c) = self.cache.get(id) {
-                    self.gossip_sent += 1;
-                    self.out.push((
-                        from.to_string(),
-                        Msg::Gossip {
+                match self.cache.get(id) {
+                    Some(c) => {
+                        let msg = Msg::Gossip {
                             id: *id,
                             round: c.round.saturating_add(1),
                             origin: c.origin.clone(),
                             data: c.data.clone(),
-                        },
-                    ));
+                            own: c.own,
+                        };
+                        let own = if c.own { Some(c.origin.clone()) } else { None };
+                        self.set_link(own.as_deref(), from, true, now_ms);
+                        self.gossip_sent += 1;
+                        self.out.push((from.to_string(), msg));
+                    }
+                    None => self.set_link(None, from, true, now_ms),
                 }
             }
-            Msg::Prune => {
-                if self.eager.remove(from) {
-                    self.lazy.insert(from.to_string());
+            Msg::Prune { origin } => {
+                if self.is_peer(from) {
+                    let own = origin.as_deref().filter(|_| self.params.own_trees > 0);
+                    if own.map_or(true, |o| self.trees.contains_key(o)) {
+                        self.set_link(own, from, false, now_ms);
+                    }
                 }
             }
             _ => return false,
@@ -325,29 +482,48 @@ impl Plumtree {
 
     /// `from` announced message `id` at `round`; if that beats the eager path it came
     /// along by `OPTIMIZE_HOPS`, `from` becomes eager and that path's sender lazy.
-    fn optimize(&mut self, id: u64, round: u32, from: &str) {
-        let (received, sender) = match self.cache.get(&id) {
-            Some(c) => (c.round, c.from.clone()),
+    fn optimize(&mut self, id: u64, round: u32, from: &str, now_ms: u64) {
+        let (received, sender, own) = match self.cache.get(&id) {
+            Some(c) => (
+                c.round,
+                c.from.clone(),
+                if c.own { Some(c.origin.clone()) } else { None },
+            ),
             None => return,
         };
         let sender = match sender {
-            Some(s) if s != from && self.eager.contains(&s) => s,
+            Some(s) if s != from => s,
             _ => return,
         };
-        let threshold = self.params.optimize_hops;
-        if threshold > 0 && received >= round.saturating_add(threshold) && self.lazy.contains(from) {
-            self.swaps += 1;
-            self.lazy.remove(from);
-            self.eager.insert(from.to_string());
-            self.out
-                .push((from.to_string(), Msg::Graft { id: LINK_ONLY, round }));
-            self.eager.remove(&sender);
-            self.lazy.insert(sender.clone());
-            self.out.push((sender, Msg::Prune));
-            if let Some(c) = self.cache.get_mut(&id) {
-                c.from = Some(from.to_string());
-                c.round = round;
-            }
+        let threshold = if own.is_some() {
+            self.params.own_optimize_hops
+        } else {
+            self.params.optimize_hops
+        };
+        let origin = own.as_deref().unwrap_or("");
+        let swap = threshold > 0
+            && received >= round.saturating_add(threshold)
+            && self.is_peer(from)
+            && !self.is_eager(own.is_some(), origin, from)
+            && self.is_eager(own.is_some(), origin, &sender);
+        if !swap {
+            return;
+        }
+        self.swaps += 1;
+        self.set_link(own.as_deref(), from, true, now_ms);
+        self.out.push((
+            from.to_string(),
+            Msg::Graft {
+                id: LINK_ONLY,
+                round,
+                origin: own.clone(),
+            },
+        ));
+        self.set_link(own.as_deref(), &sender, false, now_ms);
+        self.out.push((sender, Msg::Prune { origin: own }));
+        if let Some(c) = self.cache.get_mut(&id) {
+            c.from = Some(from.to_string());
+            c.round = round;
         }
     }
 
@@ -377,10 +553,19 @@ impl Plumtree {
             });
             match next {
                 Some((peer, round)) => {
+                    // The shared tree's link now; which tree the message takes is
+                    // known once it arrives, and the link is made eager there then.
                     self.lazy.remove(&peer);
                     self.eager.insert(peer.clone());
                     self.grafts += 1;
-                    self.out.push((peer, Msg::Graft { id, round }));
+                    self.out.push((
+                        peer,
+                        Msg::Graft {
+                            id,
+                            round,
+                            origin: None,
+                        },
+                    ));
                     if let Some(m) = self.missing.get_mut(&id) {
                         m.due_ms = now_ms + self.params.graft_retry_ms;
                     }
@@ -438,5 +623,87 @@ impl Plumtree {
                 self.out.push((peer.clone(), Msg::IHave { ids: chunk.to_vec() }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gossip(id: u64, origin: &str, own: bool) -> Msg {
+        Msg::Gossip {
+            id,
+            round: 1,
+            origin: origin.into(),
+            data: vec![],
+            own,
+        }
+    }
+
+    fn pushed_to(t: &Plumtree, peer: &str, id: u64) -> bool {
+        t.out
+            .iter()
+            .any(|(to, m)| to == peer && matches!(m, Msg::Gossip { id: i, .. } if *i == id))
+    }
+
+    #[test]
+    fn a_repeat_publisher_takes_its_own_tree_once_the_overlay_is_old_enough() {
+        let mut t = Plumtree::new(TreeParams::default(), 0);
+        t.neighbor_up("b:1");
+        t.broadcast(1, "a:1", b"x".to_vec(), 1_000);
+        t.broadcast(2, "a:1", b"y".to_vec(), 2_000); // too early: the shared tree
+        t.broadcast(3, "a:1", b"z".to_vec(), 31_000);
+        let own: Vec<bool> = t
+            .out
+            .iter()
+            .filter_map(|(_, m)| match m {
+                Msg::Gossip { own, .. } => Some(*own),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(own, vec![false, false, true]);
+        assert_eq!(t.own_trees(), 1);
+    }
+
+    #[test]
+    fn a_prune_in_one_origins_tree_leaves_the_others_alone() {
+        let mut t = Plumtree::new(TreeParams::default(), 0);
+        t.neighbor_up("b:1");
+        t.neighbor_up("c:1");
+        t.receive("b:1", &gossip(1, "o:1", true), 10);
+        t.receive("c:1", &gossip(1, "o:1", true), 11);
+        let prune = Msg::Prune {
+            origin: Some("o:1".into()),
+        };
+        assert!(t.out.iter().any(|(to, m)| to == "c:1" && *m == prune));
+        t.out.clear();
+        // Another origin's tree, and the shared one, still push to c.
+        t.receive("b:1", &gossip(2, "p:1", true), 20);
+        t.receive("b:1", &gossip(4, "q:1", false), 21);
+        assert!(pushed_to(&t, "c:1", 2) && pushed_to(&t, "c:1", 4));
+        // o's next message is only announced to c.
+        t.receive("b:1", &gossip(3, "o:1", true), 30);
+        assert!(!pushed_to(&t, "c:1", 3));
+        t.flush();
+        assert!(t
+            .out
+            .iter()
+            .any(|(to, m)| to == "c:1"
+                && matches!(m, Msg::IHave { ids } if ids.iter().any(|(id, _)| *id == 3))));
+    }
+
+    #[test]
+    fn own_trees_are_bounded_and_forget_the_least_recently_used() {
+        let params = TreeParams {
+            own_trees: 2,
+            ..TreeParams::default()
+        };
+        let mut t = Plumtree::new(params, 0);
+        t.neighbor_up("b:1");
+        for (k, origin) in ["o:1", "p:1", "o:1", "q:1"].iter().enumerate() {
+            t.receive("b:1", &gossip(k as u64 + 1, origin, true), 10 * k as u64);
+        }
+        assert_eq!(t.own_trees(), 2);
+        assert!(t.trees.contains_key("o:1") && t.trees.contains_key("q:1"));
     }
 }

@@ -4,18 +4,26 @@
 //! ```text
 //! message = version:u8 (=1)  kind:u8  topic:text(0..=64; "" = the base overlay)  body
 //! text    = len:varint  utf8
-//! body    = Join | Heartbeat | Disconnect | Prune | TopicContact:  (nothing)
+//! body    = Join | Heartbeat | Disconnect | TopicContact:  (nothing)
 //!           ForwardJoin:   node:text  ttl:u8
 //!           Neighbor:      high:u8 (0|1)
 //!           NeighborReply: accepted:u8 (0|1)
 //!           Shuffle:       origin:text  ttl:u8  nodes
 //!           ShuffleReply:  nodes
-//!           Gossip:        id:u64le  round:varint  origin:text  data:bytes(≤ MAX_DATA)
+//!           Gossip, OwnGossip: id:u64le  round:varint  origin:text  data:bytes(≤ MAX_DATA)
 //!           IHave:         count:varint (≤ 256)  (id:u64le  round:varint)*
 //!           Graft:         id:u64le  round:varint
+//!           OwnGraft:      id:u64le  round:varint  origin:text
+//!           Prune:         (nothing)
+//!           OwnPrune:      origin:text
 //!           FindTopic:     origin:text  ttl:u8
 //! nodes   = count:varint (≤ 64)  text*
 //! ```
+//!
+//! `OwnGossip` (kind 14) is a `Gossip` that travels its origin's own tree (see
+//! [`crate::plumtree`]); `OwnPrune` (15) and `OwnGraft` (16) are a `Prune` and a
+//! `Graft` about that origin's tree, the plain ones about the shared tree. Versions
+//! before kind 14 know only the plain kinds, which mean what they meant.
 
 use hearsay_guest::codec::{put_text, put_varint, Reader};
 
@@ -80,6 +88,8 @@ pub enum Msg {
         origin: String,
         /// The payload.
         data: Vec<u8>,
+        /// It travels its origin's own tree (a repeat publisher's), not the shared one.
+        own: bool,
     },
     /// Messages the sender has (lazy push).
     IHave {
@@ -92,9 +102,15 @@ pub enum Msg {
         id: u64,
         /// Its round as announced.
         round: u32,
+        /// For a link-only graft (`id` 0): whose own tree the link joins (None: the
+        /// shared tree).
+        origin: Option<String>,
     },
     /// Stop pushing to me eagerly: I got it from someone else first.
-    Prune,
+    Prune {
+        /// Whose own tree the link leaves (None: the shared tree).
+        origin: Option<String>,
+    },
     /// Keep-alive to an active peer that was sent nothing else for a while.
     Heartbeat,
     /// Who subscribes this message's topic? A random walk; the answer goes to origin.
@@ -122,6 +138,9 @@ const PRUNE: u8 = 10;
 const HEARTBEAT: u8 = 11;
 const FIND_TOPIC: u8 = 12;
 const TOPIC_CONTACT: u8 = 13;
+const OWN_GOSSIP: u8 = 14;
+const OWN_PRUNE: u8 = 15;
+const OWN_GRAFT: u8 = 16;
 
 fn put_nodes(out: &mut Vec<u8>, nodes: &[String]) {
     let n = nodes.len().min(MAX_NODES);
@@ -142,10 +161,13 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
         Msg::Disconnect => DISCONNECT,
         Msg::Shuffle { .. } => SHUFFLE,
         Msg::ShuffleReply { .. } => SHUFFLE_REPLY,
-        Msg::Gossip { .. } => GOSSIP,
+        Msg::Gossip { own: false, .. } => GOSSIP,
+        Msg::Gossip { own: true, .. } => OWN_GOSSIP,
         Msg::IHave { .. } => IHAVE,
-        Msg::Graft { .. } => GRAFT,
-        Msg::Prune => PRUNE,
+        Msg::Graft { origin: None, .. } => GRAFT,
+        Msg::Graft { origin: Some(_), .. } => OWN_GRAFT,
+        Msg::Prune { origin: None } => PRUNE,
+        Msg::Prune { origin: Some(_) } => OWN_PRUNE,
         Msg::Heartbeat => HEARTBEAT,
         Msg::FindTopic { .. } => FIND_TOPIC,
         Msg::TopicContact => TOPIC_CONTACT,
@@ -153,7 +175,8 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
     out.push(kind);
     put_text(&mut out, topic);
     match msg {
-        Msg::Join | Msg::Disconnect | Msg::Prune | Msg::Heartbeat | Msg::TopicContact => {}
+        Msg::Join | Msg::Disconnect | Msg::Heartbeat | Msg::TopicContact => {}
+        Msg::Prune { origin } => put_origin(&mut out, origin),
         Msg::ForwardJoin { node, ttl } => {
             put_text(&mut out, node);
             out.push(*ttl);
@@ -171,6 +194,7 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
             round,
             origin,
             data,
+            own: _,
         } => {
             out.extend_from_slice(&id.to_le_bytes());
             put_varint(&mut out, *round as u64);
@@ -186,9 +210,10 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
                 put_varint(&mut out, *round as u64);
             }
         }
-        Msg::Graft { id, round } => {
+        Msg::Graft { id, round, origin } => {
             out.extend_from_slice(&id.to_le_bytes());
             put_varint(&mut out, *round as u64);
+            put_origin(&mut out, origin);
         }
         Msg::FindTopic { origin, ttl } => {
             put_text(&mut out, origin);
@@ -196,6 +221,13 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The origin of an own-tree `Prune` or `Graft` (its kind says whether there is one).
+fn put_origin(out: &mut Vec<u8>, origin: &Option<String>) {
+    if let Some(o) = origin {
+        put_text(out, o);
+    }
 }
 
 /// A hop count: a varint that fits a `u32`.
@@ -253,11 +285,12 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
         SHUFFLE_REPLY => Msg::ShuffleReply {
             nodes: nodes(&mut r)?,
         },
-        GOSSIP => Msg::Gossip {
+        GOSSIP | OWN_GOSSIP => Msg::Gossip {
             id: r.u64le()?,
             round: round(&mut r)?,
             origin: node(&mut r)?,
             data: r.bytes(MAX_DATA)?.to_vec(),
+            own: kind == OWN_GOSSIP,
         },
         IHAVE => {
             let n = r.varint()?;
@@ -270,11 +303,19 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
             }
             Msg::IHave { ids }
         }
-        GRAFT => Msg::Graft {
+        GRAFT | OWN_GRAFT => Msg::Graft {
             id: r.u64le()?,
             round: round(&mut r)?,
+            origin: if kind == OWN_GRAFT {
+                Some(node(&mut r)?)
+            } else {
+                None
+            },
         },
-        PRUNE => Msg::Prune,
+        PRUNE => Msg::Prune { origin: None },
+        OWN_PRUNE => Msg::Prune {
+            origin: Some(node(&mut r)?),
+        },
         HEARTBEAT => Msg::Heartbeat,
         FIND_TOPIC => Msg::FindTopic {
             origin: node(&mut r)?,
@@ -314,12 +355,32 @@ mod tests {
                 round: 7,
                 origin: "a:1".into(),
                 data: b"hello".to_vec(),
+                own: false,
+            },
+            Msg::Gossip {
+                id: 5,
+                round: 0,
+                origin: "a:1".into(),
+                data: vec![],
+                own: true,
             },
             Msg::IHave {
                 ids: vec![(1, 2), (3, 4)],
             },
-            Msg::Graft { id: 9, round: 1 },
-            Msg::Prune,
+            Msg::Graft {
+                id: 9,
+                round: 1,
+                origin: None,
+            },
+            Msg::Graft {
+                id: 0,
+                round: 2,
+                origin: Some("10.0.0.3:7000".into()),
+            },
+            Msg::Prune { origin: None },
+            Msg::Prune {
+                origin: Some("10.0.0.3:7000".into()),
+            },
             Msg::Heartbeat,
             Msg::FindTopic {
                 origin: "a:1".into(),
@@ -352,6 +413,7 @@ mod tests {
             round: 0,
             origin: "a:1".into(),
             data: vec![0; MAX_DATA + 1],
+            own: false,
         };
         assert_eq!(decode(&encode("", &big)), None);
         let mut bad_kind = encode("", &Msg::Join);

@@ -142,12 +142,21 @@ async fn agents(plan: &Plan) -> Result<Vec<Row>> {
     let (mut last, mut median) = (Vec::new(), Vec::new());
     for run in 0..plan.runs {
         let at = &clients[(run * 37 + 5) % n];
-        let id = publish(at, &format!("run {run}")).await?;
-        let times = deliveries(&clients, &id).await?;
-        let origin = *times.iter().min().expect("n ≥ 3");
-        let (m, l) = median_and_last(run, &times, origin);
+        let (m, l) = timed(&clients, at, run, &format!("run {run}")).await?;
         median.push(m);
         last.push(l);
+    }
+    // One agent publishing again and again: its messages take a tree of its own
+    // (its second builds it, by a flood; the next shorten it).
+    esay!("pubsub: one repeat publisher…");
+    let repeat = &clients[7 % n];
+    for k in 0..3 {
+        let id = publish(repeat, &format!("repeat warm-up {k}")).await?;
+        deliveries(&clients, &id).await?;
+    }
+    let mut own_last = Vec::new();
+    for run in 0..plan.runs {
+        own_last.push(timed(&clients, repeat, run, &format!("repeat {run}")).await?.1);
     }
     // Bytes: a burst of messages against the same window idle (heartbeats, shuffles
     // and digests make the idle traffic; one message is lost in its noise).
@@ -173,6 +182,13 @@ async fn agents(plan: &Plan) -> Result<Vec<Row>> {
         Row::new(GROUP, format!("publish → median of {n} subscribers"), "s", median),
         Row::new(
             GROUP,
+            format!("publish → all {n} subscribers, a repeat publisher (its own tree)"),
+            "s",
+            own_last,
+        )
+        .at_most(0.15, "≤ 0.15 s"),
+        Row::new(
+            GROUP,
             format!("bytes the {n} agents send per message published (a burst of {BURST}, above idle; 10-byte messages)"),
             "B",
             vec![per_message],
@@ -190,6 +206,15 @@ async fn agents(plan: &Plan) -> Result<Vec<Row>> {
             vec![idle[0] / window_s / n as f64],
         ),
     ])
+}
+
+/// Publishes `text` at `at` and waits for every delivery; the median and last
+/// delivery time after the first (the publisher's own).
+async fn timed(clients: &[ApiClient], at: &ApiClient, run: usize, text: &str) -> Result<(f64, f64)> {
+    let id = publish(at, text).await?;
+    let times = deliveries(clients, &id).await?;
+    let origin = *times.iter().min().expect("n ≥ 3");
+    Ok(median_and_last(run, &times, origin))
 }
 
 /// Publishes `text` on the topic at `c`; the message's id.
