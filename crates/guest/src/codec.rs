@@ -155,7 +155,11 @@ mod tests {
 impl<'a> Reader<'a> {
     /// A list: a varint count (at most `max`), then that many of what `one` reads.
     /// None if the count is over `max` or any element is malformed.
-    pub fn list<T>(&mut self, max: usize, mut one: impl FnMut(&mut Reader<'a>) -> Option<T>) -> Option<Vec<T>> {
+    pub fn list<T>(
+        &mut self,
+        max: usize,
+        mut one: impl FnMut(&mut Reader<'a>) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let n = self.varint()?;
         if n > max as u64 {
             return None;
@@ -181,7 +185,15 @@ mod list_tests {
             put_varint(&mut bytes, v);
         }
         assert_eq!(Reader::new(&bytes).list(3, |r| r.varint()), Some(vec![1, 300, 7]));
-        assert_eq!(Reader::new(&bytes).list(2, |r| r.varint()), None, "over the limit");
-        assert_eq!(Reader::new(&bytes[..3]).list(3, |r| r.varint()), None, "cut short");
+        assert_eq!(
+            Reader::new(&bytes).list(2, |r| r.varint()),
+            None,
+            "over the limit"
+        );
+        assert_eq!(
+            Reader::new(&bytes[..3]).list(3, |r| r.varint()),
+            None,
+            "cut short"
+        );
     }
 }
