@@ -119,6 +119,11 @@ impl HyParView {
         self.settled = settled;
     }
 
+    /// Whether the active view is full.
+    pub fn is_full(&self) -> bool {
+        self.active.len() >= self.params.active
+    }
+
     /// The active peers.
     pub fn active(&self) -> Vec<String> {
         self.active.iter().map(|a| a.addr.clone()).collect()
@@ -177,7 +182,7 @@ impl HyParView {
         if addr == self.me || self.is_active(addr) {
             return;
         }
-        if self.active.len() >= self.params.active {
+        if self.is_full() {
             let droppable: Vec<usize> = (0..self.active.len())
                 .filter(|&i| !self.protected.contains(&self.active[i].addr))
                 .collect();
@@ -254,6 +259,13 @@ impl HyParView {
     /// for it), so two islands whose views are all full still get bridged.
     pub fn reach_out(&mut self, addr: &str, high: bool, now_ms: u64) {
         if addr == self.me || self.is_active(addr) || self.pending.is_some() {
+            return;
+        }
+        // A settled full view asks only with `high`: a link it got otherwise would
+        // push out a random peer of its own, which then asks elsewhere, and so on,
+        // bridging nothing a rare high request would not. (Unsettled ones ask anyway:
+        // right after a mass failure, views still full of dead peers are bridged sooner.)
+        if !high && self.settled && self.is_full() {
             return;
         }
         self.pending = Some((addr.to_string(), now_ms));
@@ -358,8 +370,7 @@ impl HyParView {
                     .active
                     .iter()
                     .all(|a| now_ms.saturating_sub(a.heard_ms) < self.params.fail_after_ms / 2);
-                let full = self.active.len() >= self.params.active;
-                if *accepted && self.settled && full && healthy && !self.is_active(from) {
+                if *accepted && self.settled && self.is_full() && healthy && !self.is_active(from) {
                     self.send(from, Msg::Disconnect, now_ms);
                     self.add_passive(from, host);
                 } else if *accepted {

@@ -271,15 +271,7 @@ impl Module for Broadcast {
                         HIGH_REACH_ONE_IN
                     };
                     let high = host.random_u64() % one_in == 0;
-                    // A settled full view asks only with `high`: a link it got
-                    // otherwise would push out a random peer of its own, which then
-                    // asks elsewhere, and so on, bridging nothing a rare high request
-                    // would not. (Unsettled ones ask anyway: right after a mass
-                    // failure, views still full of dead peers are bridged sooner.)
-                    let full = o.view.active().len() >= self.params.view.active;
-                    if high || !(settled && full) {
-                        o.view.reach_out(peer, high, now_ms);
-                    }
+                    o.view.reach_out(peer, high, now_ms);
                 }
             }
             o.tick(now_ms, host);

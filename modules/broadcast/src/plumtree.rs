@@ -279,12 +279,14 @@ impl Plumtree {
         }
     }
 
-    /// Whether `peer` is an eager link for a message of `origin` (`own`: its own tree).
-    fn is_eager(&self, own: bool, origin: &str, peer: &str) -> bool {
-        if own {
-            self.is_peer(peer) && self.trees.get(origin).map_or(true, |t| t.eager.contains(peer))
-        } else {
-            self.eager.contains(peer)
+    /// Whether `peer` is an eager link in `origin`'s own tree (`Some`) or in the
+    /// shared one.
+    fn is_eager(&self, own: Option<&str>, peer: &str) -> bool {
+        match own {
+            Some(origin) => {
+                self.is_peer(peer) && self.trees.get(origin).map_or(true, |t| t.eager.contains(peer))
+            }
+            None => self.eager.contains(peer),
         }
     }
 
@@ -361,7 +363,7 @@ impl Plumtree {
             if Some(p.as_str()) == except {
                 continue;
             }
-            if self.is_eager(own, origin, &p) {
+            if self.is_eager(own.then_some(origin), &p) {
                 self.gossip_sent += 1;
                 self.out.push((
                     p,
@@ -414,7 +416,7 @@ impl Plumtree {
                     // A push means the sender has this node eager, whatever this node
                     // has it as: a link eager on one side only would push a duplicate
                     // every message without ever being pruned.
-                    if self.is_eager(own, origin, from) || (own && self.is_peer(from)) {
+                    if self.is_eager(tree, from) || (own && self.is_peer(from)) {
                         self.set_link(tree, from, false, now_ms);
                         let origin = tree.map(String::from);
                         self.out.push((from.to_string(), Msg::Prune { origin }));
@@ -500,12 +502,11 @@ impl Plumtree {
         } else {
             self.params.optimize_hops
         };
-        let origin = own.as_deref().unwrap_or("");
         let swap = threshold > 0
             && received >= round.saturating_add(threshold)
             && self.is_peer(from)
-            && !self.is_eager(own.is_some(), origin, from)
-            && self.is_eager(own.is_some(), origin, &sender);
+            && !self.is_eager(own.as_deref(), from)
+            && self.is_eager(own.as_deref(), &sender);
         if !swap {
             return;
         }

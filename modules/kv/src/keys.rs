@@ -86,23 +86,6 @@ impl Keys {
     }
 }
 
-impl<'a> IntoIterator for &'a Keys {
-    type Item = (&'a String, &'a Entry);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, Entry)>,
-        fn(&'a (String, Entry)) -> (&'a String, &'a Entry),
-    >;
-
-    fn into_iter(self) -> Self::IntoIter {
-        fn pair(p: &(String, Entry)) -> (&String, &Entry) {
-            (&p.0, &p.1)
-        }
-        self.entries
-            .iter()
-            .map(pair as fn(&'a (String, Entry)) -> (&'a String, &'a Entry))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

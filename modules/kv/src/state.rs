@@ -27,7 +27,7 @@ pub fn encode(store: &Store) -> Vec<u8> {
         }
         out.push(s.alive as u8);
         put_varint(&mut out, s.keys.len() as u64);
-        for (key, e) in &s.keys {
+        for (key, e) in s.keys.iter() {
             put_text(&mut out, key);
             for v in [e.version, e.deleted_at, e.expires_at] {
                 put_varint(&mut out, v);
