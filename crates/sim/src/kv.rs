@@ -3,7 +3,8 @@
 //! learn one another; then, without loss and with 10% message loss, one key written at
 //! a random node and a burst of keys written at random nodes in one round, each timed
 //! in rounds until every node reads it all. Every node holds every writer's state, so
-//! the simulated cluster's memory grows as N × writers (about 0.4 KB a pair).
+//! the simulated cluster's memory grows as N × writers (0.3–0.6 KB a pair with the rest
+//! of the simulator: 11.3 GB for 10,000 nodes × 2,000 writers).
 
 use serde::Serialize;
 
