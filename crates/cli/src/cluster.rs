@@ -56,6 +56,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         backup_interval_ms: args.backup_interval_ms,
         tls: args.tls,
         extra_args: Vec::new(),
+        agent_args: None,
     };
     crate::block_on(async move {
         let mut cluster = Cluster::start(&layout, args.data_dir.clone()).await?;

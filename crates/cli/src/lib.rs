@@ -35,6 +35,7 @@ pub mod procs;
 pub mod pubsub;
 pub mod query;
 pub mod sim;
+mod sim_aggregate;
 mod sim_kelips;
 mod sim_kv;
 pub mod sim_pubsub;

@@ -29,6 +29,8 @@ pub struct Layout {
     pub tls: bool,
     /// More `hearsay agent` arguments for every agent.
     pub extra_args: Vec<String>,
+    /// More arguments for agent `i` alone (e.g. its zone label).
+    pub agent_args: Option<fn(usize) -> Vec<String>>,
 }
 
 /// A CA and one certificate for the whole local cluster (made once in `dir`), as
@@ -148,6 +150,10 @@ impl Cluster {
         let addr = |k: usize| SocketAddr::from(([127, 0, 0, 1], port(k) as u16));
         let data_dir = self.dir.join(format!("node-{i}"));
         let (gossip, api) = (addr(0), addr(1));
+        let mut args = self.agent_args.clone();
+        if let Some(own) = self.layout.agent_args {
+            args.extend(own(i));
+        }
         let child = spawn(
             &self.exe,
             &data_dir,
@@ -155,7 +161,7 @@ impl Cluster {
             api,
             &self.rendezvous,
             &self.layout,
-            &self.agent_args,
+            &args,
         )?;
         self.agents.push(AgentProc {
             index: i,

@@ -2,8 +2,8 @@
 //! the built-in `deploy` and `partition` stories on the stand-in module, a module
 //! author's own wasm (`run`), the S3 story with the real statecast code (`s3`),
 //! publish/subscribe with the broadcast module (`pubsub`), keyed state (`kv`), the
-//! one-hop lookup (`kelips`), and scenario files
-//! (`scenario`).
+//! one-hop lookup (`kelips`), aggregation over zones (`aggregate`), and scenario
+//! files (`scenario`).
 
 use std::time::Instant;
 
@@ -41,6 +41,10 @@ enum SimCommand {
     /// contacts filling, keys put, lookups without faults and while nodes are replaced
     /// (share found, mean hops, state per node)
     Kelips(crate::sim_kelips::KelipsArgs),
+    /// Aggregation over zones with the aggregate module's own code, 3 levels: every
+    /// node's root count, then a changed attribute at the root (without and with 10%
+    /// loss) and a stopped node out of the count, in rounds
+    Aggregate(crate::sim_aggregate::AggregateArgs),
     /// A scenario file: steps (deploy, crash, restart, partition, heal, expect, …).
     Scenario(crate::sim_run::ScenarioArgs),
     /// Deploy a new version at one node and measure until every node runs it.
@@ -162,6 +166,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         SimCommand::S3(args) => return crate::sim_s3::run(args),
         SimCommand::Pubsub(args) => return crate::sim_pubsub::run(args),
         SimCommand::Kv(args) => return crate::sim_kv::run(args),
+        SimCommand::Aggregate(args) => return crate::sim_aggregate::run(args),
         SimCommand::Kelips(args) => return crate::sim_kelips::run(args),
         SimCommand::Scenario(args) => return crate::sim_run::scenario(args),
         SimCommand::Deploy { common, modules_dead } => {

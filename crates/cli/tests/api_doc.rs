@@ -63,12 +63,17 @@ fn every_route_is_documented_and_every_documented_route_served() {
         .into_iter()
         .map(|(method, path)| (method, format!("/v1{path}")))
         .chain(routes_in(&repo("crates/node/src/gossip_http.rs")))
+        .chain(routes_in(&repo("crates/node/src/ui.rs")))
         .collect();
     assert!(
         served.contains(&("POST".into(), "/v1/deploy".into())),
         "{served:?}"
     );
     assert!(served.contains(&("POST".into(), "/gossip".into())), "{served:?}");
+    assert!(
+        served.contains(&("GET".into(), "/ui/app.js".into())),
+        "{served:?}"
+    );
     let documented = routes_in_docs(&docs());
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let unserved: Vec<_> = documented.difference(&served).collect();

@@ -1,6 +1,6 @@
 //! The wasm32 side of the module ABI (`docs/module-abi.md`): the `hearsay` imports,
-//! the `Host`s built on them ([`WasmHost`] for v1, [`WasmHostV2`] adding `emit` and
-//! `labels`), input buffers, and the one module instance. Only `export_module!` and
+//! the `Host`s built on them ([`WasmHost`] for v1, [`WasmHostV2`] adding `emit`,
+//! `labels` and `node_info`), input buffers, and the one module instance. Only `export_module!` and
 //! `export_module_v2!` should call into here; each call is generic over the host type
 //! so a v1 module never references (and so never imports) the v2 functions.
 
@@ -36,6 +36,8 @@ mod imports {
         pub fn hearsay_emit(kind_ptr: *const u8, kind_len: usize, ptr: *const u8, len: usize);
         #[link_name = "labels"]
         pub fn hearsay_labels(ptr: *mut u8, cap: usize) -> i32;
+        #[link_name = "node_info"]
+        pub fn hearsay_node_info(ptr: *mut u8, cap: usize) -> i32;
     }
 }
 
@@ -72,6 +74,14 @@ impl Host for WasmHostV2 {
     }
     fn labels(&self) -> String {
         let text = read_text(imports::hearsay_labels);
+        if text.is_empty() {
+            "{}".to_string()
+        } else {
+            text
+        }
+    }
+    fn node_info(&self) -> String {
+        let text = read_text(imports::hearsay_node_info);
         if text.is_empty() {
             "{}".to_string()
         } else {

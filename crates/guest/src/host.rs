@@ -70,4 +70,11 @@ pub trait Host {
     fn labels(&self) -> String {
         "{}".to_string()
     }
+    /// What the node knows of itself (ABI v2, the `node_info` import): a JSON object
+    /// `{"uptime_ms":N,"modules":{"NAME":{"deployment":"TIME@ORIGIN","version":"HEX"}}}` — how
+    /// long the node has run and the deployment and code version (sha256) of every
+    /// module running on it; `{}` under a host that tells nothing.
+    fn node_info(&self) -> String {
+        "{}".to_string()
+    }
 }

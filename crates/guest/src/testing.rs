@@ -36,6 +36,8 @@ pub struct TestHost {
     pub labels: String,
     /// Every `emit`, in order: (kind, data).
     pub events: Vec<(String, Vec<u8>)>,
+    /// What `node_info` answers (a JSON object); empty means `{}`.
+    pub node_info: String,
 }
 
 impl TestHost {
@@ -81,6 +83,13 @@ impl Host for TestHost {
             "{}".to_string()
         } else {
             self.labels.clone()
+        }
+    }
+    fn node_info(&self) -> String {
+        if self.node_info.is_empty() {
+            "{}".to_string()
+        } else {
+            self.node_info.clone()
         }
     }
 }

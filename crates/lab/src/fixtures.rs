@@ -19,6 +19,8 @@ pub const BROADCAST: &[u8] = include_bytes!("../../../modules/dist/broadcast.was
 pub const KV: &[u8] = include_bytes!("../../../modules/dist/kv.wasm");
 /// `modules/dist/kelips.wasm`: a one-hop lookup over affinity groups.
 pub const KELIPS: &[u8] = include_bytes!("../../../modules/dist/kelips.wasm");
+/// `modules/dist/aggregate.wasm`: aggregation over zones (Astrolabe).
+pub const AGGREGATE: &[u8] = include_bytes!("../../../modules/dist/aggregate.wasm");
 /// `modules/dist/bad-loop.wasm`: loops forever from its third tick, on every node.
 pub const BAD_LOOP: &[u8] = include_bytes!("../../../modules/dist/bad-loop.wasm");
 /// `modules/dist/hostile-storm.wasm`: sends all it may and answers every message.

@@ -28,6 +28,7 @@ fn the_quick_bench_reports_every_row() {
         "pubsub",
         "kv",
         "kelips",
+        "aggregate",
     ] {
         assert!(
             rows.iter().any(|r| r["group"] == group),

@@ -71,17 +71,21 @@ fn routes() -> Router<ApiState> {
 }
 
 /// The API, behind (outermost first) the Host/Origin/Content-Type guard, the token,
-/// and the bound on bodies read at once.
+/// and the bound on bodies read at once; and the live map (`/ui`), behind the guard.
 pub(crate) fn router(state: ApiState, guard: Guard) -> Router {
     let bodies = BodyBudget::new(BODIES_AT_ONCE, MAX_BODY, state.counters.clone());
-    Router::new()
+    let api = Router::new()
         .nest("/v1", routes())
         .merge(routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(bodies, body_budget::limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), require_token));
+    // The map's page holds no secret: it is served without the token (its script
+    // sends one), but behind the same Host/Origin guard.
+    crate::ui::routes()
+        .merge(api)
         .layer(axum::middleware::from_fn_with_state(guard, api_guard::guard))
         .with_state(state)
 }
@@ -381,6 +385,7 @@ async fn validate(
     let params = params.to_string();
     let ctx = InstanceContext {
         labels: Default::default(),
+        node: Default::default(),
         self_addr: s.self_addr.to_string(),
         bootstrap: Vec::new(),
         seed: 0,

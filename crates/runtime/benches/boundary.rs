@@ -35,6 +35,7 @@ fn echo() -> Vec<u8> {
 fn ctx() -> InstanceContext {
     InstanceContext {
         labels: Default::default(),
+        node: Default::default(),
         self_addr: "127.0.0.1:7000".into(),
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,

@@ -50,6 +50,7 @@ pub enum QueryError {
 
 struct Running {
     number: DeploymentNumber,
+    version: Option<hearsay_core::CodeVersion>,
     instance: Instance,
 }
 
@@ -62,6 +63,8 @@ pub struct ModuleHost {
     running: BTreeMap<ModuleName, Running>,
     /// The node's labels, handed to every new instance.
     labels: BTreeMap<String, String>,
+    /// When the node started (the first call's time): the `node_info` import's uptime.
+    started_ms: Option<u64>,
     /// Log lines from modules, for the driver to drain into its logs.
     pub logs: Vec<(ModuleName, LogLine)>,
     /// Events modules published, for the driver to drain into its event stream.
@@ -80,6 +83,7 @@ impl ModuleHost {
             next_seed: seed,
             running: BTreeMap::new(),
             labels: BTreeMap::new(),
+            started_ms: None,
             logs: Vec::new(),
             events: Vec::new(),
             metrics: HostMetrics::default(),
@@ -111,7 +115,16 @@ impl ModuleHost {
         match self.start(now_ms, deployment, wasm) {
             Ok((instance, effects)) => {
                 self.metrics.loads += 1;
-                self.running.insert(module.clone(), Running { number, instance });
+                let version = deployment.version;
+                self.running.insert(
+                    module.clone(),
+                    Running {
+                        number,
+                        version,
+                        instance,
+                    },
+                );
+                self.tell_node_modules();
                 let mut inputs = vec![Input::Loaded {
                     module: module.clone(),
                     number,
@@ -140,6 +153,7 @@ impl ModuleHost {
         if deployment.version != Some(code.version) {
             return Err(LoadError::WrongCode);
         }
+        let started_ms = *self.started_ms.get_or_insert(now_ms);
         let budget = deployment.budget.resolve(&self.runtime.limits.budget);
         self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let ctx = InstanceContext {
@@ -149,6 +163,10 @@ impl ModuleHost {
             seed: self.next_seed,
             now_ms,
             budget,
+            node: crate::instance::NodeInfo {
+                started_ms,
+                modules: self.node_modules(),
+            },
         };
         let (mut instance, effects) = Instance::start(&self.runtime, &code, &deployment.params, &ctx)?;
         // Hand over state from a live old instance. Nothing the old version hands over
@@ -198,6 +216,30 @@ impl ModuleHost {
     /// Drops a module's instance (a deployment stopped it).
     pub fn unload(&mut self, module: &ModuleName) {
         self.running.remove(module);
+        self.tell_node_modules();
+    }
+
+    /// The running modules as the `node_info` import tells them: name →
+    /// `{"deployment":N,"version":"HEX"}`.
+    fn node_modules(&self) -> String {
+        let modules: serde_json::Map<String, serde_json::Value> = self
+            .running
+            .iter()
+            .map(|(name, r)| {
+                let version = r.version.map(|v| v.to_hex()).unwrap_or_default();
+                let about = serde_json::json!({"deployment": r.number.to_string(), "version": version});
+                (name.to_string(), about)
+            })
+            .collect();
+        serde_json::Value::Object(modules).to_string()
+    }
+
+    /// Tells every instance what now runs on the node.
+    fn tell_node_modules(&mut self) {
+        let modules = self.node_modules();
+        for running in self.running.values_mut() {
+            running.instance.set_node_modules(&modules);
+        }
     }
 
     /// Ticks every live instance.

@@ -1,5 +1,6 @@
 //! The `hearsay` imports of module ABI v1 and v2 (docs/module-abi.md), as host
-//! functions: v2 adds `emit` (publish an event) and `labels` (the node's labels).
+//! functions: v2 adds `emit` (publish an event), `labels` (the node's labels) and
+//! `node_info` (its uptime and running modules).
 //! Every pointer and length from the guest is bounds-checked; a bad one traps the call.
 
 use wasmtime::{Caller, Linker};
@@ -180,6 +181,19 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
     linker.func_wrap(
         "hearsay",
+        "node_info",
+        |mut caller: Caller<'_, HostState>, ptr: i32, cap: i32| -> wasmtime::Result<i32> {
+            let state = caller.data();
+            let text = format!(
+                "{{\"uptime_ms\":{},\"modules\":{}}}",
+                state.now_ms.saturating_sub(state.node_started_ms),
+                state.node_modules
+            );
+            write_text(&mut caller, text, ptr, cap)
+        },
+    )?;
+    linker.func_wrap(
+        "hearsay",
         "reply",
         |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<()> {
             let Some(limit) = caller.data().reply_limit else {
@@ -212,7 +226,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// Names and arities of the imports, for checking a module before instantiating it.
-pub(crate) const IMPORTS: [(&str, usize, usize); 9] = [
+pub(crate) const IMPORTS: [(&str, usize, usize); 10] = [
     ("send", 4, 0),
     ("now_ms", 0, 1),
     ("random", 2, 0),
@@ -222,4 +236,5 @@ pub(crate) const IMPORTS: [(&str, usize, usize); 9] = [
     ("reply", 2, 0),
     ("emit", 4, 0),
     ("labels", 2, 1),
+    ("node_info", 2, 1),
 ];

@@ -41,6 +41,27 @@ pub struct InstanceContext {
     pub budget: Budget,
     /// The node's labels (`--label KEY=VALUE`), for the `labels` import.
     pub labels: std::collections::BTreeMap<String, String>,
+    /// When the node started and what runs on it, for the `node_info` import.
+    pub node: NodeInfo,
+}
+
+/// What the `node_info` import tells: when the node started (host clock) and the
+/// modules running, as a JSON object of name → `{"deployment","version"}`.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The node's start on the host's clock.
+    pub started_ms: u64,
+    /// The running modules, JSON.
+    pub modules: String,
+}
+
+impl Default for NodeInfo {
+    fn default() -> Self {
+        NodeInfo {
+            started_ms: 0,
+            modules: "{}".to_string(),
+        }
+    }
 }
 
 struct Exports {
@@ -94,6 +115,8 @@ impl Instance {
         );
         let mut state = state;
         state.labels = serde_json::to_string(&ctx.labels).unwrap_or_else(|_| "{}".into());
+        state.node_started_ms = ctx.node.started_ms;
+        state.node_modules = ctx.node.modules.clone();
         let mut store = Store::new(&runtime.engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
         let fuel = runtime.limits.fuel_per_call;
@@ -301,6 +324,11 @@ impl Instance {
     /// Replaces the peers the `bootstrap_peers` import answers.
     pub fn set_bootstrap(&mut self, peers: &[String]) {
         self.store.data_mut().bootstrap = peers.join("\n");
+    }
+
+    /// Replaces the running modules the `node_info` import tells of.
+    pub fn set_node_modules(&mut self, modules: &str) {
+        self.store.data_mut().node_modules = modules.to_string();
     }
 
     /// True when the module takes commands (exports `hearsay_command`).

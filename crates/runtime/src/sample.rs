@@ -12,6 +12,7 @@ pub const PEER: &str = "127.0.0.1:7001";
 fn ctx(self_addr: &str) -> InstanceContext {
     InstanceContext {
         labels: Default::default(),
+        node: Default::default(),
         self_addr: self_addr.into(),
         bootstrap: vec![PEER.into()],
         seed: 1,

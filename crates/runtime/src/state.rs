@@ -78,6 +78,11 @@ pub(crate) struct HostState {
     pub bootstrap: String,
     /// The node's labels as a JSON object (the `labels` import).
     pub labels: String,
+    /// The modules running on the node as a JSON object, name → deployment and
+    /// version (the `node_info` import's `modules`).
+    pub node_modules: String,
+    /// When the node started, on the host's clock (the `node_info` import's uptime).
+    pub node_started_ms: u64,
     pub effects: Effects,
     /// Sends the current call made (dropped ones too): the flood limit counts them.
     pub sends_in_call: usize,
@@ -114,6 +119,8 @@ impl HostState {
             self_addr,
             bootstrap: bootstrap.join("\n"),
             labels: "{}".to_string(),
+            node_modules: "{}".to_string(),
+            node_started_ms: now_ms,
             effects: Effects::default(),
             sends_in_call: 0,
             reply_limit: None,

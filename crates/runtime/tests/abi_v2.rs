@@ -25,6 +25,7 @@ fn ctx(labels: &[(&str, &str)]) -> InstanceContext {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         self_addr: "127.0.0.1:7000".into(),
+        node: Default::default(),
         bootstrap: vec!["127.0.0.1:7001".into()],
         seed: 1,
         now_ms: 1000,

@@ -23,6 +23,7 @@ const BAD_REPLY: &str = include_str!("../../../modules/hostile/bad-reply.wat");
 fn ctx(budget: Budget) -> InstanceContext {
     InstanceContext {
         labels: Default::default(),
+        node: Default::default(),
         self_addr: "127.0.0.1:7000".into(),
         bootstrap: vec!["127.0.0.1:7001".into(), "127.0.0.1:7002".into()],
         seed: 1,

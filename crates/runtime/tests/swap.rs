@@ -183,6 +183,7 @@ fn corrupted_and_foreign_wasm_is_refused_with_a_reason() {
     let code = rt.compile(&v2).unwrap();
     let ctx = hearsay_runtime::InstanceContext {
         labels: Default::default(),
+        node: Default::default(),
         self_addr: "127.0.0.1:1".into(),
         bootstrap: vec![],
         seed: 0,
@@ -221,6 +222,7 @@ fn compiled_code_is_shared_on_disk() {
     eprintln!("compile: cold {cold:?}, from the disk cache {:?}", warm.elapsed());
     let ctx = hearsay_runtime::InstanceContext {
         labels: Default::default(),
+        node: Default::default(),
         self_addr: "127.0.0.1:1".into(),
         bootstrap: vec![],
         seed: 0,

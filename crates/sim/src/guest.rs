@@ -18,7 +18,29 @@ struct SimHost<'a> {
     rng: &'a mut ChaCha8Rng,
     self_addr: &'a str,
     bootstrap: &'a [String],
+    about: &'a About,
     sends: Sends,
+}
+
+/// What a guest's host tells it of its node: labels, start, running modules.
+#[derive(Debug, Clone)]
+pub struct About {
+    /// The node's labels, a JSON object.
+    pub labels: String,
+    /// When the node started (virtual time).
+    pub started: Millis,
+    /// The modules running on it, name → `{"deployment","version"}`, JSON.
+    pub modules: String,
+}
+
+impl Default for About {
+    fn default() -> Self {
+        About {
+            labels: "{}".to_string(),
+            started: 0,
+            modules: "{}".to_string(),
+        }
+    }
 }
 
 impl Host for SimHost<'_> {
@@ -41,6 +63,16 @@ impl Host for SimHost<'_> {
     fn self_addr(&self) -> String {
         self.self_addr.to_string()
     }
+    fn labels(&self) -> String {
+        self.about.labels.clone()
+    }
+    fn node_info(&self) -> String {
+        format!(
+            "{{\"uptime_ms\":{},\"modules\":{}}}",
+            self.now.saturating_sub(self.about.started),
+            self.about.modules
+        )
+    }
 }
 
 /// A native guest module on one simulated node.
@@ -48,6 +80,8 @@ pub struct Guest {
     inner: Box<dyn DynModule>,
     self_addr: String,
     bootstrap: Vec<String>,
+    /// What its host tells of the node (labels, running modules).
+    pub about: About,
 }
 
 /// A host over a guest's own address and peers; a macro so the borrow of those
@@ -59,6 +93,7 @@ macro_rules! host {
             rng: $rng,
             self_addr: &$guest.self_addr,
             bootstrap: &$guest.bootstrap,
+            about: &$guest.about,
             sends: Vec::new(),
         }
     };
@@ -73,6 +108,7 @@ impl Guest {
         bootstrap: &[PeerAddr],
         now: Millis,
         rng: &mut ChaCha8Rng,
+        about: About,
     ) -> Result<(Guest, Sends), String> {
         let self_addr = self_addr.to_string();
         let bootstrap: Vec<String> = bootstrap.iter().map(ToString::to_string).collect();
@@ -81,6 +117,7 @@ impl Guest {
             rng,
             self_addr: &self_addr,
             bootstrap: &bootstrap,
+            about: &about,
             sends: Vec::new(),
         };
         let inner = factory(params, &mut host)?;
@@ -90,6 +127,7 @@ impl Guest {
                 inner,
                 self_addr,
                 bootstrap,
+                about,
             },
             sends,
         ))

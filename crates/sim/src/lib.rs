@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod aggregate;
 pub mod codebase;
 pub mod effects;
 pub mod guest;

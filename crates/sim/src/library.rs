@@ -13,6 +13,7 @@ pub fn native(module: &str) -> Option<Factory> {
         "broadcast" => factory::<broadcast::Broadcast>(),
         "kv" => factory::<kv::Kv>(),
         "kelips" => factory::<kelips::Kelips>(),
+        "aggregate" => factory::<aggregate::Aggregate>(),
         "statecast" => factory::<Statecast<Fixed>>(),
         "statecast-poison" => factory::<Statecast<Poison>>(),
         "bad-trap" => factory::<Statecast<Trap>>(),

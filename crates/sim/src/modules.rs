@@ -11,15 +11,16 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use hearsay_core::{Deployment, DeploymentNumber, Input, Millis, ModuleName, PeerAddr};
+use hearsay_core::{CodeVersion, Deployment, DeploymentNumber, Input, Millis, ModuleName, PeerAddr};
 use hearsay_runtime::{ModuleHost, Runtime};
 
 use crate::codebase::Codebase;
-use crate::guest::{Guest, Sends};
+use crate::guest::{About, Guest, Sends};
 
 /// A natively linked instance.
 struct Native {
     number: DeploymentNumber,
+    version: CodeVersion,
     guest: Guest,
     /// Killed by the scenario: it answers nothing any more.
     failed: bool,
@@ -39,6 +40,9 @@ pub struct NodeModules {
     /// Instances started from now on get no chance to run (a scenario measuring the
     /// core's own gossip alone): they load, and stay silent.
     pub silent: bool,
+    /// The node's labels (JSON) and start, for native guests' hosts.
+    labels: String,
+    started: Option<Millis>,
 }
 
 impl NodeModules {
@@ -53,6 +57,44 @@ impl NodeModules {
             rng: ChaCha8Rng::seed_from_u64(seed),
             seed,
             silent: false,
+            labels: "{}".to_string(),
+            started: None,
+        }
+    }
+
+    /// The node's labels (a JSON object), for modules started from now on.
+    pub fn set_labels(&mut self, labels: String) {
+        if let Some(host) = self.wasm.as_mut() {
+            if let Ok(map) = serde_json::from_str(&labels) {
+                host.set_labels(map);
+            }
+        }
+        self.labels = labels;
+    }
+
+    /// What a native guest's host tells of the node now.
+    fn about(&self, now: Millis) -> About {
+        let modules: serde_json::Map<String, serde_json::Value> = self
+            .native
+            .iter()
+            .map(|(name, n)| {
+                let about =
+                    serde_json::json!({"deployment": n.number.to_string(), "version": n.version.to_hex()});
+                (name.to_string(), about)
+            })
+            .collect();
+        About {
+            labels: self.labels.clone(),
+            started: self.started.unwrap_or(now),
+            modules: serde_json::Value::Object(modules).to_string(),
+        }
+    }
+
+    /// Tells every native guest what runs on the node now.
+    fn tell_about(&mut self, now: Millis) {
+        let about = self.about(now);
+        for n in self.native.values_mut() {
+            n.guest.about = about.clone();
         }
     }
 
@@ -66,9 +108,12 @@ impl NodeModules {
             self.bootstrap.clone(),
             self.seed,
         );
-        let host = self
-            .wasm
-            .get_or_insert_with(|| ModuleHost::new(runtime, addr, bootstrap, seed.rotate_left(17)));
+        let labels = &self.labels;
+        let host = self.wasm.get_or_insert_with(|| {
+            let mut host = ModuleHost::new(runtime, addr, bootstrap, seed.rotate_left(17));
+            host.set_labels(serde_json::from_str(labels).unwrap_or_default());
+            host
+        });
         host.logs.clear();
         host.events.clear();
         host
@@ -89,7 +134,9 @@ impl NodeModules {
         let Some(version) = deployment.version else {
             return Vec::new();
         };
+        self.started.get_or_insert(now);
         if let Some(factory) = codebase.native(&version) {
+            let about = self.about(now);
             let started = Guest::start(
                 factory,
                 &deployment.params,
@@ -97,6 +144,7 @@ impl NodeModules {
                 &self.bootstrap,
                 now,
                 &mut self.rng,
+                about,
             );
             let (mut guest, sends) = match started {
                 Ok(started) => started,
@@ -114,10 +162,12 @@ impl NodeModules {
                 module.clone(),
                 Native {
                     number,
+                    version,
                     guest,
                     failed: false,
                 },
             );
+            self.tell_about(now);
             let mut inputs = vec![Input::Loaded { module, number }];
             if !self.silent {
                 inputs.extend(sends_to_inputs(&deployment.module, sends));
@@ -146,6 +196,7 @@ impl NodeModules {
         if let Some(host) = self.wasm.as_mut() {
             host.unload(module);
         }
+        self.tell_about(self.started.unwrap_or(0));
     }
 
     /// Hands a payload to a module, if it runs deployment `number`.

@@ -100,6 +100,9 @@ pub struct SimConfig {
     pub code_size: usize,
     /// The modules every node runs from the start; `None`: the stand-in, version 1.
     pub modules: Option<Vec<ModuleSpec>>,
+    /// Node `i`'s labels as a JSON object (`--label` of an agent), e.g. its zone, at
+    /// index `i`; a node past the end has none.
+    pub labels: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -117,6 +120,7 @@ impl Default for SimConfig {
             },
             code_size: 64 * 1024,
             modules: None,
+            labels: Vec::new(),
         }
     }
 }
@@ -217,12 +221,15 @@ impl Sim {
         });
         let phase = self.world.rng.gen_range(0..self.cfg.gossip_interval_ms.max(1));
         let driver = Driver::new(core, self.cfg.gossip_interval_ms, self.now + phase);
-        let modules = NodeModules::new(
+        let mut modules = NodeModules::new(
             addr_of(i),
             self.settings.rendezvous.clone(),
             self.runtime.clone(),
             seed.rotate_left(7),
         );
+        if let Some(labels) = self.cfg.labels.get(i) {
+            modules.set_labels(labels.clone());
+        }
         SimNode {
             driver,
             modules,

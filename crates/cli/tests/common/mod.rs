@@ -4,6 +4,7 @@
 //! failing test their data directories and logs are kept and their path printed.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod statecast;
 
 use std::io::{Read, Write};

@@ -36,6 +36,7 @@ pub fn layout(plan: &Plan, nodes: usize, extra_args: Vec<String>) -> Layout {
         backup_interval_ms: plan.backup_interval_ms,
         tls: false,
         extra_args,
+        agent_args: None,
     }
 }
 

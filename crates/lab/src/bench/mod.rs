@@ -12,9 +12,12 @@
 //! - `storm`: a fix, the API and other modules beside an amplifying storm.
 //! - `pubsub`: the broadcast module on the largest agent cluster, and simulated.
 //! - `kv`: the kv module on the largest agent cluster.
+//! - `aggregate`: the aggregate module on the largest agent cluster, in 3 levels of
+//!   zones: a change at the root aggregate, a new version on the map.
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
+mod aggregate;
 mod kelips;
 mod kv;
 mod loss;
@@ -81,6 +84,8 @@ pub enum Group {
     Kv,
     /// The one-hop lookup: the kelips module on real agents, then simulated.
     Kelips,
+    /// Aggregation over zones: the aggregate module on real agents.
+    Aggregate,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -167,6 +172,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Kelips) {
         report.rows.extend(crate::block_on(kelips::rows(&plan))?);
+    }
+    if wants(Group::Aggregate) {
+        report.rows.extend(crate::block_on(aggregate::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

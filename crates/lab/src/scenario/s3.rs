@@ -57,6 +57,7 @@ pub async fn run(args: S3Args) -> Result<()> {
         backup_interval_ms: args.backup_interval_ms,
         tls: false,
         extra_args: Vec::new(),
+        agent_args: None,
     };
     if let Some(dir) = &args.data_dir {
         if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
