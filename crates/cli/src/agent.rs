@@ -101,9 +101,36 @@ pub struct AgentArgs {
     /// keep-alive connection may sit idle, in ms [default: 30000].
     #[arg(long)]
     header_timeout_ms: Option<u64>,
+    /// How log lines are written to stderr: `text` for people, `json` (one object a
+    /// line) for log collectors [default: text].
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+    /// Which log lines are written: `error`, `warn`, `info`, `debug` or `trace`, or a
+    /// filter such as `info,hearsay_node=debug`; $RUST_LOG wins when set [default:
+    /// info].
+    #[arg(long)]
+    log_level: Option<String>,
     /// A TOML file with any of the settings above (snake_case keys); flags win.
     #[arg(long)]
     config: Option<PathBuf>,
+}
+
+/// How log lines look.
+#[derive(clap::ValueEnum, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+/// Where the agent's logs go, from flags and file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Logging {
+    format: LogFormat,
+    filter: String,
 }
 
 /// The TOML file's keys.
@@ -132,9 +159,11 @@ struct FileConfig {
     gossip_loss: Option<f64>,
     max_connections: Option<usize>,
     header_timeout_ms: Option<u64>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
 }
 
-fn config(args: AgentArgs) -> Result<AgentConfig> {
+fn config(args: AgentArgs) -> Result<(AgentConfig, Logging)> {
     let file = match &args.config {
         Some(path) => {
             let text =
@@ -250,7 +279,36 @@ fn config(args: AgentArgs) -> Result<AgentConfig> {
         .header_timeout_ms
         .or(file.header_timeout_ms)
         .unwrap_or(c.header_timeout_ms);
-    Ok(c)
+    let logging = Logging {
+        format: args.log_format.or(file.log_format).unwrap_or_default(),
+        filter: args
+            .log_level
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".to_string()),
+    };
+    Ok((c, logging))
+}
+
+/// Starts writing the agent's logs to stderr: $RUST_LOG if set, else the level asked.
+fn start_logging(logging: &Logging) -> Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => tracing_subscriber::EnvFilter::try_new(&env)
+            .with_context(|| format!("RUST_LOG={env:?} is not a log filter"))?,
+        _ => tracing_subscriber::EnvFilter::try_new(&logging.filter).with_context(|| {
+            format!(
+                "--log-level {:?}: expected error, warn, info, debug, trace or a filter like info,hearsay_node=debug",
+                logging.filter
+            )
+        })?,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match logging.format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+    Ok(())
 }
 
 /// `$XDG_CACHE_HOME/hearsay/compiled`, else `~/.cache/hearsay/compiled`.
@@ -262,14 +320,8 @@ fn default_compile_cache() -> Option<PathBuf> {
 }
 
 pub fn run(args: AgentArgs) -> Result<()> {
-    let config = config(args)?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let (config, logging) = config(args)?;
+    start_logging(&logging)?;
     crate::block_on(async move {
         hearsay_node::run(config, shutdown_signal()).await?;
         Ok(())
@@ -327,7 +379,9 @@ mod tests {
             config: Some(file),
             ..AgentArgs::default()
         };
-        let c = config(args).unwrap();
+        let (c, logging) = config(args).unwrap();
+        assert_eq!(logging.format, LogFormat::Text);
+        assert_eq!(logging.filter, "info");
         assert_eq!(c.data_dir, PathBuf::from("/d"));
         assert_eq!(c.gossip.port(), 9000);
         assert_eq!(c.api.port(), 9101);
@@ -343,5 +397,47 @@ mod tests {
         args = AgentArgs::default();
         assert!(config(args).unwrap_err().to_string().contains("--data-dir"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_flag_is_a_key_of_the_file() {
+        use clap::Args as _;
+        let command = AgentArgs::augment_args(clap::Command::new("agent"));
+        let mut keys = 0;
+        for arg in command.get_arguments() {
+            let key = arg.get_id().as_str();
+            if key == "config" {
+                continue;
+            }
+            keys += 1;
+            // A value of the wrong type is another error than an unknown key.
+            let error = toml::from_str::<FileConfig>(&format!("{key} = 0"))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                !error.contains("unknown field"),
+                "--{key} has no key in the file: {error}"
+            );
+        }
+        assert!(keys >= 20, "{keys}");
+    }
+
+    #[test]
+    fn the_example_file_and_the_log_settings_parse() {
+        let example: FileConfig = toml::from_str(include_str!("../../../packaging/agent.toml")).unwrap();
+        assert_eq!(example.labels.unwrap()["zone"], "/eu/rack1");
+        let file: FileConfig = toml::from_str("log_format = \"json\"\nlog_level = \"debug\"").unwrap();
+        assert_eq!(file.log_format, Some(LogFormat::Json));
+        assert!(toml::from_str::<FileConfig>("log_format = \"xml\"").is_err());
+        let bad = Logging {
+            format: LogFormat::Text,
+            filter: "=nonsense=".to_string(),
+        };
+        std::env::remove_var("RUST_LOG");
+        assert!(start_logging(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("--log-level"));
     }
 }

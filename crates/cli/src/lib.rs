@@ -29,6 +29,7 @@ pub mod kelips;
 pub mod keygen;
 pub mod keygen_tls;
 pub mod kv;
+pub mod manual;
 pub mod members;
 pub mod modules;
 pub mod procs;
@@ -53,3 +54,6 @@ pub fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> a
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     rt.block_on(f)
 }
+
+/// `hearsay --version`: the crate's version and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("HEARSAY_COMMIT"), ")");

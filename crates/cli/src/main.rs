@@ -2,14 +2,14 @@
 //! the `hearsay_cli` library (shared with `hearsay-lab`); errors are printed as one
 //! line (with their causes) and a non-zero exit, never a panic.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use hearsay_cli::{
-    agent, cluster, deploy, events, kelips, keygen, kv, members, pubsub, query, sim, status, watch,
+    agent, cluster, deploy, events, kelips, keygen, kv, manual, members, pubsub, query, sim, status, watch,
 };
 
 /// hearsay: a middleware for gossip protocols whose own code spreads by gossip.
 #[derive(Parser)]
-#[command(name = "hearsay", version, about)]
+#[command(name = "hearsay", version = hearsay_cli::VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Subcommands,
@@ -54,6 +54,19 @@ enum Subcommands {
     Sim(sim::SimArgs),
     /// Make a deployment key pair (ed25519), or with --cluster a cluster key.
     Keygen(keygen::KeygenArgs),
+    /// Print shell completions: `hearsay completions bash > /etc/bash_completion.d/hearsay`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (hearsay.1 and one per command) into a directory.
+    Man {
+        /// The directory, e.g. /usr/local/share/man/man1.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Print the agent's config file reference: every key of `hearsay agent --config`.
+    ConfigReference,
     /// Compile module code for an agent: wasm on stdin, compiled code on stdout (run by
     /// the agent itself, so the compiler's memory never becomes the agent's).
     #[command(hide = true)]
@@ -80,6 +93,19 @@ fn main() {
         Subcommands::Cluster(args) => cluster::run(args),
         Subcommands::Sim(args) => sim::run(args),
         Subcommands::Keygen(args) => keygen::run(args),
+        Subcommands::Completions { shell } => {
+            manual::completions(Cli::command(), shell);
+            Ok(())
+        }
+        Subcommands::Man { out } => manual::man_pages(Cli::command(), &out).map(|pages| {
+            for page in pages {
+                println!("{page}");
+            }
+        }),
+        Subcommands::ConfigReference => {
+            print!("{}", manual::config_reference());
+            Ok(())
+        }
         Subcommands::CompileModule => std::process::exit(hearsay_runtime::compiler_process::serve()),
     };
     if let Err(e) = result {

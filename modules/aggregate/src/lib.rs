@@ -518,10 +518,8 @@ impl Aggregate {
     fn answer(&mut self, from: &str, path: &[String], shared: usize, digest: &[Digest], host: &mut dyn Host) {
         let theirs: BTreeMap<(usize, &str), &Digest> =
             digest.iter().map(|d| ((d.level, d.name.as_str()), d)).collect();
-        let pushers_own = |level: usize, name: &str| match path.get(level) {
-            Some(component) => component == name,
-            None => name == from,
-        };
+        // The rows of the zones the pusher is in (its node row is its own news only).
+        let pushers_own = |level: usize, name: &str| path.get(level).map_or(false, |c| c == name);
         let mut rows = Vec::new();
         let mut fresher = Vec::new();
         for (level, name, row) in self.all_rows(shared) {
