@@ -1,5 +1,5 @@
 //! Receiving envelopes: integrity first, then the deployment comparison that makes a
-//! module's own gossip carry its code updates (DESIGN.md, "How a message flows"):
+//! module's own gossip carry its code updates (docs/design.md, "How a message flows"):
 //! equal numbers deliver; a newer sender is asked for its record; an older sender is
 //! sent ours. Mismatched payloads are never delivered.
 
