@@ -528,7 +528,16 @@ impl Aggregate {
                 Some(d) if d.hash != row.hash && (row.issued > d.issued || pushers_own(level, name)) => {
                     rows.push((level, name, row))
                 }
-                Some(d) if d.hash == row.hash && row.issued > d.issued => fresher.push((level, name, row)),
+                // Its age is news only once the pusher's copy is getting old: a
+                // quarter of the way to expiry (every exchange would otherwise carry
+                // a digest of half the rows, most of the idle traffic).
+                Some(d)
+                    if d.hash == row.hash
+                        && row.issued > d.issued
+                        && self.now.saturating_sub(d.issued) > self.params.expire_ms / 4 =>
+                {
+                    fresher.push((level, name, row))
+                }
                 Some(_) => {}
             }
         }
