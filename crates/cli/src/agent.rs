@@ -49,6 +49,11 @@ pub struct AgentArgs {
     /// as the hearsay binary.
     #[arg(long)]
     compile_cache: Option<PathBuf>,
+    /// Run a new version first on code from the baseline compiler (Winch, a few ms),
+    /// then move it onto optimised code compiled in the background; false: wait for the
+    /// optimised code [default: true].
+    #[arg(long)]
+    baseline_compile: Option<bool>,
     /// Public deployment keys (FILE.pub from `hearsay keygen`) whose signed deployments
     /// this node accepts, comma-separated. Without any, the node runs INSECURE and
     /// accepts unsigned deployments from anyone who reaches its gossip port.
@@ -146,6 +151,7 @@ struct FileConfig {
     interval_ms: Option<u64>,
     backup_interval_ms: Option<u64>,
     compile_cache: Option<PathBuf>,
+    baseline_compile: Option<bool>,
     trusted_keys: Option<Vec<PathBuf>>,
     signing_key: Option<PathBuf>,
     cluster_key: Option<PathBuf>,
@@ -211,6 +217,10 @@ fn config(args: AgentArgs) -> Result<(AgentConfig, Logging)> {
         .compile_cache
         .or(file.compile_cache)
         .or_else(default_compile_cache);
+    c.baseline_compile = args
+        .baseline_compile
+        .or(file.baseline_compile)
+        .unwrap_or(c.baseline_compile);
     // This very binary, even if its file was replaced since (an upgrade in progress):
     // the compiler process must build the agent's own engine.
     c.compiler_process = Some(PathBuf::from("/proc/self/exe"));

@@ -57,6 +57,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         tls: args.tls,
         extra_args: Vec::new(),
         agent_args: None,
+        own_compile_cache: false,
     };
     crate::block_on(async move {
         let mut cluster = Cluster::start(&layout, args.data_dir.clone()).await?;

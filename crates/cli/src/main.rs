@@ -6,6 +6,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use hearsay_cli::{
     agent, cluster, deploy, events, kelips, keygen, kv, manual, members, pubsub, query, sim, status, watch,
 };
+use hearsay_runtime::runtime::Tier;
 
 /// hearsay: a middleware for gossip protocols whose own code spreads by gossip.
 #[derive(Parser)]
@@ -70,7 +71,17 @@ enum Subcommands {
     /// Compile module code for an agent: wasm on stdin, compiled code on stdout (run by
     /// the agent itself, so the compiler's memory never becomes the agent's).
     #[command(hide = true)]
-    CompileModule,
+    CompileModule {
+        /// With the baseline compiler (Winch), as a new version's first code.
+        #[arg(long, conflicts_with = "optimized")]
+        baseline: bool,
+        /// With the optimising compiler (Cranelift); the default.
+        #[arg(long)]
+        optimized: bool,
+        /// Run only when nothing else wants the CPU: the module runs its baseline code.
+        #[arg(long)]
+        background: bool,
+    },
 }
 
 fn main() {
@@ -106,7 +117,14 @@ fn main() {
             print!("{}", manual::config_reference());
             Ok(())
         }
-        Subcommands::CompileModule => std::process::exit(hearsay_runtime::compiler_process::serve()),
+        Subcommands::CompileModule {
+            baseline,
+            optimized: _,
+            background,
+        } => {
+            let tier = if baseline { Tier::Baseline } else { Tier::Optimized };
+            std::process::exit(hearsay_runtime::compiler_process::serve(tier, background))
+        }
     };
     if let Err(e) = result {
         eprintln!("hearsay: {e:#}");

@@ -31,6 +31,9 @@ pub struct Layout {
     pub extra_args: Vec<String>,
     /// More arguments for agent `i` alone (e.g. its zone label).
     pub agent_args: Option<fn(usize) -> Vec<String>>,
+    /// Each agent compiles into a cache of its own, as on separate hosts (else one
+    /// cache for the cluster, as agents of one host share it).
+    pub own_compile_cache: bool,
 }
 
 /// A CA and one certificate for the whole local cluster (made once in `dir`), as
@@ -279,7 +282,10 @@ fn spawn(
         .args(["--backup-interval-ms", &layout.backup_interval_ms.to_string()])
         .args(security)
         .arg("--compile-cache")
-        .arg(data_dir.parent().unwrap_or(data_dir).join("compiled"))
+        .arg(match layout.own_compile_cache {
+            true => data_dir.join("compiled"),
+            false => data_dir.parent().unwrap_or(data_dir).join("compiled"),
+        })
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log);

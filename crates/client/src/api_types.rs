@@ -131,6 +131,14 @@ pub struct ModuleReport {
     pub adopted_at_ms: Option<u64>,
     /// When the running instance was loaded (ms since the UNIX epoch).
     pub running_since_ms: Option<u64>,
+    /// Which compiler made the running instance's code: `baseline` (Winch, while the
+    /// optimised code is being compiled) or `optimized` (Cranelift).
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// When the running instance moved from baseline onto optimised code (ms since the
+    /// UNIX epoch), if it started on baseline code.
+    #[serde(default)]
+    pub optimized_at_ms: Option<u64>,
     /// What the running instance consumed, and what its budget dropped.
     #[serde(default)]
     pub usage: Option<hearsay_core::budget::BudgetUsage>,
@@ -176,6 +184,8 @@ impl ModuleReport {
             running: status.running.map(|n| n.to_string()),
             adopted_at_ms,
             running_since_ms,
+            tier: None,
+            optimized_at_ms: None,
             usage,
             auto_rollback: status.auto_rollback.as_ref().map(|a| AutoRollbackReport {
                 after_ms: a.after_ms,

@@ -97,6 +97,10 @@ impl Actor {
                 let inputs = self.fx.modules.swap(compiled);
                 self.feed_all(inputs);
             }
+            Event::Optimized(compiled) => {
+                let inputs = self.fx.modules.optimize(compiled);
+                self.feed_all(inputs);
+            }
         }
     }
 

@@ -73,6 +73,9 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
     if let Some(exe) = &config.compiler_process {
         runtime = runtime.with_compiler_process(exe.clone());
     }
+    if config.baseline_compile {
+        runtime = runtime.with_baseline_tier().map_err(NodeError::Setup)?;
+    }
     let runtime = Arc::new(runtime);
     let bootstrap = crate::rendezvous::bootstrap_peers(&rendezvous);
     let mut host = ModuleHost::new(runtime.clone(), addr, bootstrap, seed.rotate_left(17));

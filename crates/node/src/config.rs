@@ -42,6 +42,8 @@ pub struct AgentConfig {
     /// The executable that compiles module code in a process of its own
     /// (`EXE compile-module`, the `hearsay` binary); None: in the agent's process.
     pub compiler_process: Option<PathBuf>,
+    /// New code runs first as the baseline compiler's, then moves onto optimised code.
+    pub baseline_compile: bool,
     /// Deployment keys whose signatures this node accepts; none = insecure.
     pub trusted_keys: Vec<VerifyingKey>,
     /// A key to sign this node's own API deployments with.
@@ -82,6 +84,7 @@ impl AgentConfig {
             backup_interval_ms: 1000,
             compile_cache: None,
             compiler_process: None,
+            baseline_compile: true,
             trusted_keys: Vec::new(),
             signing_key: None,
             cluster_key: None,

@@ -180,7 +180,13 @@ impl Actor {
                 let module = &s.deployment.module;
                 let adopted = at(&self.fx.adopted_at, module, s.deployment.number);
                 let since = s.running.and_then(|n| at(&self.fx.running_since, module, n));
-                ModuleReport::new(s, adopted, since, usage.remove(module))
+                let mut report = ModuleReport::new(s, adopted, since, usage.remove(module));
+                if s.running.is_some() {
+                    let (tier, optimized_at) = self.fx.modules.tier(module);
+                    report.tier = tier.map(|t| t.name().to_string());
+                    report.optimized_at_ms = optimized_at;
+                }
+                report
             })
             .collect();
         StatusReport {

@@ -86,6 +86,8 @@ pub(crate) enum Event {
     Unreachable(PeerAddr),
     /// A deployment's code compiled (or not), for the module host.
     Compiled(crate::modules::Compiled),
+    /// The optimised code of a deployment whose baseline code runs (or why not).
+    Optimized(crate::modules::Compiled),
 }
 
 /// The senders: cloned into the listeners, the sender task, downloads and compiles.

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hearsay_core::{Deployment, DeploymentNumber, Input, Millis, ModuleName, PeerAddr};
+use hearsay_runtime::runtime::Tier;
 use hearsay_runtime::{BudgetUsage, HostMetrics, ModuleHost, QueryError, Runtime};
 use tokio::sync::mpsc;
 
@@ -58,6 +59,8 @@ pub(crate) struct Modules {
     queues: BTreeMap<ModuleName, VecDeque<Delivery>>,
     /// The module served last: the next payload comes from the one after it.
     turn: Option<ModuleName>,
+    /// When each module's instance moved onto optimised code, for the deployment.
+    optimized_at: BTreeMap<ModuleName, (DeploymentNumber, u64)>,
 }
 
 impl Modules {
@@ -80,6 +83,7 @@ impl Modules {
             events,
             queues: BTreeMap::new(),
             turn: None,
+            optimized_at: BTreeMap::new(),
         }
     }
 
@@ -190,14 +194,51 @@ impl Modules {
             .insert(deployment.module.clone(), deployment.number);
         let (store, runtime, done) = (self.store.clone(), self.runtime.clone(), self.events_in.clone());
         tokio::task::spawn_blocking(move || {
+            let mut baseline = false;
             let result = store
                 .read(&version)
                 .map_err(|e| format!("code store: {e}"))
-                .and_then(|wasm| runtime.compile(&wasm).map(|_| wasm).map_err(|e| e.to_string()));
+                .and_then(|wasm| {
+                    let code = runtime.compile(&wasm).map_err(|e| e.to_string())?;
+                    baseline = code.tier == Tier::Baseline;
+                    Ok(wasm)
+                });
             crate::release_memory();
+            let optimize = match (&result, baseline) {
+                (Ok(wasm), true) => Some((deployment.clone(), wasm.clone())),
+                _ => None,
+            };
             // Waits for room rather than lose a load; fails only when the node stops.
             let _ = done.blocking_send(Event::Compiled(Compiled { deployment, result }));
+            // The baseline code runs (and gossips the deployment on): now the
+            // optimised code, which the instance moves onto when it is ready.
+            if let Some((deployment, wasm)) = optimize {
+                let result = runtime.optimize(&wasm).map(|_| wasm).map_err(|e| e.to_string());
+                crate::release_memory();
+                let _ = done.blocking_send(Event::Optimized(Compiled { deployment, result }));
+            }
         });
+    }
+
+    /// Moves a module onto the optimised code of the deployment it runs
+    /// ([`ModuleHost::optimize`]); a failed optimising compile leaves it on baseline code.
+    pub(crate) fn optimize(&mut self, compiled: Compiled) -> Vec<Input> {
+        let Compiled { deployment, result } = compiled;
+        let inputs = match result {
+            Ok(wasm) => {
+                let inputs = self.timed(|host| host.optimize(crate::now_ms(), &deployment, &wasm));
+                if self.host.tier(&deployment.module) == Some(Tier::Optimized) {
+                    self.optimized_at
+                        .insert(deployment.module.clone(), (deployment.number, crate::now_ms()));
+                }
+                inputs
+            }
+            Err(reason) => {
+                tracing::warn!(module = %deployment.module, "optimising its code failed, the baseline code runs on: {reason}");
+                Vec::new()
+            }
+        };
+        self.report(inputs)
     }
 
     /// Swaps compiled code in; the result is the first input the core sees.
@@ -223,6 +264,20 @@ impl Modules {
             }
         };
         self.report(inputs)
+    }
+
+    /// Which compiler made a module's running code, and when it moved onto optimised
+    /// code if it started on baseline code.
+    pub(crate) fn tier(&self, module: &ModuleName) -> (Option<Tier>, Option<u64>) {
+        let Some((number, _)) = self.host.instance(module) else {
+            return (None, None);
+        };
+        let at = self
+            .optimized_at
+            .get(module)
+            .filter(|(n, _)| *n == number)
+            .map(|(_, at)| *at);
+        (self.host.tier(module), at)
     }
 
     /// What each module's instance consumed.

@@ -105,6 +105,15 @@ fn swap(c: &mut Criterion) {
                 .expect("compiles")
         })
     });
+    c.bench_function("compile membership.wasm (cold, baseline compiler)", |b| {
+        b.iter(|| {
+            Runtime::new(Limits::default())
+                .and_then(Runtime::with_baseline_tier)
+                .expect("runtime")
+                .compile(MEMBERSHIP)
+                .expect("compiles")
+        })
+    });
 }
 
 criterion_group! {

@@ -10,7 +10,7 @@ use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hearsay_core::CodeVersion;
 use wasmtime::{Engine, Module};
@@ -26,11 +26,7 @@ pub(crate) fn compile(
     version: CodeVersion,
     fresh: impl FnOnce() -> Result<(Module, Option<Vec<u8>>), LoadError>,
 ) -> Result<Module, LoadError> {
-    // The engine's compatibility hash is in the name: another wasmtime or other engine
-    // settings never read this file.
-    let mut h = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut h);
-    let path = dir.join(format!("{}-{:016x}.cwasm", version.to_hex(), h.finish()));
+    let path = path(engine, dir, version);
     // Compiled already (the usual case on a host of many agents): loaded without the
     // lock, since the file only ever appears whole (renamed into place). Taking the lock
     // to read made a hundred agents load one after the other.
@@ -62,6 +58,19 @@ pub(crate) fn compile(
         }
     }
     Ok(module)
+}
+
+/// The compiled code of `version` for `engine` in `dir`, if some agent has compiled it.
+pub(crate) fn lookup(engine: &Engine, dir: &Path, version: CodeVersion) -> Option<Module> {
+    load(engine, &path(engine, dir, version))
+}
+
+/// Where the code of `version` compiled for `engine` lives. The engine's compatibility
+/// hash is in the name: another wasmtime or other engine settings never read this file.
+fn path(engine: &Engine, dir: &Path, version: CodeVersion) -> PathBuf {
+    let mut h = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    dir.join(format!("{}-{:016x}.cwasm", version.to_hex(), h.finish()))
 }
 
 /// The compiled module at `path`, if there is one that deserializes.

@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::runtime::Tier;
 use crate::LoadError;
 
 /// Address space the compiler process may use: wasmtime validates a module's sizes
@@ -35,10 +36,14 @@ pub(crate) enum Outcome {
     Unavailable(String),
 }
 
-/// Compiles `wasm` with `exe compile-module`.
-pub(crate) fn compile(exe: &Path, wasm: &[u8]) -> Outcome {
-    let child = Command::new(exe)
-        .arg("compile-module")
+/// Compiles `wasm` with `exe compile-module --baseline|--optimized [--background]`.
+pub(crate) fn compile(exe: &Path, tier: Tier, background: bool, wasm: &[u8]) -> Outcome {
+    let mut command = Command::new(exe);
+    command.arg("compile-module").arg(tier.arg());
+    if background {
+        command.arg("--background");
+    }
+    let child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -72,17 +77,27 @@ pub(crate) fn compile(exe: &Path, wasm: &[u8]) -> Outcome {
     }
 }
 
-/// The child's side: reads wasm on stdin, writes compiled code on stdout; exit status
-/// 1 with the reason on stderr when the module does not compile.
-pub fn serve() -> i32 {
+/// The child's side: reads wasm on stdin, writes code compiled for `tier` on stdout;
+/// exit status 1 with the reason on stderr when the module does not compile. A
+/// `background` compile — the optimised code of a module whose baseline code already
+/// runs — gives way to the agents: it gets the CPU only when nothing else wants it.
+pub fn serve(tier: Tier, background: bool) -> i32 {
     limit(libc::RLIMIT_AS, MAX_ADDRESS_SPACE);
     limit(libc::RLIMIT_CPU, MAX_CPU_SECONDS);
+    if background {
+        // SCHED_IDLE, not a nice value: a hundred agents of one host optimising at
+        // once weigh 100 × nice 10's share against the few agents that have work,
+        // and took most of the CPU from the gossip spreading the version.
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: only this process's scheduling policy changes; failing leaves it.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    }
     let mut wasm = Vec::new();
     if let Err(e) = std::io::stdin().take(MAX_WASM_BYTES).read_to_end(&mut wasm) {
         eprintln!("cannot read the module: {e}");
         return 2;
     }
-    let engine = match crate::runtime::engine() {
+    let engine = match crate::runtime::engine(tier) {
         Ok(engine) => engine,
         Err(e) => {
             eprintln!("{e}");

@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use hearsay_core::{Deployment, DeploymentNumber, Input, ModuleName, PeerAddr};
+use hearsay_core::{Budget, Deployment, DeploymentNumber, Input, ModuleName, PeerAddr};
 
 use crate::instance::{Handover, Instance, InstanceContext};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Tier};
 use crate::state::{BudgetUsage, Effects, LogLine, ModuleEvent};
 use crate::LoadError;
 
@@ -32,6 +32,8 @@ pub struct HostMetrics {
     /// Payloads dropped because another deployment's instance ran by the time they
     /// arrived (a swap happened in between).
     pub stale_deliveries: u64,
+    /// Instances moved from baseline to optimised code ([`ModuleHost::optimize`]).
+    pub optimized: u64,
 }
 
 /// Why a query could not be answered.
@@ -153,21 +155,8 @@ impl ModuleHost {
         if deployment.version != Some(code.version) {
             return Err(LoadError::WrongCode);
         }
-        let started_ms = *self.started_ms.get_or_insert(now_ms);
         let budget = deployment.budget.resolve(&self.runtime.limits.budget);
-        self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let ctx = InstanceContext {
-            labels: self.labels.clone(),
-            self_addr: self.self_addr.clone(),
-            bootstrap: self.bootstrap.clone(),
-            seed: self.next_seed,
-            now_ms,
-            budget,
-            node: crate::instance::NodeInfo {
-                started_ms,
-                modules: self.node_modules(),
-            },
-        };
+        let ctx = self.context(now_ms, budget);
         let (mut instance, effects) = Instance::start(&self.runtime, &code, &deployment.params, &ctx)?;
         // Hand over state from a live old instance. Nothing the old version hands over
         // may keep the new one from running — it may be the fix for the old one: an
@@ -199,7 +188,7 @@ impl ModuleHost {
                     instance = started.0;
                     self.logs.push((
                         deployment.module.clone(),
-                        fresh_note(&fresh(format!("importing it failed: {e}"))),
+                        warning(&fresh(format!("importing it failed: {e}"))),
                     ));
                     self.metrics.fresh_starts += 1;
                     return Ok((instance, started.1));
@@ -208,9 +197,93 @@ impl ModuleHost {
         };
         if let Some(note) = note {
             self.metrics.fresh_starts += 1;
-            self.logs.push((deployment.module.clone(), fresh_note(&note)));
+            self.logs.push((deployment.module.clone(), warning(&note)));
         }
         Ok((instance, effects))
+    }
+
+    /// What a new instance starts with.
+    fn context(&mut self, now_ms: u64, budget: Budget) -> InstanceContext {
+        let started_ms = *self.started_ms.get_or_insert(now_ms);
+        self.next_seed = self.next_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        InstanceContext {
+            labels: self.labels.clone(),
+            self_addr: self.self_addr.clone(),
+            bootstrap: self.bootstrap.clone(),
+            seed: self.next_seed,
+            now_ms,
+            budget,
+            node: crate::instance::NodeInfo {
+                started_ms,
+                modules: self.node_modules(),
+            },
+        }
+    }
+
+    /// Moves a module that runs baseline code onto its optimised code
+    /// ([`Runtime::optimize`], compiled meanwhile), handing its state over: the same
+    /// deployment goes on, faster, and the core sees no new load. Nothing changes when
+    /// another deployment runs by now, when the code is optimised already, or when the
+    /// instance has no state to hand over — a fresh start would lose what it holds, so
+    /// it keeps its baseline code until the next deployment. A new instance that fails
+    /// to start or to take the state leaves the baseline one running.
+    pub fn optimize(&mut self, now_ms: u64, deployment: &Deployment, wasm: &[u8]) -> Vec<Input> {
+        let module = &deployment.module;
+        let Some(old) = self.running.get_mut(module) else {
+            return Vec::new();
+        };
+        if old.number != deployment.number
+            || old.instance.tier == Tier::Optimized
+            || old.instance.failure().is_some()
+        {
+            return Vec::new();
+        }
+        let code = match self.runtime.optimize(wasm) {
+            Ok(code) if Some(code.version) == deployment.version => code,
+            Ok(_) => return Vec::new(),
+            Err(e) => {
+                self.logs.push((
+                    module.clone(),
+                    warning(&format!(
+                        "optimising the code failed, the baseline code runs on: {e}"
+                    )),
+                ));
+                return Vec::new();
+            }
+        };
+        let budget = deployment.budget.resolve(&self.runtime.limits.budget);
+        let limit = budget
+            .state_bytes
+            .min(old.instance.usage().budget.map_or(u64::MAX, |b| b.state_bytes));
+        let Ok(Handover::State(state)) = old.instance.export_state(now_ms, limit as usize) else {
+            return Vec::new();
+        };
+        let ctx = self.context(now_ms, budget);
+        let started = Instance::start(&self.runtime, &code, &deployment.params, &ctx);
+        let (mut instance, effects) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                self.logs.push((
+                    module.clone(),
+                    warning(&format!(
+                        "the optimised code did not start, the baseline code runs on: {e}"
+                    )),
+                ));
+                return Vec::new();
+            }
+        };
+        if !matches!(instance.import_state(now_ms, &state), Ok(true)) {
+            self.logs.push((
+                module.clone(),
+                warning("the optimised code did not take the state, the baseline code runs on"),
+            ));
+            return Vec::new();
+        }
+        self.metrics.optimized += 1;
+        if let Some(running) = self.running.get_mut(module) {
+            running.instance = instance;
+        }
+        self.effects(module, effects)
     }
 
     /// Drops a module's instance (a deployment stopped it).
@@ -350,6 +423,11 @@ impl ModuleHost {
             .collect()
     }
 
+    /// Which compiler made the code a module's instance runs.
+    pub fn tier(&self, module: &ModuleName) -> Option<Tier> {
+        self.running.get(module).map(|r| r.instance.tier)
+    }
+
     /// The deployment whose instance runs for a module, and whether it failed.
     pub fn instance(&self, module: &ModuleName) -> Option<(DeploymentNumber, Option<&crate::ModuleError>)> {
         self.running.get(module).map(|r| (r.number, r.instance.failure()))
@@ -393,7 +471,7 @@ impl ModuleHost {
 }
 
 /// A warning the host itself writes into a module's log.
-fn fresh_note(text: &str) -> LogLine {
+fn warning(text: &str) -> LogLine {
     LogLine {
         level: 1,
         text: text.to_string(),

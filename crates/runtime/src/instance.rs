@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap, TypedFunc};
 
 use hearsay_core::Budget;
 
-use crate::runtime::{Code, Runtime};
+use crate::runtime::{Code, Runtime, Tier};
 use crate::state::{BudgetUsage, Effects, HostState};
 use crate::{LoadError, ModuleError};
 
@@ -89,6 +89,8 @@ pub struct Instance {
     fuel_per_call: u64,
     /// The code it runs.
     pub version: hearsay_core::CodeVersion,
+    /// The compiler that made that code.
+    pub tier: Tier,
 }
 
 impl std::fmt::Debug for Instance {
@@ -117,15 +119,15 @@ impl Instance {
         state.labels = serde_json::to_string(&ctx.labels).unwrap_or_else(|_| "{}".into());
         state.node_started_ms = ctx.node.started_ms;
         state.node_modules = ctx.node.modules.clone();
-        let mut store = Store::new(&runtime.engine, state);
+        let (engine, linker) = runtime.engine_and_linker(code);
+        let mut store = Store::new(engine, state);
         store.limiter(|s| s as &mut dyn wasmtime::ResourceLimiter);
         let fuel = runtime.limits.fuel_per_call;
         store
             .set_fuel(fuel)
             .map_err(|e| LoadError::BadAbi(e.to_string()))?;
         store.data_mut().now_ms = ctx.now_ms;
-        let instance = runtime
-            .linker
+        let instance = linker
             .instantiate(&mut store, &code.module)
             .map_err(|e| classify(e, &mut store, fuel))?;
         let memory = instance
@@ -159,6 +161,7 @@ impl Instance {
             failed: None,
             fuel_per_call: fuel,
             version: code.version,
+            tier: code.tier,
         };
         let version = this.call(ctx.now_ms, |s, _| abi.call(s, ()))?;
         if !ABI_VERSIONS.contains(&version) {

@@ -29,5 +29,5 @@ pub use error::{LoadError, ModuleError};
 pub use host::{HostMetrics, ModuleHost, QueryError};
 pub use instance::{Handover, Instance, InstanceContext, ABI_VERSIONS};
 pub use limits::Limits;
-pub use runtime::{Code, Runtime};
+pub use runtime::{Code, Runtime, Tier};
 pub use state::{BudgetUsage, Effects, LogLine, ModuleEvent};

@@ -3,13 +3,20 @@
 //! swapping back to code seen just before (a rollback) costs an instantiation, and
 //! optionally on disk ([`crate::compile_cache`]), so agents sharing a host compile
 //! each version once and reload older ones without compiling.
+//!
+//! Two tiers, as JIT runtimes do: with [`Runtime::with_baseline_tier`], code no host
+//! cache holds is first compiled by wasmtime's baseline compiler (Winch: one pass, about
+//! a tenth of Cranelift's time) so a new version runs, and gossips itself on, within
+//! milliseconds of its code arriving; [`Runtime::optimize`] then compiles it with
+//! Cranelift and the host swaps the running instance onto that code
+//! ([`crate::ModuleHost::optimize`]).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use hearsay_core::CodeVersion;
-use wasmtime::{Config, Engine, ExternType, Linker, Module, OptLevel, ValType};
+use wasmtime::{Config, Engine, ExternType, Linker, Module, OptLevel, Strategy, ValType};
 
 use crate::compiler_process::Outcome;
 use crate::imports::{link, IMPORTS};
@@ -32,12 +39,41 @@ const REQUIRED_EXPORTS: [(&str, usize, usize); 6] = [
     ("hearsay_query", 2, 0),
 ];
 
+/// Which compiler made a module's machine code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tier {
+    /// Winch, wasmtime's baseline compiler: fast to compile, slower to run.
+    Baseline,
+    /// Cranelift with optimisations: what a module runs for good.
+    Optimized,
+}
+
+impl Tier {
+    /// Its name in reports: `baseline` or `optimized`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Baseline => "baseline",
+            Tier::Optimized => "optimized",
+        }
+    }
+
+    /// The argument that asks the compiler process for this tier.
+    pub(crate) fn arg(self) -> &'static str {
+        match self {
+            Tier::Baseline => "--baseline",
+            Tier::Optimized => "--optimized",
+        }
+    }
+}
+
 /// Compiled, ABI-checked module code.
 #[derive(Clone)]
 pub struct Code {
     pub(crate) module: Module,
     /// The sha256 of the wasm bytes.
     pub version: CodeVersion,
+    /// The compiler that made it.
+    pub tier: Tier,
 }
 
 impl std::fmt::Debug for Code {
@@ -50,6 +86,8 @@ impl std::fmt::Debug for Code {
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<HostState>,
+    /// The baseline tier's engine and linker, when new code runs before it is optimised.
+    baseline: Option<(Engine, Linker<HostState>)>,
     pub(crate) limits: Limits,
     /// Most recently used first. A handful of entries: a linear scan, no map.
     cache: Mutex<VecDeque<Code>>,
@@ -58,13 +96,20 @@ pub struct Runtime {
     compiler: Option<PathBuf>,
 }
 
-/// The engine every runtime uses, and the compiler process too: code compiled by one
-/// deserializes in the other only when their settings are the same.
-pub(crate) fn engine() -> Result<Engine, String> {
+/// The engine of a tier, for runtimes and the compiler process alike: code compiled by
+/// one deserializes in the other only when their settings are the same.
+pub(crate) fn engine(tier: Tier) -> Result<Engine, String> {
     let mut config = Config::new();
     config.consume_fuel(true);
-    config.cranelift_opt_level(OptLevel::Speed);
-    Engine::new(&config).map_err(|e| format!("wasmtime engine: {e}"))
+    match tier {
+        Tier::Optimized => {
+            config.cranelift_opt_level(OptLevel::Speed);
+        }
+        Tier::Baseline => {
+            config.strategy(Strategy::Winch);
+        }
+    }
+    Engine::new(&config).map_err(|e| format!("wasmtime engine ({tier:?}): {e}"))
 }
 
 impl Runtime {
@@ -77,12 +122,11 @@ impl Runtime {
     /// host that names the same directory. Its files are executable code: the directory
     /// must be as trusted as the `hearsay` binary.
     pub fn with_disk_cache(limits: Limits, dir: Option<PathBuf>) -> Result<Self, String> {
-        let engine = engine()?;
-        let mut linker = Linker::new(&engine);
-        link(&mut linker).map_err(|e| format!("wasmtime linker: {e}"))?;
+        let (engine, linker) = engine_and_linker(Tier::Optimized)?;
         Ok(Runtime {
             engine,
             linker,
+            baseline: None,
             limits,
             cache: Mutex::new(VecDeque::with_capacity(MEMORY_CACHE + 1)),
             disk_cache: dir,
@@ -98,6 +142,21 @@ impl Runtime {
     pub fn with_compiler_process(mut self, exe: PathBuf) -> Self {
         self.compiler = Some(exe);
         self
+    }
+
+    /// Compiles code no cache holds with the baseline compiler first, so it can run
+    /// within milliseconds; [`Runtime::optimize`] makes the optimised code later.
+    pub fn with_baseline_tier(mut self) -> Result<Self, String> {
+        self.baseline = Some(engine_and_linker(Tier::Baseline)?);
+        Ok(self)
+    }
+
+    /// The engine and linker that run `code`.
+    pub(crate) fn engine_and_linker(&self, code: &Code) -> (&Engine, &Linker<HostState>) {
+        match (&self.baseline, code.tier) {
+            (Some((engine, linker)), Tier::Baseline) => (engine, linker),
+            _ => (&self.engine, &self.linker),
+        }
     }
 
     /// The limits every instance gets.
@@ -116,27 +175,73 @@ impl Runtime {
     }
 
     /// Validates, ABI-checks and compiles module code (or returns it from the cache).
+    /// With a baseline tier, code that no cache holds comes back baseline-compiled;
+    /// [`Runtime::optimize`] then gives the optimised code.
     pub fn compile(&self, wasm: &[u8]) -> Result<Code, LoadError> {
         let version = CodeVersion::of(wasm);
-        {
-            let mut cache = self.cache.lock().expect("cache lock");
-            if let Some(at) = cache.iter().position(|c| c.version == version) {
-                let code = cache.remove(at).expect("found above");
-                cache.push_front(code.clone());
-                return Ok(code);
-            }
+        if let Some(code) = self.cached_code(version) {
+            return Ok(code);
         }
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
         }
-        let fresh = || self.compile_fresh(wasm);
+        if let Some((engine, _)) = &self.baseline {
+            let optimized = self
+                .disk_cache
+                .as_deref()
+                .and_then(|dir| crate::compile_cache::lookup(&self.engine, dir, version));
+            let (module, tier) = match optimized {
+                Some(module) => (module, Tier::Optimized),
+                None => (
+                    self.compile_fresh(engine, Tier::Baseline, false, wasm)?.0,
+                    Tier::Baseline,
+                ),
+            };
+            return self.remember(module, version, tier);
+        }
+        self.optimize(wasm)
+    }
+
+    /// Compiles `wasm` with the optimising compiler (or loads that from the disk
+    /// cache), and keeps it in memory in place of the baseline code of its version.
+    pub fn optimize(&self, wasm: &[u8]) -> Result<Code, LoadError> {
+        let version = CodeVersion::of(wasm);
+        if let Some(code) = self.cached_code(version).filter(|c| c.tier == Tier::Optimized) {
+            return Ok(code);
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
+        }
+        // With a baseline tier, the module runs meanwhile: the compile gives way.
+        let background = self.baseline.is_some();
+        let fresh = || self.compile_fresh(&self.engine, Tier::Optimized, background, wasm);
         let module = match &self.disk_cache {
             Some(dir) => crate::compile_cache::compile(&self.engine, dir, version, fresh)?,
             None => fresh()?.0,
         };
-        check_abi(&module)?;
-        let code = Code { module, version };
+        self.remember(module, version, Tier::Optimized)
+    }
+
+    /// The code of `version` kept in memory, moved to the front.
+    fn cached_code(&self, version: CodeVersion) -> Option<Code> {
         let mut cache = self.cache.lock().expect("cache lock");
+        let at = cache.iter().position(|c| c.version == version)?;
+        let code = cache.remove(at).expect("found above");
+        cache.push_front(code.clone());
+        Some(code)
+    }
+
+    /// ABI-checks compiled code and keeps it in memory, in place of any other code of
+    /// its version.
+    fn remember(&self, module: Module, version: CodeVersion, tier: Tier) -> Result<Code, LoadError> {
+        check_abi(&module)?;
+        let code = Code {
+            module,
+            version,
+            tier,
+        };
+        let mut cache = self.cache.lock().expect("cache lock");
+        cache.retain(|c| c.version != version);
         cache.push_front(code.clone());
         // Instances hold their own reference: evicting never unloads running code.
         cache.truncate(MEMORY_CACHE);
@@ -145,20 +250,26 @@ impl Runtime {
 
     /// Compiles `wasm` to machine code: in the compiler process when there is one,
     /// whose serialized output comes back too (for the disk cache, as it is).
-    fn compile_fresh(&self, wasm: &[u8]) -> Result<(Module, Option<Vec<u8>>), LoadError> {
+    fn compile_fresh(
+        &self,
+        engine: &Engine,
+        tier: Tier,
+        background: bool,
+        wasm: &[u8],
+    ) -> Result<(Module, Option<Vec<u8>>), LoadError> {
         let here = || {
-            Module::from_binary(&self.engine, wasm)
+            Module::from_binary(engine, wasm)
                 .map(|module| (module, None))
                 .map_err(|e| LoadError::InvalidWasm(format!("{e:#}")))
         };
         let Some(exe) = &self.compiler else {
             return here();
         };
-        match crate::compiler_process::compile(exe, wasm) {
+        match crate::compiler_process::compile(exe, tier, background, wasm) {
             Outcome::Compiled(bytes) => {
                 // SAFETY: compiled just now by the same binary with the same engine
                 // settings ([`engine`]); a mismatch fails to deserialize, it can't load.
-                match unsafe { Module::deserialize(&self.engine, &bytes) } {
+                match unsafe { Module::deserialize(engine, &bytes) } {
                     Ok(module) => Ok((module, Some(bytes))),
                     Err(e) => {
                         tracing::warn!("the compiler process's code does not load ({e}); compiling here");
@@ -173,6 +284,14 @@ impl Runtime {
             }
         }
     }
+}
+
+/// A tier's engine, and a linker with the `hearsay` imports for it.
+fn engine_and_linker(tier: Tier) -> Result<(Engine, Linker<HostState>), String> {
+    let engine = engine(tier)?;
+    let mut linker = Linker::new(&engine);
+    link(&mut linker).map_err(|e| format!("wasmtime linker: {e}"))?;
+    Ok((engine, linker))
 }
 
 /// Refuses a valid wasm module that is not a hearsay module, with a reason a module

@@ -1,5 +1,6 @@
 //! A module that traps, loops forever, grows memory without bound or sends without end
-//! is contained: that instance fails with its reason, the runtime and the core go on.
+//! is contained: that instance fails with its reason, the runtime and the core go on —
+//! whichever compiler made its code.
 
 mod common;
 
@@ -36,6 +37,12 @@ fn runtime() -> Runtime {
     .unwrap()
 }
 
+/// The runtime twice: compiling with Cranelift, and with the baseline compiler first
+/// (Winch), whose code must be contained just the same.
+fn both_tiers() -> [Runtime; 2] {
+    [runtime(), runtime().with_baseline_tier().unwrap()]
+}
+
 fn start(rt: &Runtime, wasm: &[u8]) -> Instance {
     let code = rt.compile(wasm).unwrap();
     Instance::start(rt, &code, "", &ctx()).unwrap().0
@@ -59,62 +66,68 @@ fn assert_contained(rt: &Runtime, mut bad: Instance, first: ModuleError) {
 
 #[test]
 fn a_trap_is_contained() {
-    let rt = runtime();
-    let mut m = start(&rt, &wat_module("", "unreachable"));
-    let err = m.receive(1000, "127.0.0.1:7001", b"x").unwrap_err();
-    assert!(
-        matches!(&err, ModuleError::Trap(r) if r.contains("unreachable")),
-        "{err}"
-    );
-    assert_contained(&rt, m, err);
+    for rt in both_tiers() {
+        let mut m = start(&rt, &wat_module("", "unreachable"));
+        let err = m.receive(1000, "127.0.0.1:7001", b"x").unwrap_err();
+        assert!(
+            matches!(&err, ModuleError::Trap(r) if r.contains("unreachable")),
+            "{err}"
+        );
+        assert_contained(&rt, m, err);
+    }
 }
 
 #[test]
 fn an_endless_loop_runs_out_of_fuel() {
-    let rt = runtime();
-    let mut m = start(&rt, &wat_module("(loop $l (br $l))", ""));
-    let err = m.tick(1000).unwrap_err();
-    assert_eq!(err, ModuleError::OutOfFuel(2_000_000));
-    assert_contained(&rt, m, err);
+    for rt in both_tiers() {
+        let mut m = start(&rt, &wat_module("(loop $l (br $l))", ""));
+        let err = m.tick(1000).unwrap_err();
+        assert_eq!(err, ModuleError::OutOfFuel(2_000_000));
+        assert_contained(&rt, m, err);
+    }
 }
 
 #[test]
 fn runaway_memory_hits_the_limit() {
-    let rt = runtime();
-    let mut m = start(
-        &rt,
-        &wat_module("(loop $l (drop (memory.grow (i32.const 16))) (br $l))", ""),
-    );
-    let err = m.tick(1000).unwrap_err();
-    assert_eq!(err, ModuleError::MemoryLimit(4 << 20));
-    assert_contained(&rt, m, err);
+    for rt in both_tiers() {
+        let mut m = start(
+            &rt,
+            &wat_module("(loop $l (drop (memory.grow (i32.const 16))) (br $l))", ""),
+        );
+        let err = m.tick(1000).unwrap_err();
+        assert_eq!(err, ModuleError::MemoryLimit(4 << 20));
+        assert_contained(&rt, m, err);
+    }
 }
 
 #[test]
 fn a_flood_of_sends_is_cut_off() {
-    let rt = runtime();
-    let flood = "(loop $l (call $send (i32.const 0) (i32.const 14) (i32.const 0) (i32.const 14)) (br $l))";
-    let mut m = start(&rt, &wat_module(flood, ""));
-    let err = m.tick(1000).unwrap_err();
-    assert_eq!(err, ModuleError::Flood(Limits::default().max_sends_per_call));
-    assert_contained(&rt, m, err);
+    for rt in both_tiers() {
+        let flood =
+            "(loop $l (call $send (i32.const 0) (i32.const 14) (i32.const 0) (i32.const 14)) (br $l))";
+        let mut m = start(&rt, &wat_module(flood, ""));
+        let err = m.tick(1000).unwrap_err();
+        assert_eq!(err, ModuleError::Flood(Limits::default().max_sends_per_call));
+        assert_contained(&rt, m, err);
+    }
 }
 
 #[test]
 fn out_of_bounds_pointers_trap_instead_of_reading_host_memory() {
-    let rt = runtime();
-    let mut m = start(
-        &rt,
-        &wat_module(
-            "(call $send (i32.const 0) (i32.const 14) (i32.const -16) (i32.const 64))",
-            "",
-        ),
-    );
-    let err = m.tick(1000).unwrap_err();
-    assert!(
-        matches!(&err, ModuleError::Trap(r) if r.contains("out of bounds")),
-        "{err}"
-    );
+    for rt in both_tiers() {
+        let mut m = start(
+            &rt,
+            &wat_module(
+                "(call $send (i32.const 0) (i32.const 14) (i32.const -16) (i32.const 64))",
+                "",
+            ),
+        );
+        let err = m.tick(1000).unwrap_err();
+        assert!(
+            matches!(&err, ModuleError::Trap(r) if r.contains("out of bounds")),
+            "{err}"
+        );
+    }
 }
 
 /// The whole path: the core loads a module, the module traps on a payload, the core

@@ -6,82 +6,18 @@ mod common;
 
 use std::sync::Arc;
 
+use common::cluster::{cluster, deployment, live};
 use common::{wat_module_abi, MEMBERSHIP};
-use hearsay_core::{CodeVersion, Deployment, DeploymentNumber, Input, ModuleName, NodeId, PeerAddr};
-use hearsay_runtime::{Limits, LoadError, ModuleHost, Runtime};
+use hearsay_core::{Input, ModuleName};
+use hearsay_runtime::{Limits, LoadError, Runtime};
 
-fn addr(i: usize) -> PeerAddr {
-    PeerAddr::from(([127, 0, 0, 1], 7000 + i as u16))
-}
-
-fn deployment(time_ms: u64, wasm: &[u8], params: &str) -> Deployment {
-    Deployment {
-        module: ModuleName::new("membership").unwrap(),
-        version: Some(CodeVersion::of(wasm)),
-        number: DeploymentNumber {
-            time_ms,
-            origin: NodeId(1),
-        },
-        params: params.into(),
-        previous: None,
-        budget: Default::default(),
-        auto_rollback_ms: None,
-        signature: None,
-    }
-}
-
-/// Routes module sends straight between hosts (the core's part is tested elsewhere).
-fn route(hosts: &mut [ModuleHost], now: u64, inputs: Vec<(usize, Input)>) {
-    let mut queue = std::collections::VecDeque::from(inputs);
-    while let Some((from, input)) = queue.pop_front() {
-        if let Input::ModuleSend { module, to, payload } = input {
-            let to = (to.port() - 7000) as usize;
-            let Some((number, _)) = hosts[to].instance(&module) else {
-                continue;
-            };
-            for i in hosts[to].deliver(now, &module, number, addr(from), &payload) {
-                queue.push_back((to, i));
-            }
-        }
-    }
-}
-
-fn live(host: &mut ModuleHost, now: u64) -> Vec<String> {
-    let module = ModuleName::new("membership").unwrap();
-    let (answer, _) = host.query(now, &module, "");
-    let json: serde_json::Value = serde_json::from_str(&answer.unwrap()).unwrap();
-    json["live"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect()
-}
-
-fn cluster(n: usize) -> (Vec<ModuleHost>, u64) {
-    let rt = Arc::new(Runtime::new(Limits::default()).unwrap());
-    let mut hosts: Vec<ModuleHost> = (0..n)
-        .map(|i| ModuleHost::new(rt.clone(), addr(i), vec![addr(0)], i as u64))
-        .collect();
-    let d = deployment(1, MEMBERSHIP, "");
-    let mut now = 1_000;
-    for (i, h) in hosts.iter_mut().enumerate() {
-        let inputs = h.load(now, &d, MEMBERSHIP);
-        assert!(matches!(inputs[0], Input::Loaded { .. }), "node {i}: {inputs:?}");
-    }
-    for _ in 0..20 {
-        now += 200;
-        let sends: Vec<(usize, Input)> = (0..n)
-            .flat_map(|i| hosts[i].tick(now).into_iter().map(move |s| (i, s)))
-            .collect();
-        route(&mut hosts, now, sends);
-    }
-    (hosts, now)
+fn runtime() -> Arc<Runtime> {
+    Arc::new(Runtime::new(Limits::default()).unwrap())
 }
 
 #[test]
 fn a_hot_swap_hands_the_membership_view_over() {
-    let (mut hosts, now) = cluster(5);
+    let (mut hosts, now) = cluster(runtime(), 5);
     assert_eq!(
         live(&mut hosts[0], now).len(),
         5,
@@ -105,7 +41,7 @@ fn a_hot_swap_hands_the_membership_view_over() {
 
 #[test]
 fn a_version_that_fails_to_load_leaves_the_old_one_running() {
-    let (mut hosts, now) = cluster(3);
+    let (mut hosts, now) = cluster(runtime(), 3);
     let module = ModuleName::new("membership").unwrap();
     let before = hosts[0].instance(&module).unwrap().0;
     // Bytes that are not the deployment's code are refused, even valid ones.

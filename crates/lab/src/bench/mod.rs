@@ -14,10 +14,13 @@
 //! - `kv`: the kv module on the largest agent cluster.
 //! - `aggregate`: the aggregate module on the largest agent cluster, in 3 levels of
 //!   zones: a change at the root aggregate, a new version on the map.
+//! - `cold`: new code where no compile cache holds it: baseline compiler first or
+//!   not, one cache per agent; a lone agent's memory.
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
 mod aggregate;
+mod cold;
 mod kelips;
 mod kv;
 mod loss;
@@ -86,6 +89,8 @@ pub enum Group {
     Kelips,
     /// Aggregation over zones: the aggregate module on real agents.
     Aggregate,
+    /// New code on hosts whose compile cache lacks it (real agents).
+    Cold,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -175,6 +180,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Aggregate) {
         report.rows.extend(crate::block_on(aggregate::rows(&plan))?);
+    }
+    if wants(Group::Cold) {
+        report.rows.extend(crate::block_on(cold::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

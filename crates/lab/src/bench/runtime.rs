@@ -62,12 +62,18 @@ pub fn rows(plan: &Plan) -> Result<Vec<Row>> {
         }
     }
 
-    let mut compiles = Vec::new();
+    let (mut compiles, mut baseline_compiles) = (Vec::new(), Vec::new());
     for _ in 0..plan.runs {
         let fresh = Runtime::new(Limits::default()).map_err(|e| anyhow!("{e}"))?;
         let started = Instant::now();
         fresh.compile(MEMBERSHIP).map_err(|e| anyhow!("{e}"))?;
         compiles.push(started.elapsed().as_secs_f64() * 1000.0);
+        let tiered = Runtime::new(Limits::default())
+            .and_then(Runtime::with_baseline_tier)
+            .map_err(|e| anyhow!("{e}"))?;
+        let started = Instant::now();
+        tiered.compile(MEMBERSHIP).map_err(|e| anyhow!("{e}"))?;
+        baseline_compiles.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(vec![
         Row::new(
@@ -85,6 +91,12 @@ pub fn rows(plan: &Plan) -> Result<Vec<Row>> {
             format!("compile membership.wasm ({} KiB), cold", MEMBERSHIP.len() / 1024),
             "ms",
             compiles,
+        ),
+        Row::new(
+            GROUP,
+            "… with the baseline compiler (Winch), as a new version's first code",
+            "ms",
+            baseline_compiles,
         ),
     ])
 }

@@ -2,6 +2,8 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 //! bump allocator, and one export body chosen by the test (echo, trap, loop, …).
 
+pub mod cluster;
+
 /// The membership module as committed (built by scripts/build-modules.sh).
 pub const MEMBERSHIP: &[u8] = include_bytes!("../../../../modules/dist/membership.wasm");
 

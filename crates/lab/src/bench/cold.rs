@@ -1,0 +1,196 @@
+//! Rows on new code at hosts whose compile cache does not hold it: how soon a
+//! deployment runs where its code must be compiled first — an agent fetching it from
+//! the peer it was deployed at, with the baseline compiler first and without — and
+//! how soon the optimised code takes over; an update across agents that each compile
+//! into a cache of their own, as on separate hosts; and a lone agent's memory.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use hearsay_client::ApiClient;
+
+use super::agents::{layout, Versions};
+use super::poll::all_running;
+use super::report::Row;
+use super::Plan;
+use crate::fixtures::MEMBERSHIP;
+use crate::procfs;
+use crate::procs::{Cluster, Layout};
+use crate::watch;
+
+const GROUP: &str = "cold";
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+const SETTLE: Duration = Duration::from_secs(1);
+
+pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for baseline in [true, false] {
+        rows.extend(fetched(plan, baseline).await?);
+    }
+    rows.extend(lone(plan).await?);
+    for baseline in [true, false] {
+        rows.extend(spread(plan, baseline).await?);
+    }
+    Ok(rows)
+}
+
+/// Agents compiling into caches of their own, with or without the baseline compiler.
+fn own_caches(plan: &Plan, n: usize, baseline: bool) -> Layout {
+    let mut l = layout(plan, n, vec!["--baseline-compile".into(), baseline.to_string()]);
+    l.own_compile_cache = true;
+    l
+}
+
+fn compilers(baseline: bool) -> &'static str {
+    if baseline {
+        "baseline compiler first"
+    } else {
+        "optimising compiler only"
+    }
+}
+
+/// Two agents: each run deploys a new version at the first; the second adopts it,
+/// fetches the code, compiles it and runs it.
+async fn fetched(plan: &Plan, baseline: bool) -> Result<Vec<Row>> {
+    esay!(
+        "cold: a version compiled where it arrives ({})…",
+        compilers(baseline)
+    );
+    let cluster = Cluster::start(&own_caches(plan, 2, baseline), None).await?;
+    let clients = watch::clients(&cluster.apis())?;
+    let mut versions = Versions::new();
+    let (mut to_running, mut to_optimized) = (vec![], vec![]);
+    for run in 0..plan.runs {
+        let d = clients[0].deploy("membership", &versions.next(), None).await?;
+        all_running(&clients, &d, STEP_TIMEOUT).await?;
+        let m = wait_for_tier(&clients[1], "membership", "optimized").await?;
+        let (Some(adopted), Some(running)) = (m.adopted_at_ms, m.running_since_ms) else {
+            bail!("the second agent reports no adoption or start time");
+        };
+        to_running.push(running.saturating_sub(adopted) as f64);
+        if let Some(optimized) = m.optimized_at_ms {
+            to_optimized.push(optimized.saturating_sub(adopted) as f64);
+        }
+        esay!(
+            "  run {}: running {} ms after the deployment arrived, optimised code at {:?} ms",
+            run + 1,
+            running.saturating_sub(adopted),
+            m.optimized_at_ms.map(|o| o.saturating_sub(adopted))
+        );
+        tokio::time::sleep(SETTLE).await;
+    }
+    let mut rows = vec![Row::new(
+        GROUP,
+        format!(
+            "deployment arrived → running on a cold host: code fetched, compiled, started ({})",
+            compilers(baseline)
+        ),
+        "ms",
+        to_running,
+    )];
+    if baseline {
+        rows[0] = rows[0]
+            .clone()
+            .at_most(50.0, "≤ 50 ms; optimising first: the next row");
+        rows.push(Row::new(
+            GROUP,
+            "… → the optimised code running in its place (state handed over)",
+            "ms",
+            to_optimized,
+        ));
+    }
+    Ok(rows)
+}
+
+/// Polls an agent until the module's running code is of `tier`.
+async fn wait_for_tier(
+    client: &ApiClient,
+    module: &str,
+    tier: &str,
+) -> Result<hearsay_client::api_types::ModuleReport> {
+    let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Ok(status) = client.status().await {
+            if let Some(m) = status.module(module) {
+                if m.state == "running" && m.tier.as_deref() == Some(tier) {
+                    return Ok(m.clone());
+                }
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{module} did not run {tier} code in time");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One agent alone, membership deployed with its compile cache empty: its memory once
+/// the optimised code runs and the compiles are over.
+async fn lone(plan: &Plan) -> Result<Vec<Row>> {
+    esay!("cold: lone agents' memory…");
+    let mut rss = vec![];
+    for _ in 0..plan.runs {
+        let cluster = Cluster::start(&own_caches(plan, 1, true), None).await?;
+        let clients = watch::clients(&cluster.apis())?;
+        let d = clients[0].deploy("membership", MEMBERSHIP, None).await?;
+        all_running(&clients, &d, STEP_TIMEOUT).await?;
+        wait_for_tier(&clients[0], "membership", "optimized").await?;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if let Some((kib, _)) = procfs::rss_kib(cluster.agents[0].child.id()) {
+            rss.push(kib as f64 / 1024.0);
+        }
+    }
+    Ok(vec![Row::new(
+        GROUP,
+        "resident memory of a lone agent running membership (RSS, compiled it itself)",
+        "MiB",
+        rss,
+    )
+    .at_most(12.0, "≤ 12 MiB; Serf 15.0, chitchat 11.7 (quoted)")])
+}
+
+/// The largest cluster, every agent compiling into a cache of its own: updates.
+async fn spread(plan: &Plan, baseline: bool) -> Result<Vec<Row>> {
+    let n = plan.big();
+    esay!(
+        "cold: {n} agents, one compile cache each ({})…",
+        compilers(baseline)
+    );
+    let cluster = Cluster::start(&own_caches(plan, n, baseline), None).await?;
+    let clients = watch::clients(&cluster.apis())?;
+    let mut versions = Versions::new();
+    let d = clients[0].deploy("membership", &versions.next(), None).await?;
+    all_running(&clients, &d, STEP_TIMEOUT).await?;
+    let (mut last, mut median) = (vec![], vec![]);
+    for run in 0..plan.runs {
+        // Every agent's optimising compile of the last version is over first.
+        tokio::time::sleep(Duration::from_secs(if baseline { 15 } else { 2 })).await;
+        let d = clients[(run * 7 + 1) % n]
+            .deploy("membership", &versions.next(), None)
+            .await?;
+        let spread = all_running(&clients, &d, STEP_TIMEOUT).await?;
+        esay!("  run {}: all {n} running in {:.2} s", run + 1, spread.last);
+        last.push(spread.last);
+        median.push(spread.median);
+    }
+    Ok(vec![
+        Row::new(
+            GROUP,
+            format!(
+                "update → all {n} agents running it, one compile cache per agent ({})",
+                compilers(baseline)
+            ),
+            "s",
+            last,
+        ),
+        Row::new(
+            GROUP,
+            format!(
+                "update → median agent of {n}, one compile cache per agent ({})",
+                compilers(baseline)
+            ),
+            "s",
+            median,
+        ),
+    ])
+}
