@@ -86,9 +86,13 @@ build() {
   (
     cd "$BUILD_SRC/modules"
     unset CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_RUSTFLAGS RUSTC_WRAPPER RUSTC_WORKSPACE_WRAPPER
-    RUSTFLAGS="--remap-path-prefix=$BUILD_SRC=/hearsay" \
-    CARGO_TARGET_DIR="$target_dir" CARGO_INCREMENTAL=0 \
-      "$CARGO" build --release --target "$TARGET" --offline --locked --workspace
+    export RUSTFLAGS="--remap-path-prefix=$BUILD_SRC=/hearsay"
+    # One package at a time: features resolve per build, so membership can link the
+    # heartbeat crate without its wasm exports while heartbeat.wasm keeps them.
+    for name in "${names[@]}"; do
+      CARGO_TARGET_DIR="$target_dir" CARGO_INCREMENTAL=0 \
+        "$CARGO" build --release --target "$TARGET" --offline --locked -p "$name" || exit 1
+    done
   ) || die "cargo build failed (toolchain: $toolchain)"
 }
 

@@ -1,13 +1,13 @@
 //! `hearsay compile-module`, the compiler process agents run: what it compiles loads in
-//! the agent's runtime, a host's disk cache means it runs once per version, and invalid
-//! code is refused with wasmtime's reason.
+//! the agent's runtime, a host's disk cache means it runs once per version and tier,
+//! and invalid code is refused with wasmtime's reason.
 
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use hearsay_runtime::{Limits, LoadError, Runtime};
+use hearsay_runtime::{Limits, LoadError, Runtime, Tier};
 
 /// A wrapper around the real binary that notes each compile in `calls`.
 fn counting_compiler(dir: &std::path::Path) -> (PathBuf, PathBuf) {
@@ -52,7 +52,7 @@ fn code_compiled_by_the_compiler_process_loads_and_is_compiled_once_per_host() {
         .compile(&wasm)
         .expect("membership compiles in the compiler process");
     assert_eq!(code.version, hearsay_core::CodeVersion::of(&wasm));
-    assert_eq!(calls(&log), ["compile-module"]);
+    assert_eq!(calls(&log), ["compile-module --optimized"]);
     // Another agent of the host: loaded from the cache, no compile.
     runtime().compile(&wasm).expect("loaded from the cache");
     assert_eq!(calls(&log).len(), 1);
@@ -64,6 +64,39 @@ fn code_compiled_by_the_compiler_process_loads_and_is_compiled_once_per_host() {
         Err(LoadError::InvalidWasm(why)) => assert!(!why.is_empty() && !why.contains("signal"), "{why}"),
         other => panic!("expected a refusal, got {other:?}"),
     }
+    assert_eq!(calls(&log).len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn with_a_baseline_tier_each_tier_is_compiled_once_per_host_the_optimised_in_the_background() {
+    let dir = std::env::temp_dir().join(format!("hearsay-compile-tiers-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (exe, log) = counting_compiler(&dir);
+    let cache = dir.join("compiled");
+    let wasm = common::membership_wasm();
+    let runtime = || {
+        Runtime::with_disk_cache(Limits::default(), Some(cache.clone()))
+            .unwrap()
+            .with_compiler_process(exe.clone())
+            .with_baseline_tier()
+            .unwrap()
+    };
+    let first = runtime();
+    assert_eq!(first.compile(&wasm).unwrap().tier, Tier::Baseline);
+    assert_eq!(runtime().compile(&wasm).unwrap().tier, Tier::Baseline);
+    assert_eq!(calls(&log), ["compile-module --baseline"]);
+    assert_eq!(first.optimize(&wasm).unwrap().tier, Tier::Optimized);
+    assert_eq!(
+        calls(&log),
+        [
+            "compile-module --baseline",
+            "compile-module --optimized --background"
+        ]
+    );
+    // Another agent of the host now starts on the optimised code at once.
+    assert_eq!(runtime().compile(&wasm).unwrap().tier, Tier::Optimized);
     assert_eq!(calls(&log).len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }

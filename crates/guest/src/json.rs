@@ -83,6 +83,18 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// Appends `items` to `out` as a JSON array of strings.
+pub fn push_strings(out: &mut String, items: &[String]) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_quoted(out, item);
+    }
+    out.push(']');
+}
+
 /// Appends `s` to `out` as a JSON string literal, quotes included.
 pub fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
@@ -350,6 +362,14 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_lists_are_arrays_of_escaped_strings() {
+        let mut out = String::new();
+        push_strings(&mut out, &[]);
+        push_strings(&mut out, &["a".to_string(), "b\"c".to_string()]);
+        assert_eq!(out, r#"[]["a","b\"c"]"#);
+    }
 
     #[test]
     fn params_fields_in_range_defaults_and_refusals() {

@@ -190,12 +190,16 @@ impl Runtime {
                 .disk_cache
                 .as_deref()
                 .and_then(|dir| crate::compile_cache::lookup(&self.engine, dir, version));
-            let (module, tier) = match optimized {
-                Some(module) => (module, Tier::Optimized),
-                None => (
-                    self.compile_fresh(engine, Tier::Baseline, false, wasm)?.0,
+            let fresh = || self.compile_fresh(engine, Tier::Baseline, false, wasm);
+            let (module, tier) = match (optimized, &self.disk_cache) {
+                (Some(module), _) => (module, Tier::Optimized),
+                // Baseline code is shared on disk too: the agents of one host compile
+                // a version once per tier, not once each.
+                (None, Some(dir)) => (
+                    crate::compile_cache::compile(engine, dir, version, fresh)?,
                     Tier::Baseline,
                 ),
+                (None, None) => (fresh()?.0, Tier::Baseline),
             };
             return self.remember(module, version, tier);
         }

@@ -70,7 +70,15 @@ fn optimised_code_on_disk_is_used_at_once() {
         .with_baseline_tier()
         .unwrap();
     assert_eq!(first.compile(MEMBERSHIP).unwrap().tier, Tier::Baseline);
+    let compiled = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension() == Some("cwasm".as_ref()))
+            .count()
+    };
+    assert_eq!(compiled(), 1, "the baseline code is shared on disk");
     first.optimize(MEMBERSHIP).unwrap();
+    assert_eq!(compiled(), 2, "and so is the optimised code");
     let second = Runtime::with_disk_cache(Limits::default(), Some(dir.clone()))
         .unwrap()
         .with_baseline_tier()

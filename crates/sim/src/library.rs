@@ -10,6 +10,7 @@ pub fn native(module: &str) -> Option<Factory> {
     use statecast::{Fixed, Poison, Silent, Statecast, Trap};
     Some(match module {
         "membership" => factory::<membership::Membership>(),
+        "heartbeat" => factory::<heartbeat::Membership>(),
         "broadcast" => factory::<broadcast::Broadcast>(),
         "kv" => factory::<kv::Kv>(),
         "kelips" => factory::<kelips::Kelips>(),

@@ -1,111 +1,107 @@
-//! membership: gossip-style membership and failure detection, after van Renesse,
-//! Minsky and Hayden, "A gossip-style failure detection service" (Middleware 1998) —
-//! the evaluation application of the hearsay paper, as a hearsay module.
+//! membership: membership and failure detection whose cost per node does not grow with
+//! the cluster — SWIM's dissemination (Das, Gupta, Motivala, DSN 2002) with failure
+//! detection by watchers, as a hearsay module. It replaces the heartbeat-table protocol that was `membership`
+//! until now (the `heartbeat` module): a hot swap takes over that module's state.
 //!
-//! Every node keeps a "last heard from" table: each member's heartbeat counter and
-//! the local time it last rose. A node increments its own heartbeat every tick and
-//! push-pulls its table with `fanout` random members; the receiver keeps the higher
-//! heartbeat per member and answers with its own table. A member whose heartbeat
-//! hasn't risen for `suspect_after_ms` is *suspected*, for `remove_after_ms`
-//! *removed* — and remembered as dead for `forget_after_ms` so stale gossip can't
-//! bring it back; a restarted node, whose heartbeat carries a new generation, can.
-//! Nothing here reads a clock or an rng: time and randomness come from the host.
+//! `heartbeat` gossips every member's heartbeat: each message carries the table, so
+//! bytes per node grow with the cluster (about 50 KB/s per agent at 100 agents). Here
+//! a quiet cluster sends only beats, a few dozen bytes each:
 //!
-//! A table too big for one message (`max_message_bytes`, about 350 members) is
-//! sampled, and a member's heartbeat then reaches a node only when some sample
-//! carries it: at 1,000 members and 10% loss, random samples let live members go
-//! unheard for seconds often enough for hundreds of false removals in 1,000 rounds. So
-//! samples are steered, push-pull style: a push gives part of its room to the members
-//! its sender heard from least recently (suspected ones too) — a request — and the
-//! reply leads with newer heartbeats for what the push carried and leaves out what
-//! the push showed the pusher already has. And the timeouts grow with `log10` of the
-//! cluster size (`scale_timeouts`), as news takes longer to reach everyone in a bigger
-//! cluster; up to 100 members they are as configured.
+//! - **Watchers.** Members sit on a ring ordered by a hash of their address; a node's
+//!   `watchers` (4) are the members after it. Every tick a node sends each watcher a
+//!   *beat* (its incarnation, a digest of its view, its view's size). A watcher that
+//!   hears no beat for `beat_timeout_ms` (900 ms: four beats in a row) suspects the
+//!   node.
+//! - **Rumors.** A suspicion, a removal, a join, a refutation or a leave is a *note*
+//!   (node, incarnation, state) merged by SWIM's rules: higher incarnation wins; at the
+//!   same one, suspected beats alive and failed or left beat both. A node that hears
+//!   news passes it at once to `fanout` random members and lets it ride on its next
+//!   messages, ⌈log2 n⌉ × `retransmit` of them, so it reaches everyone in a few ms and
+//!   the unlucky within a round or two.
+//! - **Removal.** A suspected node is removed as soon as `quorum` (2) of its watchers
+//!   suspect it — the chance that two watchers each miss four beats in a row of a live
+//!   node at 10% loss is about 10⁻⁸ per round — or after `remove_after_ms` if fewer
+//!   can (its other watchers are gone too). A node that hears itself suspected raises
+//!   its incarnation and says so, which clears the suspicion everywhere.
+//! - **Joins and repair.** A node alone asks a bootstrap peer for its view, page by
+//!   page in address order, sending its own note (with its labels) with the request;
+//!   the peer spreads that note as a rumor. A beat whose digest differs from this
+//!   node's view twice in a row starts the same exchange with its sender (at most one
+//!   per `sync_interval_ms`), so views that drift apart meet again without any
+//!   periodic full-state traffic.
 //!
-//! Module ABI v2 adds what applications expect of membership (Serf's members, tags and
-//! leave): each node's labels (`hearsay agent --label KEY=VALUE`) travel with its
-//! entry — always in its own, and in others' while they are news — so every view
-//! shows every member's labels; a node shutting down gracefully sends a *leave* (its
-//! entry, one heartbeat on, flagged left) to every member it knows, and each one
-//! removes it at once and passes the leave on for `remove_after_ms`; and every change
-//! of view is an event (`member.joined`, `member.suspected`, `member.recovered`,
-//! `member.updated`, `member.failed`, `member.left`, data
-//! `{"addr":…,"labels":{…}}`).
-//!
-//! A hot swap (a new version, a rollback) hands the table over, and every member's
-//! silence then starts counting only `remove_after_ms` after the swap: while the
-//! cluster changes versions the core delivers gossip only between nodes running the
-//! same deployment, so without that grace an update that takes the cluster longer than
-//! `remove_after_ms` to complete made its early nodes remove the late ones (and all
-//! 100 members of a local cluster were removed by someone in one 1.2 s update). A node
-//! that crashes during an update is removed that much later.
-//!
-//! What it does not do: indirect probing (SWIM), authentication (the core's
-//! envelopes carry that), or bounding how many members a peer may invent.
+//! A node's load per round is `watchers` beats out and in, plus rumors when something
+//! changes: flat in the cluster's size. It speaks the same queries and events as
+//! `heartbeat` (see that crate), and a hot swap from `heartbeat` takes over its
+//! table (ABI v1 or v2 state): every member alive, nobody suspected for
+//! `swap_grace_ms` while the other nodes swap too.
 //!
 //! # Layout
 //!
-//! - [`params`]: tuning, parsed from the deployment's params JSON.
-//! - [`labels`]: a member's labels, their limits and wire form.
-//! - [`table`]: the heartbeat table — merge, suspicion, removal, leaves,
-//!   tombstones, the changes they make, and the state handed over on a hot swap
-//!   (ABI v1 membership's state included).
-//! - [`wire`]: the versioned binary gossip message and its total decoder.
-//! - this file: the [`Membership`] module — who to gossip with, what goes in a
-//!   message under the size cap, joining through bootstrap peers, queries.
-//!
-//! # Queries
-//!
-//! Any args: `{"self":"a","live":["a","b"],"suspected":["c"]}` (sorted; `live`
-//! includes this node). `count`: the same with counts instead of lists.
-//! `table`: every member with its heartbeat and age, for debugging.
-//! `members`: `{"self":"a","members":[{"addr","state","labels","age_ms",
-//! "generation","heartbeat"}]}`, this node included, `state` one of `alive`,
-//! `suspected`, `left`, `failed` (removed members are listed while remembered).
-//! `member ADDR`: that one member, or `{"error":…}`.
+//! - [`params`]: tuning. [`view`]: members, merge rules, the ring. [`rumors`]: what
+//!   waits to be passed on. [`wire`]: the messages. [`state`]: hot swap state.
+//! - this file: the [`Membership`] module — beats, suspicions, floods, syncs, queries.
 
 #![warn(missing_docs)]
 
-pub mod labels;
 pub mod params;
-pub mod table;
+pub mod rumors;
+pub mod state;
+pub mod view;
 pub mod wire;
 
 use hearsay_guest::json::push_quoted;
-use hearsay_guest::random::{sample as pick, shuffle};
 use hearsay_guest::{export_module_v2, Host, Level, Module};
-use labels::Labels;
-use params::{Params, Timeouts};
+use heartbeat::labels::{self, Labels};
+use heartbeat::table::Change;
+use params::Params;
+use rumors::Rumors;
 use std::collections::BTreeMap;
-use table::{Change, Heard, Status, Table};
-use wire::{Entry, EntryRef};
+use view::{Merged, Note, State, View};
+use wire::Message;
 
-/// One in this many ticks, a node that knows others also gossips with a bootstrap
-/// peer it doesn't currently see as live, so partitions heal once links come back.
+/// One in this many ticks, a node also asks a bootstrap peer it does not count as a
+/// member for its view, so partitions heal once links come back.
 const REJOIN_ONE_IN: u64 = 16;
-
-/// Labels heard for a member are passed on with pushes for this long, so they
-/// spread epidemically as the member's first heartbeats do; later, a node that lacks
-/// them asks (`want_labels`) and replies carry them.
-const LABEL_RUMOR_MS: u64 = 3000;
-
 /// Most members a leave is sent to directly; the rest hear it passed on.
 const LEAVE_DIRECT_MAX: usize = 128;
+/// Sends of rumors passed on per tick, in units of `fanout`: a burst of news (a whole
+/// cluster starting) spreads by the rounds' messages instead of a storm.
+const FLOODS_PER_TICK: u64 = 4;
+/// Consecutive beats with another digest before a sync starts.
+const MISMATCHED_BEATS: u32 = 2;
+/// Ticks after a node stops being alone at which it syncs again with a bootstrap peer:
+/// when a whole cluster starts at once, the first pages a node gets hold only the
+/// nodes its bootstrap peer had heard of by then.
+const CATCH_UP_TICKS: [u64; 2] = [1, 3];
 
 /// The membership module.
 #[derive(Debug, Clone)]
 pub struct Membership {
     params: Params,
-    /// The timeouts in force, for the cluster size seen at the last tick.
-    timeouts: Timeouts,
-    table: Table,
-    /// The host time of the last event, for views computed outside of one.
+    view: View,
+    rumors: Rumors,
+    /// Each node this one watches → when its last beat came (or the watch began),
+    /// and whether one came since the watch began.
+    watching: BTreeMap<String, (u64, bool)>,
     now_ms: u64,
-    /// Members this node removed since it started: with no crashes, each one is a
-    /// false removal, so operators (and the simulator tests) watch this number.
+    /// Members removed in this node's view since it started (a false removal
+    /// anywhere counts at every node that removed the member).
     removals: u64,
-    /// This node has left (`hearsay_leave`): it gossips no more.
     left: bool,
+    /// Nobody is suspected before this time (after a hot swap).
+    quiet_until: u64,
+    /// When this node last started a sync.
+    last_sync_ms: u64,
+    /// Beats in a row whose digest differed from this view's, per sender.
+    mismatches: BTreeMap<String, u32>,
+    /// Sends of rumors passed on still allowed this tick.
+    flood_budget: u64,
+    /// The most members a beat said its sender knows, since the last tick: rumors
+    /// live by the cluster's size, not by this view's (small while it joins).
+    heard_size: u64,
+    /// Ticks since this node last stopped being alone (see [`CATCH_UP_TICKS`]).
+    ticks_joined: u64,
 }
 
 export_module_v2!(Membership);
@@ -117,38 +113,38 @@ impl Module for Membership {
         if self_addr.is_empty() || self_addr.len() > wire::MAX_ADDR_LEN {
             return Err(format!("self address must be 1 to {} bytes", wire::MAX_ADDR_LEN));
         }
-        let now_ms = host.now_ms();
-        // The start time is the generation: a restart outranks the previous life.
-        let mut table = Table::new(self_addr, now_ms);
         let (labels, dropped) = Labels::from_json(&host.labels());
         if dropped > 0 {
             host.log(
                 Level::Warn,
                 &format!(
-                    "{} labels left out: at most {} of at most {} bytes in all, keys of 1 to {} bytes, values of at most {}",
+                    "{} labels left out: at most {} of at most {} bytes in all",
                     dropped,
                     labels::MAX_LABELS,
-                    labels::MAX_ENCODED,
-                    labels::MAX_KEY,
-                    labels::MAX_VALUE
+                    labels::MAX_ENCODED
                 ),
             );
         }
-        table.set_own_labels(labels);
-        let own = EntryRef {
-            labels: Some(table.own_labels()),
-            ..EntryRef::plain(table.self_addr(), table.own())
-        };
-        if wire::message_len(1, own.len()) + 16 > params.max_message_bytes as usize {
+        let now_ms = host.now_ms();
+        // The start time is the generation: a restart outranks the previous life.
+        let view = View::new(self_addr, now_ms, labels);
+        if wire::note_len(&view.own_note()) + wire::HEADER_MAX > params.max_message_bytes as usize {
             return Err("max_message_bytes is too small for this node's address and labels".to_string());
         }
         Ok(Membership {
-            timeouts: params.timeouts(1),
+            flood_budget: params.fanout * FLOODS_PER_TICK,
             params,
-            table,
+            view,
+            rumors: Rumors::default(),
+            watching: BTreeMap::new(),
             now_ms,
             removals: 0,
             left: false,
+            quiet_until: 0,
+            last_sync_ms: 0,
+            mismatches: BTreeMap::new(),
+            heard_size: 0,
+            ticks_joined: 0,
         })
     }
 
@@ -157,63 +153,72 @@ impl Module for Membership {
             return;
         }
         self.now_ms = now_ms;
-        self.table.beat();
-        self.timeouts = self.params.timeouts(self.table.len() + 1);
-        let t = self.timeouts;
-        let changes = self
-            .table
-            .expire(now_ms, t.suspect_after_ms, t.remove_after_ms, t.forget_after_ms);
-        for change in &changes {
-            if let Change::Failed(addr) = change {
-                self.removals += 1;
-                host.log(Level::Info, &format!("removed {}", addr));
-            }
+        self.flood_budget = self.params.fanout * FLOODS_PER_TICK;
+        let mut changes = Vec::new();
+        let p = &self.params;
+        let failed = self.view.expire(
+            now_ms,
+            p.quorum as usize,
+            p.remove_after_ms,
+            p.forget_after_ms,
+            &mut changes,
+        );
+        for note in failed {
+            self.rumors.push(note);
         }
+        self.watch(now_ms, &mut changes);
         self.emit(&changes, host);
 
-        let members: Vec<String> = self
-            .table
-            .members(now_ms, u64::MAX)
-            .map(|(a, _, _)| a.to_string())
-            .collect();
-        let live_others = self
-            .table
-            .members(now_ms, t.suspect_after_ms)
-            .filter(|(_, s, _)| *s == Status::Live)
-            .count();
-        let mut targets = pick(&members, self.params.fanout as usize, host);
-
-        if live_others == 0 {
-            // Alone (just started, or cut off): gossip with bootstrap peers until
-            // someone answers.
-            let bootstrap = self.bootstrap_peers(host);
-            for peer in pick(&bootstrap, self.params.fanout as usize, host) {
-                if !targets.contains(&peer) {
-                    targets.push(peer);
-                }
+        for watcher in self.view.watchers(self.params.watchers as usize) {
+            let beat = Message::Beat {
+                incarnation: self.view.own(),
+                digest: self.view.digest(),
+                members: self.view.member_count() as u64 + 1,
+                rumors: self.take_rumors(),
+            };
+            host.send(&watcher, &wire::encode(&beat));
+        }
+        let bootstrap = self.bootstrap_peers(host);
+        self.ticks_joined = match self.view.member_count() {
+            0 => 0,
+            _ => self.ticks_joined + 1,
+        };
+        if CATCH_UP_TICKS.contains(&self.ticks_joined) {
+            // A bootstrap peer: every node that starts asks one, so in a cluster that
+            // starts at once they know everyone first.
+            let peer = match hearsay_guest::random::sample(&bootstrap, 1, host).pop() {
+                Some(peer) => Some(peer),
+                None => self.view.random_member(host.random_u64()).map(String::from),
+            };
+            if let Some(peer) = peer {
+                self.ask(&peer, String::new(), host);
+            }
+        }
+        if self.view.member_count() == 0 {
+            // Alone (just started, or cut off): ask bootstrap peers for their view.
+            for peer in hearsay_guest::random::sample(&bootstrap, self.params.fanout as usize, host) {
+                self.ask(&peer, String::new(), host);
             }
         } else if host.random_u64() % REJOIN_ONE_IN == 0 {
-            let unseen: Vec<String> = self
-                .bootstrap_peers(host)
+            let absent: Vec<String> = bootstrap
                 .into_iter()
-                .filter(|p| {
-                    self.table
-                        .age_ms(p, now_ms)
-                        .map_or(true, |age| age >= t.suspect_after_ms)
-                })
+                .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
                 .collect();
-            targets.extend(pick(&unseen, 1, host));
+            if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
+                self.ask(&peer, String::new(), host);
+            }
         }
-
-        for peer in targets {
-            let message = self.gossip(true, None, host);
-            host.send(&peer, &message);
-        }
+        // Rumors go to `fanout` random members every round they live, not only when
+        // first heard: the beats carry them along the ring alone.
+        self.pass_on(host);
+        let size = (self.view.member_count() as u64 + 1).max(self.heard_size);
+        self.heard_size = 0;
+        self.rumors.age(self.params.transmissions(size as usize));
     }
 
     fn receive(&mut self, from: &str, payload: &[u8], host: &mut dyn Host) {
-        let gossip = match wire::decode_gossip(payload) {
-            Some(g) => g,
+        let message = match wire::decode(payload) {
+            Some(m) => m,
             None => {
                 host.log(
                     Level::Debug,
@@ -225,104 +230,71 @@ impl Module for Membership {
         let now = host.now_ms();
         self.now_ms = self.now_ms.max(now);
         let mut changes = Vec::new();
-        for entry in &gossip.entries {
-            self.table.merge(entry, now, &mut changes);
-        }
-        for change in &changes {
-            if let Change::Left(addr) = change {
-                host.log(Level::Info, &format!("{} left", addr));
+        let mut news = false;
+        match message {
+            Message::Beat {
+                incarnation,
+                digest,
+                members,
+                rumors,
+            } => {
+                self.heard_size = self.heard_size.max(members);
+                if let Some(watch) = self.watching.get_mut(from) {
+                    *watch = (now, true);
+                }
+                // The beat says its sender lives at this incarnation: a refutation
+                // reaches its watchers this way too.
+                let known = self.view.get(from).map_or(false, |m| m.state.is_member());
+                let alive = Note {
+                    addr: from.to_string(),
+                    incarnation,
+                    state: State::Alive,
+                    by: None,
+                    labels: None,
+                };
+                if self.view.merge(&alive, now, &mut changes) == Merged::News && known {
+                    self.rumors.push(alive);
+                    news = true;
+                }
+                news |= self.hear(&rumors, now, &mut changes);
+                self.compare(from, digest, now, host);
+            }
+            Message::Rumors(notes) => news = self.hear(&notes, now, &mut changes),
+            Message::Sync { cursor, asker } => {
+                // First-hand news of the asker (a join): passed on as a rumor.
+                if !self.left && self.view.merge(&asker, now, &mut changes) == Merged::News {
+                    self.rumors.push(asker);
+                    news = true;
+                }
+                self.answer(from, &cursor, host);
+            }
+            Message::Page { next, notes } => {
+                for note in &notes {
+                    if self.view.merge(note, now, &mut changes) == Merged::Refuted {
+                        self.rumors.push(self.view.own_note());
+                        news = true;
+                    }
+                }
+                if !next.is_empty() && !self.left {
+                    self.ask(from, next, host);
+                }
             }
         }
         self.emit(&changes, host);
-        if gossip.want_reply && !self.left {
-            let message = self.gossip(false, Some(&gossip.entries), host);
-            host.send(from, &message);
+        if news && !self.left {
+            self.pass_on(host);
         }
     }
 
     fn query(&mut self, args: &str, host: &mut dyn Host) -> String {
         let now = host.now_ms().max(self.now_ms);
-        let arg = args.trim().trim_matches('"');
-        let mut live = vec![self.table.self_addr().to_string()];
-        let mut suspected = Vec::new();
-        for (addr, status, _) in self.table.members(now, self.timeouts.suspect_after_ms) {
-            match status {
-                Status::Live => live.push(addr.to_string()),
-                Status::Suspected => suspected.push(addr.to_string()),
-            }
-        }
-        live.sort();
-        let mut out = String::from("{\"self\":");
-        push_quoted(&mut out, self.table.self_addr());
-        if let Some(addr) = arg.strip_prefix("member ") {
-            return self.member_json(addr.trim(), now).unwrap_or_else(|| {
-                let mut err = String::from("{\"error\":");
-                push_quoted(&mut err, &format!("no member {}", addr.trim()));
-                err.push('}');
-                err
-            });
-        }
-        match arg {
-            "members" => {
-                out.push_str(",\"members\":[");
-                let mut addrs: Vec<&str> = vec![self.table.self_addr()];
-                addrs.extend(self.table.heard().map(|h| h.addr));
-                addrs.extend(self.table.gone().map(|g| g.addr));
-                addrs.sort_unstable();
-                for (i, addr) in addrs.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    if let Some(member) = self.member_json(addr, now) {
-                        out.push_str(&member);
-                    }
-                }
-                out.push_str("]}");
-            }
-            "count" => out.push_str(&format!(
-                ",\"live\":{},\"suspected\":{},\"removed\":{}}}",
-                live.len(),
-                suspected.len(),
-                self.removals
-            )),
-            "table" => {
-                let own = self.table.own();
-                out.push_str(&format!(
-                    ",\"generation\":{},\"heartbeat\":{},\"members\":[",
-                    own.generation, own.counter
-                ));
-                for (i, (addr, status, hb)) in self
-                    .table
-                    .members(now, self.timeouts.suspect_after_ms)
-                    .enumerate()
-                {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str("{\"addr\":");
-                    push_quoted(&mut out, addr);
-                    let status = if status == Status::Live {
-                        "live"
-                    } else {
-                        "suspected"
-                    };
-                    let age = self.table.age_ms(addr, now).unwrap_or(0);
-                    out.push_str(&format!(
-                        ",\"status\":\"{}\",\"generation\":{},\"heartbeat\":{},\"age_ms\":{}}}",
-                        status, hb.generation, hb.counter, age
-                    ));
-                }
-                out.push_str(&format!("],\"dead\":{}}}", self.table.dead_count()));
-            }
-            _ => {
-                out.push_str(",\"live\":");
-                push_list(&mut out, &live);
-                out.push_str(",\"suspected\":");
-                push_list(&mut out, &suspected);
-                out.push('}');
-            }
-        }
-        out
+        crate::state::query(
+            &self.view,
+            self.removals,
+            self.left,
+            args.trim().trim_matches('"'),
+            now,
+        )
     }
 
     fn leave(&mut self, host: &mut dyn Host) {
@@ -330,18 +302,17 @@ impl Module for Membership {
             return;
         }
         self.left = true;
-        // One heartbeat on, so the leave outranks everything gossiped before it.
-        self.table.beat();
-        let message = wire::encode_gossip(
-            false,
-            &[EntryRef {
-                left: true,
-                labels: Some(self.table.own_labels()),
-                ..EntryRef::plain(self.table.self_addr(), self.table.own())
-            }],
-        );
-        let members: Vec<String> = self.table.heard().map(|h| h.addr.to_string()).collect();
-        let targets = pick(&members, LEAVE_DIRECT_MAX, host);
+        // One incarnation on, so the leave outranks everything said before it.
+        let own = self.view.own();
+        self.view.raise_own(own);
+        let note = Note {
+            state: State::Left,
+            labels: None,
+            ..self.view.own_note()
+        };
+        let message = wire::encode(&Message::Rumors(vec![note]));
+        let members: Vec<String> = self.members(State::is_member);
+        let targets = hearsay_guest::random::sample(&members, LEAVE_DIRECT_MAX, host);
         host.log(
             Level::Info,
             &format!("leaving: told {} of {} members", targets.len(), members.len()),
@@ -352,155 +323,190 @@ impl Module for Membership {
     }
 
     fn export_state(&self) -> Option<Vec<u8>> {
-        Some(self.table.export())
+        Some(state::export(&self.view))
     }
 
     fn import_state(&mut self, state: &[u8], host: &mut dyn Host) -> bool {
-        let accepted = self.table.import(state);
-        if !accepted {
+        let now = host.now_ms();
+        if !state::import(&mut self.view, state, now) {
             host.log(
                 Level::Warn,
                 "previous membership state was malformed; starting fresh",
             );
             return false;
         }
-        // Gossip between versions is cut until every node has swapped (see
-        // `Table::hold_silence_until`): each member gets `remove_after_ms` of grace
-        // before its silence starts counting, so an update that takes the cluster up
-        // to about twice the removal timeout removes nobody.
-        self.timeouts = self.params.timeouts(self.table.len() + 1);
-        let now = host.now_ms();
-        self.now_ms = self.now_ms.max(now);
-        self.table
-            .hold_silence_until(now.saturating_add(self.timeouts.remove_after_ms));
+        // The core passes gossip only between nodes on the same deployment: until the
+        // others swap too, their silence says nothing.
+        self.quiet_until = now.saturating_add(self.params.swap_grace_ms);
+        self.watching.clear();
         true
     }
 }
 
 impl Membership {
-    /// This node's gossip message: its own entry, then every other member it
-    /// considers live — or, when they don't fit `max_message_bytes`, a sample of them
-    /// that does, chosen so that what the peer most likely lacks comes first:
-    ///
-    /// - A reply (`told` is the push it answers) leaves out what the pusher holds
-    ///   as new or newer, and leads with the members the push carried that this node
-    ///   holds newer heartbeats for (or labels the pusher asked for), suspected ones
-    ///   included.
-    /// - A push gives `request_percent` of its room to the members this node heard
-    ///   from least recently, suspected ones included: a request for newer heartbeats,
-    ///   which the reply answers first.
-    /// - The rest of the room holds a random sample of the other live members, so over
-    ///   rounds every entry still gets carried.
-    ///
-    /// Leaves heard within `remove_after_ms` go first, as news. Labels ride along
-    /// with this node's own entry always, with a member's entry in a push while they
-    /// are fresh here ([`LABEL_RUMOR_MS`]), and in a reply where the pusher lacks them;
-    /// a member whose labels this node lacks is flagged `want_labels`.
-    fn gossip(&self, want_reply: bool, told: Option<&[Entry]>, host: &mut dyn Host) -> Vec<u8> {
-        let own = EntryRef {
-            labels: Some(self.table.own_labels()),
-            ..EntryRef::plain(self.table.self_addr(), self.table.own())
-        };
-        let told: BTreeMap<&str, &Entry> = told.unwrap_or(&[]).iter().map(|e| (e.addr.as_str(), e)).collect();
-        let requests = want_reply && self.params.request_percent > 0;
-        let suspect = self.timeouts.suspect_after_ms;
-        let is_reply = !want_reply;
-        // (entry, when its heartbeat last rose here)
-        let mut news: Vec<(EntryRef, u64)> = Vec::new();
-        let mut live: Vec<(EntryRef, u64)> = Vec::new();
-        let mut suspected: Vec<(EntryRef, u64)> = Vec::new();
-        for g in self.table.gone() {
-            let fresh = self.now_ms.saturating_sub(g.removed_at_ms) < self.timeouts.remove_after_ms;
-            let known = told
-                .get(g.addr)
-                .map_or(false, |t| t.left && t.heartbeat >= g.heartbeat);
-            if g.left && fresh && !known {
-                let entry = EntryRef {
-                    left: true,
-                    ..EntryRef::plain(g.addr, g.heartbeat)
-                };
-                news.push((entry, g.removed_at_ms));
+    /// Starts watching the members before this node on the ring, stops watching the
+    /// others, and suspects the watched that have been silent too long.
+    fn watch(&mut self, now: u64, changes: &mut Vec<Change>) {
+        let watched = self.view.watched(self.params.watchers as usize);
+        self.watching.retain(|addr, _| watched.contains(addr));
+        for addr in watched {
+            self.watching.entry(addr).or_insert((now, false));
+        }
+        if now < self.quiet_until {
+            return;
+        }
+        // A node that has not beaten to this one since the watch began may not count
+        // it as a watcher yet (their views differ while nodes join): its silence
+        // counts only after `remove_after_ms`, by when views have met.
+        let (beaten, never) = (self.params.beat_timeout_ms, self.params.remove_after_ms);
+        let silent: Vec<String> = self
+            .watching
+            .iter()
+            .filter(|(_, (last, heard))| now.saturating_sub(*last) > if *heard { beaten } else { never })
+            .map(|(addr, _)| addr.clone())
+            .collect();
+        for addr in silent {
+            let member = match self.view.get(&addr) {
+                Some(m) => m,
+                None => continue,
+            };
+            let me = self.view.self_addr().to_string();
+            let suspected_by_me = member.state == State::Suspected && member.suspecters.contains(&me);
+            if !member.state.is_member() || suspected_by_me {
+                continue;
             }
-        }
-        for h in self.table.heard() {
-            let is_live = self.now_ms.saturating_sub(h.last_increase_ms) < suspect;
-            let theirs = told.get(h.addr);
-            let entry = self.entry(&h, is_reply, theirs.copied());
-            match theirs {
-                Some(t) if t.heartbeat >= h.heartbeat && !(t.want_labels && entry.labels.is_some()) => {}
-                Some(_) => news.push((entry, h.last_increase_ms)),
-                None if is_live => live.push((entry, h.last_increase_ms)),
-                None if requests => suspected.push((entry, h.last_increase_ms)),
-                None => {}
+            let note = Note {
+                addr: addr.clone(),
+                incarnation: member.incarnation,
+                state: State::Suspected,
+                by: Some(me),
+                labels: None,
+            };
+            if self.view.merge(&note, now, changes) == Merged::News {
+                self.rumors.push(note);
             }
-        }
-        let max = self.params.max_message_bytes as usize;
-        let mut sample = Sample {
-            entries: vec![own],
-            bytes: own.len(),
-        };
-        let candidates = news.len() + live.len() + suspected.len();
-        let all: usize = sample.bytes
-            + news
-                .iter()
-                .chain(&live)
-                .chain(&suspected)
-                .map(|(e, _)| e.len())
-                .sum::<usize>();
-        if wire::message_len(candidates + 1, all) <= max {
-            for list in [&news, &live, &suspected] {
-                sample.entries.extend(list.iter().map(|(e, _)| *e));
-            }
-            return wire::encode_gossip(want_reply, &sample.entries);
-        }
-        shuffle(&mut news, host);
-        sample.fill(&news, max);
-        shuffle(&mut live, host);
-        if requests {
-            let mut pool = live;
-            pool.append(&mut suspected);
-            // Least recently heard first; the shuffle orders ties at random.
-            shuffle(&mut pool, host);
-            pool.sort_by_key(|(_, heard)| *heard);
-            let used = wire::message_len(sample.entries.len(), sample.bytes);
-            let room = max.saturating_sub(used);
-            let asked =
-                sample.take_while_fits(&pool, used + room * self.params.request_percent as usize / 100);
-            live = pool.split_off(asked);
-            live.retain(|(_, heard)| self.now_ms.saturating_sub(*heard) < suspect);
-            shuffle(&mut live, host);
-        }
-        sample.fill(&live, max);
-        wire::encode_gossip(want_reply, &sample.entries)
-    }
-
-    /// A member's entry in a message: in a reply, with its labels where the pusher
-    /// lacks them (`theirs` is what the push said of the member); in a push, with
-    /// them while they are fresh here.
-    fn entry<'a>(&self, h: &Heard<'a>, is_reply: bool, theirs: Option<&Entry>) -> EntryRef<'a> {
-        let send_labels = if is_reply {
-            theirs.map_or(true, |t| {
-                t.want_labels || t.heartbeat.generation != h.heartbeat.generation
-            })
-        } else {
-            self.now_ms.saturating_sub(h.labels_since_ms) < LABEL_RUMOR_MS
-        };
-        EntryRef {
-            want_labels: h.labels.is_none(),
-            labels: if send_labels { h.labels } else { None },
-            ..EntryRef::plain(h.addr, h.heartbeat)
         }
     }
 
-    /// Publishes each change as an event: `{"addr":…,"labels":{…}}`.
-    fn emit(&self, changes: &[Change], host: &mut dyn Host) {
+    /// Merges rumors heard; whether any was news (to pass on).
+    fn hear(&mut self, notes: &[Note], now: u64, changes: &mut Vec<Change>) -> bool {
+        let mut news = false;
+        for note in notes {
+            match self.view.merge(note, now, changes) {
+                Merged::News => {
+                    self.rumors.push(note.clone());
+                    news = true;
+                }
+                Merged::Refuted => {
+                    self.rumors.push(self.view.own_note());
+                    news = true;
+                }
+                Merged::Stale => {}
+            }
+        }
+        news
+    }
+
+    /// A beat's digest against this view: differing twice in a row starts a sync
+    /// with its sender, at most one per `sync_interval_ms`.
+    fn compare(&mut self, from: &str, digest: u64, now: u64, host: &mut dyn Host) {
+        if digest == self.view.digest() {
+            self.mismatches.remove(from);
+            return;
+        }
+        let count = self.mismatches.entry(from.to_string()).or_insert(0);
+        *count += 1;
+        if *count >= MISMATCHED_BEATS && now.saturating_sub(self.last_sync_ms) >= self.params.sync_interval_ms
+        {
+            self.mismatches.remove(from);
+            self.last_sync_ms = now;
+            // From a random point of the view on: a chain of pages that lost one part
+            // of the way (loss) is not started again from the same first page.
+            let cursor = self
+                .view
+                .random_member(host.random_u64())
+                .unwrap_or("")
+                .to_string();
+            self.ask(from, cursor, host);
+        }
+    }
+
+    /// Asks `peer` for the page of its view after `cursor`, telling it about this node.
+    fn ask(&mut self, peer: &str, cursor: String, host: &mut dyn Host) {
+        let message = Message::Sync {
+            cursor,
+            asker: self.view.own_note(),
+        };
+        host.send(peer, &wire::encode(&message));
+    }
+
+    /// Answers a sync: the notes after `cursor` that fit, and where to go on.
+    fn answer(&mut self, to: &str, cursor: &str, host: &mut dyn Host) {
+        let room = self.params.max_message_bytes as usize - wire::HEADER_MAX - wire::MAX_ADDR_LEN;
+        let mut used = 0;
+        let mut notes = Vec::new();
+        let mut next = String::new();
+        for note in self.view.notes_after(cursor) {
+            let len = wire::note_len(&note);
+            if used + len > room {
+                next = notes.last().map_or_else(String::new, |n: &Note| n.addr.clone());
+                break;
+            }
+            used += len;
+            notes.push(note);
+        }
+        host.send(to, &wire::encode(&Message::Page { next, notes }));
+    }
+
+    /// Rumors for one more message, as many as fit.
+    fn take_rumors(&mut self) -> Vec<Note> {
+        let room = self.params.max_message_bytes as usize - wire::HEADER_MAX;
+        self.rumors.take(room)
+    }
+
+    /// Passes rumors on to `fanout` random members, within this tick's allowance.
+    fn pass_on(&mut self, host: &mut dyn Host) {
+        if self.flood_budget == 0 || self.rumors.is_empty() {
+            return;
+        }
+        let mut targets: Vec<String> = Vec::new();
+        for _ in 0..self.params.fanout * 3 {
+            if targets.len() as u64 == self.params.fanout.min(self.flood_budget) {
+                break;
+            }
+            if let Some(addr) = self.view.random_member(host.random_u64()) {
+                if !targets.iter().any(|t| t == addr) {
+                    targets.push(addr.to_string());
+                }
+            }
+        }
+        if targets.is_empty() {
+            return;
+        }
+        let message = wire::encode(&Message::Rumors(self.take_rumors()));
+        for target in targets {
+            self.flood_budget = self.flood_budget.saturating_sub(1);
+            host.send(&target, &message);
+        }
+    }
+
+    /// Publishes each change as an event (`{"addr":…,"labels":{…}}`) and counts
+    /// removals.
+    fn emit(&mut self, changes: &[Change], host: &mut dyn Host) {
         for change in changes {
+            if let Change::Failed(addr) = change {
+                self.removals += 1;
+                host.log(Level::Info, &format!("removed {}", addr));
+            }
+            if let Change::Left(addr) = change {
+                host.log(Level::Info, &format!("{} left", addr));
+            }
             let mut data = String::from("{\"addr\":");
             push_quoted(&mut data, change.addr());
             data.push_str(",\"labels\":");
-            self.table
-                .labels_of(change.addr())
-                .cloned()
+            self.view
+                .get(change.addr())
+                .and_then(|m| m.labels.clone())
                 .unwrap_or_default()
                 .push_json(&mut data);
             data.push('}');
@@ -508,96 +514,17 @@ impl Membership {
         }
     }
 
-    /// One member (this node, another, or a remembered removed one) as the `members`
-    /// query lists it.
-    fn member_json(&self, addr: &str, now: u64) -> Option<String> {
-        let (state, hb, age) = if addr == self.table.self_addr() {
-            let state = if self.left { "left" } else { "alive" };
-            (state, self.table.own(), 0)
-        } else if let Some((_, status, hb)) = self
-            .table
-            .members(now, self.timeouts.suspect_after_ms)
-            .find(|(a, _, _)| *a == addr)
-        {
-            let state = match status {
-                Status::Live => "alive",
-                Status::Suspected => "suspected",
-            };
-            (state, hb, self.table.age_ms(addr, now).unwrap_or(0))
-        } else {
-            let g = self.table.gone().find(|g| g.addr == addr)?;
-            let state = if g.left { "left" } else { "failed" };
-            (state, g.heartbeat, now.saturating_sub(g.removed_at_ms))
-        };
-        let mut out = String::from("{\"addr\":");
-        push_quoted(&mut out, addr);
-        out.push_str(&format!(",\"state\":\"{}\",\"labels\":", state));
-        match self.table.labels_of(addr) {
-            Some(labels) => labels.push_json(&mut out),
-            None => out.push_str("{}"),
-        }
-        out.push_str(&format!(
-            ",\"age_ms\":{},\"generation\":{},\"heartbeat\":{}}}",
-            age, hb.generation, hb.counter
-        ));
-        Some(out)
+    /// Addresses of the members (or tombstones) in a state `which` accepts.
+    fn members(&self, which: fn(State) -> bool) -> Vec<String> {
+        self.view
+            .members()
+            .iter()
+            .filter(|(_, m)| which(m.state))
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     fn bootstrap_peers(&self, host: &mut dyn Host) -> Vec<String> {
-        let mut peers: Vec<String> = host
-            .bootstrap_peers()
-            .into_iter()
-            .filter(|p| p != self.table.self_addr() && !p.is_empty() && p.len() <= wire::MAX_ADDR_LEN)
-            .collect();
-        peers.sort();
-        peers.dedup();
-        peers
+        heartbeat::bootstrap_peers(host, self.view.self_addr())
     }
-}
-
-/// A gossip message being put together under the size cap.
-struct Sample<'a> {
-    entries: Vec<EntryRef<'a>>,
-    bytes: usize,
-}
-
-impl<'a> Sample<'a> {
-    fn fits(&self, len: usize, max: usize) -> bool {
-        wire::message_len(self.entries.len() + 1, self.bytes + len) <= max
-    }
-
-    /// Adds every candidate that still fits, in order.
-    fn fill(&mut self, candidates: &[(EntryRef<'a>, u64)], max: usize) {
-        for (entry, _) in candidates {
-            let len = entry.len();
-            if self.fits(len, max) {
-                self.bytes += len;
-                self.entries.push(*entry);
-            }
-        }
-    }
-
-    /// Adds candidates in order until one doesn't fit; returns how many were added.
-    fn take_while_fits(&mut self, candidates: &[(EntryRef<'a>, u64)], max: usize) -> usize {
-        for (i, (entry, _)) in candidates.iter().enumerate() {
-            let len = entry.len();
-            if !self.fits(len, max) {
-                return i;
-            }
-            self.bytes += len;
-            self.entries.push(*entry);
-        }
-        candidates.len()
-    }
-}
-
-fn push_list(out: &mut String, items: &[String]) {
-    out.push('[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_quoted(out, item);
-    }
-    out.push(']');
 }

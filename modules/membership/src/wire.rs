@@ -1,126 +1,151 @@
-//! The gossip message encoding: a version byte, a kind, and member entries in
-//! LEB128 varints. Decoding is total — malformed input gives `None`, never a panic —
-//! because these bytes come straight off the network.
+//! The messages, in LEB128 varints. Decoding is total — malformed input gives `None`,
+//! never a panic — because these bytes come straight off the network.
 //!
 //! ```text
-//! message = version:u8 (=2)  kind:u8 (0 = push, 1 = push-pull: please reply)
-//!           count:varint  entry*count
-//! entry   = addr_len:varint (1..=255)  addr:utf8  generation:varint  counter:varint
-//!           flags:u8  [labels if flags & 1]
-//! flags   = 1: the member's labels follow (those of this generation)
-//!           2: the member left gracefully at this heartbeat
-//!           4: the sender lacks this member's labels (please send them)
-//! labels  = see `labels::Labels::encode`
+//! message = version:u8 (=3)  kind:u8  body
+//! kind 0  beat:        incarnation digest:u64le members:varint  notes   (to a watcher)
+//! kind 1  rumors:      notes                                          (passed on)
+//! kind 2  sync:        cursor:text  note                              (asks a page)
+//! kind 3  page:        next:text  notes                               (the answer)
+//! notes   = count:varint  note*count
+//! note    = addr:text (1..=255)  generation:varint  counter:varint  state:u8
+//!           flags:u8  [by:text if flags & 1]  [labels if flags & 2]
+//! state   = 0 alive, 1 suspected, 2 failed, 3 left
 //! ```
 //!
-//! The first entry is the sender's own. Trailing bytes, unknown flags or labels
-//! without their flag make the message malformed. Version 1 (no flags, no labels) was
-//! ABI v1's membership; both ends of a message always run the same deployment, so
-//! this code reads only version 2.
+//! A beat tells a watcher that its sender lives (at that incarnation) and how its
+//! view stands (a digest and a size); every message but a sync carries rumors. A sync
+//! carries the asker's own note and asks for the members after `cursor` in address
+//! order; a page answers with as many as fit and the cursor to ask next ("" when done).
 
-use crate::labels::Labels;
-use crate::table::Heartbeat;
-pub use hearsay_guest::codec::{put_varint, varint_len, Reader};
+use crate::view::{Note, State};
+use hearsay_guest::codec::{put_text, put_varint, varint_len, Reader};
+use heartbeat::labels::Labels;
+use heartbeat::table::Heartbeat;
 
-/// The encoding version this code writes and reads.
-pub const VERSION: u8 = 2;
-/// Longest peer address carried in a message.
+/// The encoding version this code writes and reads (heartbeat's, membership's before, was 1 and 2).
+pub const VERSION: u8 = 3;
+/// Longest address carried.
 pub const MAX_ADDR_LEN: usize = 255;
 
-const KIND_PUSH: u8 = 0;
-const KIND_PUSH_PULL: u8 = 1;
+const BEAT: u8 = 0;
+const RUMORS: u8 = 1;
+const SYNC: u8 = 2;
+const PAGE: u8 = 3;
 
-const FLAG_LABELS: u8 = 1;
-const FLAG_LEFT: u8 = 2;
-const FLAG_WANT_LABELS: u8 = 4;
+const FLAG_BY: u8 = 1;
+const FLAG_LABELS: u8 = 2;
 
-/// One member entry of a message, borrowed from the table that sends it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryRef<'a> {
-    /// The member's gossip address.
-    pub addr: &'a str,
-    /// Its heartbeat.
-    pub heartbeat: Heartbeat,
-    /// It left gracefully at this heartbeat.
-    pub left: bool,
-    /// The sender lacks its labels.
-    pub want_labels: bool,
-    /// Its labels, when carried.
-    pub labels: Option<&'a Labels>,
+/// A decoded message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// "I live": from a node to each of its watchers, every tick.
+    Beat {
+        /// The sender's incarnation.
+        incarnation: Heartbeat,
+        /// A digest of the sender's view (see `View::digest`).
+        digest: u64,
+        /// How many members the sender knows (itself included).
+        members: u64,
+        /// Rumors riding along.
+        rumors: Vec<Note>,
+    },
+    /// Rumors passed on.
+    Rumors(Vec<Note>),
+    /// The asker's own note, and where in address order its page starts.
+    Sync {
+        /// Members after this address are asked for ("" from the start).
+        cursor: String,
+        /// The asker's own note.
+        asker: Note,
+    },
+    /// Members after the cursor, as many as fit.
+    Page {
+        /// The cursor to ask next; "" when this page ends the view.
+        next: String,
+        /// The members.
+        notes: Vec<Note>,
+    },
 }
 
-impl<'a> EntryRef<'a> {
-    /// A bare heartbeat: no labels, no flags.
-    pub fn plain(addr: &'a str, heartbeat: Heartbeat) -> EntryRef<'a> {
-        EntryRef {
-            addr,
-            heartbeat,
-            left: false,
-            want_labels: false,
-            labels: None,
+/// Bytes a note takes.
+pub fn note_len(n: &Note) -> usize {
+    varint_len(n.addr.len() as u64)
+        + n.addr.len()
+        + varint_len(n.incarnation.generation)
+        + varint_len(n.incarnation.counter)
+        + 2
+        + n.by.as_ref().map_or(0, |b| varint_len(b.len() as u64) + b.len())
+        + n.labels.as_ref().map_or(0, Labels::encoded_len)
+}
+
+/// Bytes of a message's header before its notes (the largest: a beat).
+pub const HEADER_MAX: usize = 2 + 20 + 8 + 10 + 10;
+
+fn put_note(out: &mut Vec<u8>, n: &Note) {
+    put_text(out, &n.addr);
+    put_varint(out, n.incarnation.generation);
+    put_varint(out, n.incarnation.counter);
+    out.push(n.state as u8);
+    let mut flags = 0;
+    if n.by.is_some() {
+        flags |= FLAG_BY;
+    }
+    if n.labels.is_some() {
+        flags |= FLAG_LABELS;
+    }
+    out.push(flags);
+    if let Some(by) = &n.by {
+        put_text(out, by);
+    }
+    if let Some(labels) = &n.labels {
+        labels.encode(out);
+    }
+}
+
+fn put_notes<'a>(out: &mut Vec<u8>, notes: impl ExactSizeIterator<Item = &'a Note>) {
+    put_varint(out, notes.len() as u64);
+    for n in notes {
+        put_note(out, n);
+    }
+}
+
+/// Encodes a message.
+pub fn encode(m: &Message) -> Vec<u8> {
+    let mut out = vec![VERSION];
+    match m {
+        Message::Beat {
+            incarnation,
+            digest,
+            members,
+            rumors,
+        } => {
+            out.push(BEAT);
+            put_varint(&mut out, incarnation.generation);
+            put_varint(&mut out, incarnation.counter);
+            out.extend_from_slice(&digest.to_le_bytes());
+            put_varint(&mut out, *members);
+            put_notes(&mut out, rumors.iter());
+        }
+        Message::Rumors(notes) => {
+            out.push(RUMORS);
+            put_notes(&mut out, notes.iter());
+        }
+        Message::Sync { cursor, asker } => {
+            out.push(SYNC);
+            put_text(&mut out, cursor);
+            put_note(&mut out, asker);
+        }
+        Message::Page { next, notes } => {
+            out.push(PAGE);
+            put_text(&mut out, next);
+            put_notes(&mut out, notes.iter());
         }
     }
-
-    /// Bytes this entry takes.
-    pub fn len(&self) -> usize {
-        varint_len(self.addr.len() as u64)
-            + self.addr.len()
-            + varint_len(self.heartbeat.generation)
-            + varint_len(self.heartbeat.counter)
-            + 1
-            + self.labels.map_or(0, |l| l.encoded_len())
-    }
-
-    /// Never true: an entry holds at least an address; for clippy's `len` rule.
-    pub fn is_empty(&self) -> bool {
-        false
-    }
+    out
 }
 
-/// A decoded member entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The member's gossip address.
-    pub addr: String,
-    /// Its heartbeat.
-    pub heartbeat: Heartbeat,
-    /// It left gracefully at this heartbeat.
-    pub left: bool,
-    /// The sender lacks its labels.
-    pub want_labels: bool,
-    /// Its labels, when carried.
-    pub labels: Option<Labels>,
-}
-
-impl Entry {
-    /// This entry, borrowed (to re-encode or compare).
-    pub fn as_ref(&self) -> EntryRef<'_> {
-        EntryRef {
-            addr: &self.addr,
-            heartbeat: self.heartbeat,
-            left: self.left,
-            want_labels: self.want_labels,
-            labels: self.labels.as_ref(),
-        }
-    }
-}
-
-/// A decoded gossip message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gossip {
-    /// The sender asks for the receiver's table in return.
-    pub want_reply: bool,
-    /// Member entries, the sender's own first.
-    pub entries: Vec<Entry>,
-}
-
-/// Appends a length-prefixed address.
-pub fn put_addr(out: &mut Vec<u8>, addr: &str) {
-    hearsay_guest::codec::put_text(out, addr);
-}
-
-/// Reads a length-prefixed, non-empty UTF-8 address of at most `MAX_ADDR_LEN` bytes.
-pub fn read_addr(r: &mut Reader) -> Option<String> {
+fn read_addr(r: &mut Reader) -> Option<String> {
     let addr = r.text(MAX_ADDR_LEN)?;
     if addr.is_empty() {
         return None;
@@ -128,147 +153,160 @@ pub fn read_addr(r: &mut Reader) -> Option<String> {
     Some(addr)
 }
 
-/// Bytes a message of `count` entries taking `entry_bytes` in total takes.
-pub fn message_len(count: usize, entry_bytes: usize) -> usize {
-    2 + varint_len(count as u64) + entry_bytes
-}
-
-/// Encodes a gossip message.
-pub fn encode_gossip(want_reply: bool, entries: &[EntryRef]) -> Vec<u8> {
-    let bytes: usize = entries.iter().map(|e| e.len()).sum();
-    let mut out = Vec::with_capacity(message_len(entries.len(), bytes));
-    out.push(VERSION);
-    out.push(if want_reply { KIND_PUSH_PULL } else { KIND_PUSH });
-    put_varint(&mut out, entries.len() as u64);
-    for e in entries {
-        put_addr(&mut out, e.addr);
-        put_varint(&mut out, e.heartbeat.generation);
-        put_varint(&mut out, e.heartbeat.counter);
-        let mut flags = 0;
-        if e.labels.is_some() {
-            flags |= FLAG_LABELS;
-        }
-        if e.left {
-            flags |= FLAG_LEFT;
-        }
-        if e.want_labels {
-            flags |= FLAG_WANT_LABELS;
-        }
-        out.push(flags);
-        if let Some(labels) = e.labels {
-            labels.encode(&mut out);
-        }
+fn read_note(r: &mut Reader) -> Option<Note> {
+    let addr = read_addr(r)?;
+    let incarnation = Heartbeat {
+        generation: r.varint()?,
+        counter: r.varint()?,
+    };
+    let state = State::from_u8(r.u8()?)?;
+    let flags = r.u8()?;
+    if flags & !(FLAG_BY | FLAG_LABELS) != 0 {
+        return None;
     }
-    out
+    let by = if flags & FLAG_BY != 0 {
+        Some(read_addr(r)?)
+    } else {
+        None
+    };
+    let labels = if flags & FLAG_LABELS != 0 {
+        Some(Labels::decode(r)?)
+    } else {
+        None
+    };
+    Some(Note {
+        addr,
+        incarnation,
+        state,
+        by,
+        labels,
+    })
 }
 
-/// Decodes a gossip message; `None` if it is malformed in any way.
-pub fn decode_gossip(bytes: &[u8]) -> Option<Gossip> {
+fn read_notes(r: &mut Reader) -> Option<Vec<Note>> {
+    let count = r.varint()?;
+    // Every note takes at least 6 bytes: a lying count can't make us allocate.
+    let mut notes = Vec::with_capacity((count as usize).min(r.remaining() / 6));
+    for _ in 0..count {
+        notes.push(read_note(r)?);
+    }
+    Some(notes)
+}
+
+/// Decodes a message; `None` if it is malformed in any way.
+pub fn decode(bytes: &[u8]) -> Option<Message> {
     let mut r = Reader::new(bytes);
     if r.u8()? != VERSION {
         return None;
     }
-    let want_reply = match r.u8()? {
-        KIND_PUSH => false,
-        KIND_PUSH_PULL => true,
+    let m = match r.u8()? {
+        BEAT => Message::Beat {
+            incarnation: Heartbeat {
+                generation: r.varint()?,
+                counter: r.varint()?,
+            },
+            digest: r.u64le()?,
+            members: r.varint()?,
+            rumors: read_notes(&mut r)?,
+        },
+        RUMORS => Message::Rumors(read_notes(&mut r)?),
+        SYNC => {
+            let cursor = r.text(MAX_ADDR_LEN)?;
+            Message::Sync {
+                cursor,
+                asker: read_note(&mut r)?,
+            }
+        }
+        PAGE => {
+            let next = r.text(MAX_ADDR_LEN)?;
+            Message::Page {
+                next,
+                notes: read_notes(&mut r)?,
+            }
+        }
         _ => return None,
     };
-    let count = r.varint()?;
-    // Every entry takes at least 5 bytes, so a lying count can't make us allocate.
-    let mut entries = Vec::with_capacity((count as usize).min(r.remaining() / 5));
-    for _ in 0..count {
-        let addr = read_addr(&mut r)?;
-        let heartbeat = Heartbeat {
-            generation: r.varint()?,
-            counter: r.varint()?,
-        };
-        let flags = r.u8()?;
-        if flags & !(FLAG_LABELS | FLAG_LEFT | FLAG_WANT_LABELS) != 0 {
-            return None;
-        }
-        let labels = if flags & FLAG_LABELS != 0 {
-            Some(Labels::decode(&mut r)?)
-        } else {
-            None
-        };
-        entries.push(Entry {
-            addr,
-            heartbeat,
-            left: flags & FLAG_LEFT != 0,
-            want_labels: flags & FLAG_WANT_LABELS != 0,
-            labels,
-        });
-    }
     if !r.is_done() {
         return None;
     }
-    Some(Gossip { want_reply, entries })
+    Some(m)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hb(generation: u64, counter: u64) -> Heartbeat {
-        Heartbeat { generation, counter }
-    }
-
-    #[test]
-    fn round_trips_and_sizes_match() {
-        let labels = Labels::from_pairs(vec![
-            ("role".into(), "db".into()),
-            ("zone".into(), "/eu/r1".into()),
-        ]);
-        let entries = [
-            EntryRef {
-                labels: Some(&labels),
-                ..EntryRef::plain("10.0.0.1:7000", hb(0, 5))
+    fn note(addr: &str, state: State) -> Note {
+        Note {
+            addr: addr.to_string(),
+            incarnation: Heartbeat {
+                generation: 1_700_000_000_000,
+                counter: 3,
             },
-            EntryRef {
-                left: true,
-                want_labels: true,
-                ..EntryRef::plain("b", hb(u64::MAX, 300))
-            },
-        ];
-        let bytes = encode_gossip(true, &entries);
-        let sum: usize = entries.iter().map(|e| e.len()).sum();
-        assert_eq!(bytes.len(), message_len(2, sum));
-        let g = decode_gossip(&bytes).unwrap();
-        assert!(g.want_reply);
-        let decoded: Vec<EntryRef> = g.entries.iter().map(Entry::as_ref).collect();
-        assert_eq!(decoded, entries);
-    }
-
-    #[test]
-    fn rejects_malformed_messages() {
-        let labels = Labels::from_pairs(vec![("k".into(), "v".into())]);
-        let good = encode_gossip(
-            false,
-            &[EntryRef {
-                labels: Some(&labels),
-                ..EntryRef::plain("a:1", hb(1, 2))
-            }],
-        );
-        for cut in 0..good.len() {
-            assert_eq!(decode_gossip(&good[..cut]), None);
+            state,
+            by: None,
+            labels: None,
         }
-        let mut trailing = good.clone();
-        trailing.push(0);
-        assert_eq!(decode_gossip(&trailing), None);
-        let mut version = good.clone();
-        version[0] = 1;
-        assert_eq!(decode_gossip(&version), None);
-        let mut kind = good.clone();
-        kind[1] = 9;
-        assert_eq!(decode_gossip(&kind), None);
-        // An unknown flag.
-        let mut flags = encode_gossip(false, &[EntryRef::plain("a:1", hb(1, 2))]);
-        *flags.last_mut().unwrap() = 8;
-        assert_eq!(decode_gossip(&flags), None);
-        // Empty address, and a count far beyond the bytes present.
-        assert_eq!(decode_gossip(&[2, 0, 1, 0, 0, 0, 0]), None);
-        assert_eq!(decode_gossip(&[2, 0, 0xff, 0xff, 0xff, 0xff, 0x0f]), None);
-        // Invalid UTF-8 in an address.
-        assert_eq!(decode_gossip(&[2, 0, 1, 1, 0xff, 0, 0, 0]), None);
+    }
+
+    fn samples() -> Vec<Message> {
+        let mut suspected = note("10.0.0.2:7000", State::Suspected);
+        suspected.by = Some("10.0.0.3:7000".to_string());
+        let mut alive = note("10.0.0.1:7000", State::Alive);
+        alive.labels = Some(Labels::from_pairs(vec![("zone".into(), "/eu/r1".into())]));
+        vec![
+            Message::Beat {
+                incarnation: alive.incarnation,
+                digest: 0xdead_beef_0123_4567,
+                members: 100,
+                rumors: vec![alive.clone(), suspected.clone()],
+            },
+            Message::Rumors(vec![note("a:1", State::Failed), note("b:2", State::Left)]),
+            Message::Sync {
+                cursor: "10.0.0.1:7000".into(),
+                asker: alive.clone(),
+            },
+            Message::Page {
+                next: String::new(),
+                notes: vec![alive, suspected],
+            },
+        ]
+    }
+
+    #[test]
+    fn round_trips_and_note_sizes_match() {
+        for m in samples() {
+            assert_eq!(decode(&encode(&m)), Some(m.clone()));
+            if let Message::Rumors(notes) = &m {
+                let sum: usize = notes.iter().map(note_len).sum();
+                assert_eq!(encode(&m).len(), 2 + 1 + sum);
+            }
+        }
+    }
+
+    #[test]
+    fn every_truncation_and_corruption_is_refused() {
+        for m in samples() {
+            let good = encode(&m);
+            for cut in 0..good.len() {
+                assert_eq!(decode(&good[..cut]), None, "{:?} cut at {}", m, cut);
+            }
+            let mut trailing = good.clone();
+            trailing.push(0);
+            assert_eq!(decode(&trailing), None);
+            let mut version = good.clone();
+            version[0] = 2;
+            assert_eq!(decode(&version), None);
+        }
+        assert_eq!(decode(&[VERSION, 9]), None);
+        // A state byte out of range, an unknown flag, a count far beyond the bytes.
+        let mut bad_state = encode(&Message::Rumors(vec![note("a:1", State::Alive)]));
+        let at = bad_state.len() - 2;
+        bad_state[at] = 7;
+        assert_eq!(decode(&bad_state), None);
+        let mut bad_flag = encode(&Message::Rumors(vec![note("a:1", State::Alive)]));
+        *bad_flag.last_mut().unwrap() = 4;
+        assert_eq!(decode(&bad_flag), None);
+        assert_eq!(decode(&[VERSION, RUMORS, 0xff, 0xff, 0xff, 0xff, 0x0f]), None);
     }
 }

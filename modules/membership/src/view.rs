@@ -1,0 +1,662 @@
+//! What this node believes about every member: its incarnation, alive / suspected /
+//! failed / left, its labels, who suspects it — and the rules that merge news into
+//! it, SWIM's: a higher incarnation wins; at the same incarnation suspected beats
+//! alive and failed or left beat both; only the member itself raises its incarnation,
+//! to refute a suspicion. Failed and left members stay as tombstones for a while so
+//! stale news can't bring them back.
+//!
+//! The view also keeps the ring that assigns watchers: members alive or suspected
+//! (this node included), ordered by a hash of their address; a node's watchers are
+//! its next `k` on the ring, so each node watches its previous `k`. Times are this
+//! node's own milliseconds and never leave it.
+
+use heartbeat::labels::Labels;
+use heartbeat::table::{Change, Heartbeat};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a node is, as far as this view goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum State {
+    /// Alive.
+    Alive = 0,
+    /// Suspected by at least one watcher, not refuted yet.
+    Suspected = 1,
+    /// Removed: its watchers agree it stopped (a tombstone).
+    Failed = 2,
+    /// Removed: it left gracefully (a tombstone).
+    Left = 3,
+}
+
+impl State {
+    /// The state a byte encodes (its discriminant), if any.
+    pub fn from_u8(byte: u8) -> Option<State> {
+        Some(match byte {
+            0 => State::Alive,
+            1 => State::Suspected,
+            2 => State::Failed,
+            3 => State::Left,
+            _ => return None,
+        })
+    }
+
+    /// Alive or suspected: still a member.
+    pub fn is_member(self) -> bool {
+        matches!(self, State::Alive | State::Suspected)
+    }
+}
+
+/// A piece of news about one node: what travels in rumors, beats and pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The node's address.
+    pub addr: String,
+    /// The incarnation the news is about.
+    pub incarnation: Heartbeat,
+    /// What it says.
+    pub state: State,
+    /// For a suspicion: the watcher that suspects.
+    pub by: Option<String>,
+    /// The node's labels, when carried.
+    pub labels: Option<Labels>,
+}
+
+/// One member, or a tombstone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its incarnation as last heard.
+    pub incarnation: Heartbeat,
+    /// Its state.
+    pub state: State,
+    /// When it entered that state (local ms).
+    pub since_ms: u64,
+    /// Its labels, once heard.
+    pub labels: Option<Labels>,
+    /// Watchers suspecting it at this incarnation.
+    pub suspecters: BTreeSet<String>,
+}
+
+/// What merging a note did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merged {
+    /// Nothing new.
+    Stale,
+    /// New here: worth passing on.
+    News,
+    /// It suspected or removed this very node: refuted with a higher incarnation.
+    Refuted,
+}
+
+/// The view of one node.
+#[derive(Debug, Clone)]
+pub struct View {
+    self_addr: String,
+    self_hash: u64,
+    own: Heartbeat,
+    own_labels: Labels,
+    members: BTreeMap<String, Member>,
+    /// Members alive or suspected, and this node: (hash of address, address).
+    ring: BTreeSet<(u64, String)>,
+    /// XOR of every ring entry's (address, incarnation) hash.
+    digest: u64,
+}
+
+/// FNV-1a, 64 bits, then MurmurHash3's finaliser: stable across builds and
+/// platforms, which the ring needs, and spread evenly even for addresses that differ
+/// in one character (plain FNV-1a put such addresses in clumps, so random points on
+/// the ring picked a few members over and over).
+pub fn hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn entry_hash(addr: &str, incarnation: Heartbeat) -> u64 {
+    let mut h = hash(addr.as_bytes()) ^ incarnation.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= incarnation.counter.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    // A final mix, so XORs of nearby values don't cancel.
+    h ^= h >> 31;
+    h.wrapping_mul(0xbf58_476d_1ce4_e5b9)
+}
+
+impl View {
+    /// The view of a node just started at `addr`, whose start time is `generation`.
+    pub fn new(addr: String, generation: u64, labels: Labels) -> View {
+        let own = Heartbeat {
+            generation,
+            counter: 0,
+        };
+        let self_hash = hash(addr.as_bytes());
+        let mut ring = BTreeSet::new();
+        ring.insert((self_hash, addr.clone()));
+        View {
+            digest: entry_hash(&addr, own),
+            self_addr: addr,
+            self_hash,
+            own,
+            own_labels: labels,
+            members: BTreeMap::new(),
+            ring,
+        }
+    }
+
+    /// This node's address.
+    pub fn self_addr(&self) -> &str {
+        &self.self_addr
+    }
+
+    /// This node's incarnation.
+    pub fn own(&self) -> Heartbeat {
+        self.own
+    }
+
+    /// This node's labels.
+    pub fn own_labels(&self) -> &Labels {
+        &self.own_labels
+    }
+
+    /// This node's note: alive, with its labels.
+    pub fn own_note(&self) -> Note {
+        Note {
+            addr: self.self_addr.clone(),
+            incarnation: self.own,
+            state: State::Alive,
+            by: None,
+            labels: Some(self.own_labels.clone()),
+        }
+    }
+
+    /// Raises this node's incarnation (refuting a suspicion, or leaving).
+    pub fn raise_own(&mut self, above: Heartbeat) {
+        self.digest ^= entry_hash(&self.self_addr, self.own);
+        if above.generation > self.own.generation {
+            self.own = Heartbeat {
+                generation: above.generation,
+                counter: above.counter + 1,
+            };
+        } else {
+            self.own.counter = self.own.counter.max(above.counter) + 1;
+        }
+        self.digest ^= entry_hash(&self.self_addr, self.own);
+    }
+
+    /// Every member and tombstone, by address.
+    pub fn members(&self) -> &BTreeMap<String, Member> {
+        &self.members
+    }
+
+    /// One member or tombstone.
+    pub fn get(&self, addr: &str) -> Option<&Member> {
+        self.members.get(addr)
+    }
+
+    /// Members alive or suspected, this node excluded.
+    pub fn member_count(&self) -> usize {
+        self.ring.len() - 1
+    }
+
+    /// The digest of this view: equal views (the same members at the same
+    /// incarnations, this node included) have equal digests.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    fn set(&mut self, addr: &str, member: Member) {
+        if let Some(old) = self.members.get(addr) {
+            if old.state.is_member() {
+                self.digest ^= entry_hash(addr, old.incarnation);
+                self.ring.remove(&(hash(addr.as_bytes()), addr.to_string()));
+            }
+        }
+        if member.state.is_member() {
+            self.digest ^= entry_hash(addr, member.incarnation);
+            self.ring.insert((hash(addr.as_bytes()), addr.to_string()));
+        }
+        self.members.insert(addr.to_string(), member);
+    }
+
+    /// Merges a note heard at `now`; what it changed goes to `changes`.
+    pub fn merge(&mut self, note: &Note, now: u64, changes: &mut Vec<Change>) -> Merged {
+        if note.addr == self.self_addr {
+            if note.state != State::Alive && note.incarnation >= self.own {
+                self.raise_own(note.incarnation);
+                return Merged::Refuted;
+            }
+            return Merged::Stale;
+        }
+        let addr = note.addr.as_str();
+        let fresh = |state: State| Member {
+            incarnation: note.incarnation,
+            state,
+            since_ms: now,
+            labels: note.labels.clone(),
+            suspecters: note.by.iter().cloned().collect(),
+        };
+        let old = match self.members.get(addr) {
+            None => {
+                if note.state.is_member() {
+                    changes.push(Change::Joined(addr.to_string()));
+                    if note.state == State::Suspected {
+                        changes.push(Change::Suspected(addr.to_string()));
+                    }
+                }
+                self.set(addr, fresh(note.state));
+                return Merged::News;
+            }
+            Some(old) => old.clone(),
+        };
+        if note.incarnation < old.incarnation {
+            return Merged::Stale;
+        }
+        if note.incarnation == old.incarnation {
+            return self.merge_same(note, old, now, changes);
+        }
+        // A newer incarnation: whatever it says replaces what was known.
+        let mut member = fresh(note.state);
+        if member.labels.is_none() && note.incarnation.generation == old.incarnation.generation {
+            member.labels = old.labels.clone();
+        }
+        let a = || addr.to_string();
+        match (old.state.is_member(), note.state) {
+            (true, State::Alive) => {
+                if old.state == State::Suspected {
+                    changes.push(Change::Recovered(a()));
+                }
+                if note.labels.is_some() && old.labels.is_some() && note.labels != old.labels {
+                    changes.push(Change::Updated(a()));
+                }
+            }
+            (true, State::Suspected) => {
+                if old.state == State::Alive {
+                    changes.push(Change::Suspected(a()));
+                }
+            }
+            (true, State::Failed) => changes.push(Change::Failed(a())),
+            (true, State::Left) => changes.push(Change::Left(a())),
+            (false, State::Alive) => changes.push(Change::Joined(a())),
+            (false, State::Suspected) => {
+                changes.push(Change::Joined(a()));
+                changes.push(Change::Suspected(a()));
+            }
+            (false, _) => {}
+        }
+        self.set(addr, member);
+        Merged::News
+    }
+
+    /// A note about the incarnation already held.
+    fn merge_same(&mut self, note: &Note, mut old: Member, now: u64, changes: &mut Vec<Change>) -> Merged {
+        let addr = note.addr.as_str();
+        let news = match (old.state, note.state) {
+            (State::Alive, State::Suspected) => {
+                changes.push(Change::Suspected(addr.to_string()));
+                old.state = State::Suspected;
+                old.since_ms = now;
+                old.suspecters = note.by.iter().cloned().collect();
+                true
+            }
+            (State::Suspected, State::Suspected) => match &note.by {
+                Some(by) => old.suspecters.insert(by.clone()),
+                None => false,
+            },
+            (State::Alive | State::Suspected, State::Failed) => {
+                changes.push(Change::Failed(addr.to_string()));
+                old.state = State::Failed;
+                old.since_ms = now;
+                true
+            }
+            (State::Alive | State::Suspected, State::Left) => {
+                changes.push(Change::Left(addr.to_string()));
+                old.state = State::Left;
+                old.since_ms = now;
+                true
+            }
+            (State::Failed, State::Left) => {
+                old.state = State::Left;
+                true
+            }
+            _ => false,
+        };
+        let labels_filled = old.labels.is_none() && note.labels.is_some();
+        if labels_filled {
+            old.labels = note.labels.clone();
+        }
+        if news || labels_filled {
+            self.set(addr, old);
+        }
+        if news || labels_filled {
+            Merged::News
+        } else {
+            Merged::Stale
+        }
+    }
+
+    /// Suspected members that `quorum` watchers suspect, or that nobody refuted for
+    /// `remove_after_ms`, become failed; tombstones older than `forget_after_ms` go.
+    /// The failed ones' notes are returned, to spread.
+    pub fn expire(
+        &mut self,
+        now: u64,
+        quorum: usize,
+        remove_after_ms: u64,
+        forget_after_ms: u64,
+        changes: &mut Vec<Change>,
+    ) -> Vec<Note> {
+        let mut failed = Vec::new();
+        let mut forget = Vec::new();
+        for (addr, m) in &self.members {
+            match m.state {
+                State::Suspected
+                    if m.suspecters.len() >= quorum || now.saturating_sub(m.since_ms) >= remove_after_ms =>
+                {
+                    failed.push(Note {
+                        addr: addr.clone(),
+                        incarnation: m.incarnation,
+                        state: State::Failed,
+                        by: None,
+                        labels: None,
+                    });
+                }
+                State::Failed | State::Left if now.saturating_sub(m.since_ms) >= forget_after_ms => {
+                    forget.push(addr.clone());
+                }
+                _ => {}
+            }
+        }
+        for addr in forget {
+            self.members.remove(&addr);
+        }
+        for note in &failed {
+            self.merge(note, now, changes);
+        }
+        failed
+    }
+
+    /// The `k` members after this node on the ring: its watchers.
+    pub fn watchers(&self, k: usize) -> Vec<String> {
+        let me = (self.self_hash, self.self_addr.clone());
+        self.ring
+            .range(me.clone()..)
+            .skip(1)
+            .chain(self.ring.range(..me))
+            .take(k)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
+    /// The `k` members before this node on the ring: the ones it watches.
+    pub fn watched(&self, k: usize) -> Vec<String> {
+        let me = (self.self_hash, self.self_addr.clone());
+        self.ring
+            .range(..me.clone())
+            .rev()
+            .chain(self.ring.range(me..).rev().filter(|(_, a)| *a != self.self_addr))
+            .take(k)
+            .map(|(_, a)| a.clone())
+            .collect()
+    }
+
+    /// A member at a random point of the ring (not this node), if any: `r` is random.
+    pub fn random_member(&self, r: u64) -> Option<&str> {
+        let point = (r, String::new());
+        self.ring
+            .range(point.clone()..)
+            .chain(self.ring.range(..point))
+            .map(|(_, a)| a.as_str())
+            .find(|a| *a != self.self_addr)
+    }
+
+    /// Puts a member back as it was handed over (a hot swap), without events.
+    pub fn restore(&mut self, addr: &str, member: Member) {
+        if addr != self.self_addr {
+            self.set(addr, member);
+        }
+    }
+
+    /// Takes this node's incarnation from a previous instance, if it is higher.
+    pub fn restore_own(&mut self, own: Heartbeat) {
+        if own > self.own {
+            self.digest ^= entry_hash(&self.self_addr, self.own);
+            self.own = own;
+            self.digest ^= entry_hash(&self.self_addr, self.own);
+        }
+    }
+
+    /// Every member's note (tombstones included) after `cursor` in address order,
+    /// this node's own among them.
+    pub fn notes_after<'a>(&'a self, cursor: &'a str) -> impl Iterator<Item = Note> + 'a {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let own = if self.self_addr.as_str() > cursor {
+            Some(self.own_note())
+        } else {
+            None
+        };
+        let others = self
+            .members
+            .range::<str, _>((Excluded(cursor), Unbounded))
+            .map(|(addr, m)| Note {
+                addr: addr.clone(),
+                incarnation: m.incarnation,
+                state: m.state,
+                by: None,
+                labels: m.labels.clone(),
+            });
+        let mut own = own;
+        let mut others = others.peekable();
+        std::iter::from_fn(move || {
+            let own_first = match (&own, others.peek()) {
+                (Some(o), Some(n)) => o.addr < n.addr,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if own_first {
+                own.take()
+            } else {
+                others.next()
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(counter: u64) -> Heartbeat {
+        Heartbeat {
+            generation: 5,
+            counter,
+        }
+    }
+
+    fn note(addr: &str, counter: u64, state: State, by: Option<&str>) -> Note {
+        Note {
+            addr: addr.into(),
+            incarnation: hb(counter),
+            state,
+            by: by.map(String::from),
+            labels: None,
+        }
+    }
+
+    fn view() -> View {
+        View::new("me".into(), 5, Labels::default())
+    }
+
+    #[test]
+    fn swim_order_higher_incarnation_wins_then_suspicion_then_death() {
+        let mut v = view();
+        let mut changes = Vec::new();
+        assert_eq!(
+            v.merge(&note("a", 1, State::Alive, None), 10, &mut changes),
+            Merged::News
+        );
+        assert_eq!(
+            v.merge(&note("a", 1, State::Alive, None), 11, &mut changes),
+            Merged::Stale
+        );
+        assert_eq!(
+            v.merge(&note("a", 1, State::Suspected, Some("w1")), 12, &mut changes),
+            Merged::News
+        );
+        assert_eq!(
+            v.merge(&note("a", 1, State::Suspected, Some("w1")), 13, &mut changes),
+            Merged::Stale
+        );
+        assert_eq!(
+            v.merge(&note("a", 1, State::Suspected, Some("w2")), 13, &mut changes),
+            Merged::News
+        );
+        assert_eq!(v.get("a").unwrap().suspecters.len(), 2);
+        assert_eq!(
+            v.merge(&note("a", 1, State::Alive, None), 14, &mut changes),
+            Merged::Stale
+        );
+        assert_eq!(
+            v.merge(&note("a", 2, State::Alive, None), 15, &mut changes),
+            Merged::News
+        );
+        assert_eq!(v.get("a").unwrap().state, State::Alive);
+        assert_eq!(
+            v.merge(&note("a", 2, State::Failed, None), 16, &mut changes),
+            Merged::News
+        );
+        assert_eq!(
+            v.merge(&note("a", 2, State::Alive, None), 17, &mut changes),
+            Merged::Stale
+        );
+        assert_eq!(
+            v.merge(&note("a", 3, State::Alive, None), 18, &mut changes),
+            Merged::News
+        );
+        let kinds: Vec<&str> = changes.iter().map(Change::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "member.joined",
+                "member.suspected",
+                "member.recovered",
+                "member.failed",
+                "member.joined"
+            ]
+        );
+    }
+
+    #[test]
+    fn suspicion_of_this_node_is_refuted_with_a_higher_incarnation() {
+        let mut v = view();
+        let before = v.digest();
+        assert_eq!(
+            v.merge(&note("me", 0, State::Suspected, Some("w")), 1, &mut Vec::new()),
+            Merged::Refuted
+        );
+        assert_eq!(v.own(), hb(1));
+        assert_ne!(v.digest(), before);
+        assert_eq!(
+            v.merge(&note("me", 0, State::Failed, None), 1, &mut Vec::new()),
+            Merged::Stale
+        );
+        assert_eq!(
+            v.merge(&note("me", 1, State::Failed, None), 1, &mut Vec::new()),
+            Merged::Refuted
+        );
+        assert_eq!(v.own(), hb(2));
+    }
+
+    #[test]
+    fn a_quorum_or_the_timeout_removes_and_tombstones_are_forgotten() {
+        let mut v = view();
+        let mut changes = Vec::new();
+        v.merge(&note("a", 1, State::Suspected, Some("w1")), 0, &mut changes);
+        v.merge(&note("b", 1, State::Suspected, Some("w1")), 0, &mut changes);
+        v.merge(&note("a", 1, State::Suspected, Some("w2")), 0, &mut changes);
+        let failed = v.expire(10, 2, 3000, 30_000, &mut changes);
+        assert_eq!(failed.len(), 1);
+        assert_eq!(v.get("a").unwrap().state, State::Failed);
+        assert_eq!(v.get("b").unwrap().state, State::Suspected);
+        assert_eq!(v.expire(3000, 2, 3000, 30_000, &mut changes).len(), 1);
+        assert_eq!(v.member_count(), 0);
+        v.expire(40_000, 2, 3000, 30_000, &mut changes);
+        assert!(v.members().is_empty());
+    }
+
+    #[test]
+    fn equal_views_have_equal_digests_whatever_the_order() {
+        let (mut x, mut y) = (
+            View::new("n0".into(), 5, Labels::default()),
+            View::new("n0".into(), 5, Labels::default()),
+        );
+        for i in 0..20 {
+            x.merge(
+                &note(&format!("n{}", i + 1), 1, State::Alive, None),
+                0,
+                &mut Vec::new(),
+            );
+        }
+        for i in (0..20).rev() {
+            y.merge(
+                &note(&format!("n{}", i + 1), 1, State::Alive, None),
+                0,
+                &mut Vec::new(),
+            );
+        }
+        assert_eq!(x.digest(), y.digest());
+        // Suspicion keeps the digest: only who is a member at which incarnation counts.
+        y.merge(&note("n3", 1, State::Suspected, Some("w")), 0, &mut Vec::new());
+        assert_eq!(x.digest(), y.digest());
+        y.merge(&note("n3", 1, State::Failed, None), 0, &mut Vec::new());
+        assert_ne!(x.digest(), y.digest());
+    }
+
+    #[test]
+    fn watchers_and_watched_are_each_others_mirror() {
+        let names: Vec<String> = (0..12).map(|i| format!("10.0.0.{}:7000", i)).collect();
+        let views: Vec<View> = names
+            .iter()
+            .map(|me| {
+                let mut v = View::new(me.clone(), 5, Labels::default());
+                for other in &names {
+                    v.merge(&note(other, 1, State::Alive, None), 0, &mut Vec::new());
+                }
+                v
+            })
+            .collect();
+        for (i, v) in views.iter().enumerate() {
+            let watchers = v.watchers(4);
+            assert_eq!(watchers.len(), 4);
+            assert!(!watchers.contains(&names[i]));
+            for w in &watchers {
+                let j = names.iter().position(|n| n == w).unwrap();
+                assert!(
+                    views[j].watched(4).contains(&names[i]),
+                    "{} watches {}",
+                    w,
+                    names[i]
+                );
+            }
+        }
+        // Fewer members than watchers: every other member, once.
+        let mut small = View::new("a".into(), 5, Labels::default());
+        small.merge(&note("b", 1, State::Alive, None), 0, &mut Vec::new());
+        assert_eq!(small.watchers(4), ["b"]);
+        assert_eq!(small.watched(4), ["b"]);
+    }
+
+    #[test]
+    fn pages_list_every_note_after_the_cursor_in_order() {
+        let mut v = View::new("m".into(), 5, Labels::default());
+        for a in ["a", "z", "q"] {
+            v.merge(&note(a, 1, State::Alive, None), 0, &mut Vec::new());
+        }
+        let all: Vec<String> = v.notes_after("").map(|n| n.addr).collect();
+        assert_eq!(all, ["a", "m", "q", "z"]);
+        let rest: Vec<String> = v.notes_after("m").map(|n| n.addr).collect();
+        assert_eq!(rest, ["q", "z"]);
+    }
+}
