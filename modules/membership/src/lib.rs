@@ -25,10 +25,11 @@
 //!   its incarnation and says so, which clears the suspicion everywhere.
 //! - **Joins and repair.** A node alone asks a bootstrap peer for its view, page by
 //!   page in address order, sending its own note (with its labels) with the request;
-//!   the peer spreads that note as a rumor. A beat whose digest differs from this
-//!   node's view twice in a row starts the same exchange with its sender (at most one
-//!   per `sync_interval_ms`), so views that drift apart meet again without any
-//!   periodic full-state traffic.
+//!   the peer spreads that note as a rumor; a page lost on the way is asked for again
+//!   at the next tick. A beat whose digest differs from this node's view twice in a
+//!   row starts the same exchange with its sender (at most one per
+//!   `sync_interval_ms`), so views that drift apart meet again without any periodic
+//!   full-state traffic.
 //!
 //! A node's load per round is `watchers` beats out and in, plus rumors when something
 //! changes: flat in the cluster's size. It speaks the same queries and events as
@@ -68,6 +69,8 @@ const LEAVE_DIRECT_MAX: usize = 128;
 /// Sends of rumors passed on per tick, in units of `fanout`: a burst of news (a whole
 /// cluster starting) spreads by the rounds' messages instead of a storm.
 const FLOODS_PER_TICK: u64 = 4;
+/// Times a page is asked for before the transfer is given up.
+const PAGE_TRIES: u32 = 3;
 /// Consecutive beats with another digest before a sync starts.
 const MISMATCHED_BEATS: u32 = 2;
 /// Ticks after a node stops being alone at which it syncs again with a bootstrap peer:
@@ -93,6 +96,10 @@ pub struct Membership {
     quiet_until: u64,
     /// When this node last started a sync.
     last_sync_ms: u64,
+    /// The page asked for last and not received yet: (peer, cursor, times asked).
+    /// Asked again at the next tick, up to [`PAGE_TRIES`] times: a page lost on the
+    /// way would otherwise end the transfer of a view there.
+    waiting: Option<(String, String, u32)>,
     /// Beats in a row whose digest differed from this view's, per sender.
     mismatches: BTreeMap<String, u32>,
     /// Sends of rumors passed on still allowed this tick.
@@ -142,6 +149,7 @@ impl Module for Membership {
             left: false,
             quiet_until: 0,
             last_sync_ms: 0,
+            waiting: None,
             mismatches: BTreeMap::new(),
             heard_size: 0,
             ticks_joined: 0,
@@ -168,6 +176,14 @@ impl Module for Membership {
         }
         self.watch(now_ms, &mut changes);
         self.emit(&changes, host);
+        if let Some((peer, cursor, tries)) = self.waiting.take() {
+            if tries < PAGE_TRIES {
+                self.ask(&peer, cursor, host);
+                if let Some(waiting) = self.waiting.as_mut() {
+                    waiting.2 = tries + 1;
+                }
+            }
+        }
 
         for watcher in self.view.watchers(self.params.watchers as usize) {
             let beat = Message::Beat {
@@ -269,6 +285,9 @@ impl Module for Membership {
                 self.answer(from, &cursor, host);
             }
             Message::Page { next, notes } => {
+                if self.waiting.as_ref().map_or(false, |(peer, _, _)| peer == from) {
+                    self.waiting = None;
+                }
                 for note in &notes {
                     if self.view.merge(note, now, &mut changes) == Merged::Refuted {
                         self.rumors.push(self.view.own_note());
@@ -420,24 +439,18 @@ impl Membership {
         {
             self.mismatches.remove(from);
             self.last_sync_ms = now;
-            // From a random point of the view on: a chain of pages that lost one part
-            // of the way (loss) is not started again from the same first page.
-            let cursor = self
-                .view
-                .random_member(host.random_u64())
-                .unwrap_or("")
-                .to_string();
-            self.ask(from, cursor, host);
+            self.ask(from, String::new(), host);
         }
     }
 
     /// Asks `peer` for the page of its view after `cursor`, telling it about this node.
     fn ask(&mut self, peer: &str, cursor: String, host: &mut dyn Host) {
         let message = Message::Sync {
-            cursor,
+            cursor: cursor.clone(),
             asker: self.view.own_note(),
         };
         host.send(peer, &wire::encode(&message));
+        self.waiting = Some((peer.to_string(), cursor, 1));
     }
 
     /// Answers a sync: the notes after `cursor` that fit, and where to go on.

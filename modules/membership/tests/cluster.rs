@@ -55,6 +55,21 @@ fn everybody_learns_everybody_and_nobody_is_suspected() {
 }
 
 #[test]
+fn views_form_from_a_cold_start_at_ten_percent_loss() {
+    // Every page of a view lost on the way is asked for again at the next tick.
+    let mut c = cluster(300, 9);
+    c.drop_one_in = 10;
+    let rounds = c
+        .rounds_until(40, |c| {
+            running(c)
+                .into_iter()
+                .all(|i| count(c, i).0 + count(c, i).1 == 300)
+        })
+        .expect("full views under loss");
+    assert!(rounds <= 10, "{} rounds to full views at 10% loss", rounds);
+}
+
+#[test]
 fn a_crash_is_removed_everywhere_within_seven_rounds_and_the_node_can_come_back() {
     let mut c = cluster(40, 2);
     until_all_see(&mut c, 40, 30).expect("views converge");
