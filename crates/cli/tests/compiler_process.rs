@@ -34,11 +34,17 @@ fn calls(path: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn code_compiled_by_the_compiler_process_loads_and_is_compiled_once_per_host() {
-    let dir = std::env::temp_dir().join(format!("hearsay-compile-module-{}", std::process::id()));
+/// An empty directory of this test run's own.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hearsay-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn code_compiled_by_the_compiler_process_loads_and_is_compiled_once_per_host() {
+    let dir = scratch("compile-module");
     let (exe, log) = counting_compiler(&dir);
     let cache = dir.join("compiled");
     let wasm = common::membership_wasm();
@@ -70,9 +76,7 @@ fn code_compiled_by_the_compiler_process_loads_and_is_compiled_once_per_host() {
 
 #[test]
 fn with_a_baseline_tier_each_tier_is_compiled_once_per_host_the_optimised_in_the_background() {
-    let dir = std::env::temp_dir().join(format!("hearsay-compile-tiers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("compile-tiers");
     let (exe, log) = counting_compiler(&dir);
     let cache = dir.join("compiled");
     let wasm = common::membership_wasm();

@@ -182,28 +182,19 @@ impl Runtime {
         if let Some(code) = self.cached_code(version) {
             return Ok(code);
         }
-        if !wasm.starts_with(b"\0asm") {
-            return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
+        check_magic(wasm)?;
+        if self.baseline.is_none() {
+            return self.compile_tier(Tier::Optimized, wasm, version);
         }
-        if let Some((engine, _)) = &self.baseline {
-            let optimized = self
-                .disk_cache
-                .as_deref()
-                .and_then(|dir| crate::compile_cache::lookup(&self.engine, dir, version));
-            let fresh = || self.compile_fresh(engine, Tier::Baseline, false, wasm);
-            let (module, tier) = match (optimized, &self.disk_cache) {
-                (Some(module), _) => (module, Tier::Optimized),
-                // Baseline code is shared on disk too: the agents of one host compile
-                // a version once per tier, not once each.
-                (None, Some(dir)) => (
-                    crate::compile_cache::compile(engine, dir, version, fresh)?,
-                    Tier::Baseline,
-                ),
-                (None, None) => (fresh()?.0, Tier::Baseline),
-            };
-            return self.remember(module, version, tier);
+        // Optimised code some agent of the host compiled already runs at once.
+        let optimized = self
+            .disk_cache
+            .as_deref()
+            .and_then(|dir| crate::compile_cache::lookup(&self.engine, dir, version));
+        match optimized {
+            Some(module) => self.remember(module, version, Tier::Optimized),
+            None => self.compile_tier(Tier::Baseline, wasm, version),
         }
-        self.optimize(wasm)
     }
 
     /// Compiles `wasm` with the optimising compiler (or loads that from the disk
@@ -213,17 +204,26 @@ impl Runtime {
         if let Some(code) = self.cached_code(version).filter(|c| c.tier == Tier::Optimized) {
             return Ok(code);
         }
-        if !wasm.starts_with(b"\0asm") {
-            return Err(LoadError::InvalidWasm("missing the \\0asm magic number".into()));
-        }
-        // With a baseline tier, the module runs meanwhile: the compile gives way.
-        let background = self.baseline.is_some();
-        let fresh = || self.compile_fresh(&self.engine, Tier::Optimized, background, wasm);
+        check_magic(wasm)?;
+        self.compile_tier(Tier::Optimized, wasm, version)
+    }
+
+    /// Compiles `wasm` (whose sha256 is `version`) for `tier` — through the disk cache
+    /// when there is one, so the agents of a host compile a version once per tier —
+    /// and keeps it in memory.
+    fn compile_tier(&self, tier: Tier, wasm: &[u8], version: CodeVersion) -> Result<Code, LoadError> {
+        let engine = match (tier, &self.baseline) {
+            (Tier::Baseline, Some((engine, _))) => engine,
+            _ => &self.engine,
+        };
+        // With a baseline tier, the module runs meanwhile: the optimising compile gives way.
+        let background = tier == Tier::Optimized && self.baseline.is_some();
+        let fresh = || self.compile_fresh(engine, tier, background, wasm);
         let module = match &self.disk_cache {
-            Some(dir) => crate::compile_cache::compile(&self.engine, dir, version, fresh)?,
+            Some(dir) => crate::compile_cache::compile(engine, dir, version, fresh)?,
             None => fresh()?.0,
         };
-        self.remember(module, version, Tier::Optimized)
+        self.remember(module, version, tier)
     }
 
     /// The code of `version` kept in memory, moved to the front.
@@ -287,6 +287,14 @@ impl Runtime {
                 here()
             }
         }
+    }
+}
+
+/// Refuses bytes that are not WebAssembly before any compiler sees them.
+fn check_magic(wasm: &[u8]) -> Result<(), LoadError> {
+    match wasm.starts_with(b"\0asm") {
+        true => Ok(()),
+        false => Err(LoadError::InvalidWasm("missing the \\0asm magic number".into())),
     }
 }
 

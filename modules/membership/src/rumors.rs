@@ -32,11 +32,6 @@ impl Rumors {
         self.queue.is_empty()
     }
 
-    /// Rumors not carried by any message yet.
-    pub fn fresh(&self) -> usize {
-        self.queue.iter().filter(|(_, rounds)| *rounds == 0).count()
-    }
-
     /// The rumors that fit in `room` bytes, the least carried first.
     pub fn take(&mut self, room: usize) -> Vec<Note> {
         self.queue.sort_by_key(|(_, rounds)| *rounds);
@@ -91,7 +86,6 @@ mod tests {
         r.push(note("a", 1, None));
         r.push(note("a", 2, None));
         r.push(note("b", 1, None));
-        assert_eq!(r.fresh(), 2);
         for _ in 0..3 {
             assert_eq!(r.take(1000).len(), 2);
             assert_eq!(r.take(1000).len(), 2, "every message of a round");

@@ -174,15 +174,24 @@ impl View {
 
     /// Raises this node's incarnation (refuting a suspicion, or leaving).
     pub fn raise_own(&mut self, above: Heartbeat) {
-        self.digest ^= entry_hash(&self.self_addr, self.own);
-        if above.generation > self.own.generation {
-            self.own = Heartbeat {
+        let own = if above.generation > self.own.generation {
+            Heartbeat {
                 generation: above.generation,
                 counter: above.counter + 1,
-            };
+            }
         } else {
-            self.own.counter = self.own.counter.max(above.counter) + 1;
-        }
+            Heartbeat {
+                generation: self.own.generation,
+                counter: self.own.counter.max(above.counter) + 1,
+            }
+        };
+        self.set_own(own);
+    }
+
+    /// This node's incarnation is `own` from now on (the digest follows).
+    fn set_own(&mut self, own: Heartbeat) {
+        self.digest ^= entry_hash(&self.self_addr, self.own);
+        self.own = own;
         self.digest ^= entry_hash(&self.self_addr, self.own);
     }
 
@@ -422,9 +431,7 @@ impl View {
     /// Takes this node's incarnation from a previous instance, if it is higher.
     pub fn restore_own(&mut self, own: Heartbeat) {
         if own > self.own {
-            self.digest ^= entry_hash(&self.self_addr, self.own);
-            self.own = own;
-            self.digest ^= entry_hash(&self.self_addr, self.own);
+            self.set_own(own);
         }
     }
 
