@@ -98,6 +98,14 @@ pub struct AgentArgs {
     /// measure the protocols under loss with real agents [default: 0].
     #[arg(long)]
     gossip_loss: Option<f64>,
+    /// For experiments: delay every outgoing gossip batch by this many ms, to emulate
+    /// latency between hosts where the kernel has no netem [default: 0].
+    #[arg(long)]
+    gossip_delay_ms: Option<u64>,
+    /// For experiments: vary that delay by up to this many ms either way, uniformly
+    /// (at most the delay) [default: 0].
+    #[arg(long)]
+    gossip_jitter_ms: Option<u64>,
     /// Connections the gossip listener keeps open at once; at the cap, the longest idle
     /// one is closed for a new one (the API keeps a quarter as many) [default: 1024].
     #[arg(long)]
@@ -163,6 +171,8 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
     gossip_loss: Option<f64>,
+    gossip_delay_ms: Option<u64>,
+    gossip_jitter_ms: Option<u64>,
     max_connections: Option<usize>,
     header_timeout_ms: Option<u64>,
     log_format: Option<LogFormat>,
@@ -281,6 +291,8 @@ fn config(args: AgentArgs) -> Result<(AgentConfig, Logging)> {
         _ => anyhow::bail!("TLS needs all three of tls_cert, tls_key and tls_ca"),
     };
     c.gossip_loss = args.gossip_loss.or(file.gossip_loss).unwrap_or(0.0);
+    c.gossip_delay_ms = args.gossip_delay_ms.or(file.gossip_delay_ms).unwrap_or(0);
+    c.gossip_jitter_ms = args.gossip_jitter_ms.or(file.gossip_jitter_ms).unwrap_or(0);
     c.max_connections = args
         .max_connections
         .or(file.max_connections)

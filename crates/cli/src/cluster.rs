@@ -58,6 +58,7 @@ pub fn run(args: ClusterArgs) -> Result<()> {
         extra_args: Vec::new(),
         agent_args: None,
         own_compile_cache: false,
+        hosts: None,
     };
     crate::block_on(async move {
         let mut cluster = Cluster::start(&layout, args.data_dir.clone()).await?;

@@ -32,6 +32,7 @@ pub mod kv;
 pub mod manual;
 pub mod members;
 pub mod modules;
+pub mod netns;
 pub mod procs;
 pub mod pubsub;
 pub mod query;

@@ -1,5 +1,6 @@
 //! Local clusters of real agent processes (`hearsay cluster`, `hearsay-lab`): a
-//! `hearsay` binary started as `hearsay agent` children on 127.0.0.1, each with its
+//! `hearsay` binary started as `hearsay agent` children on 127.0.0.1 (or each in a
+//! network namespace of its host, see `netns`), each with its
 //! own data directory and log file, stopped together — on Linux also when the parent
 //! dies (PR_SET_PDEATHSIG), so no agent outlives its cluster.
 
@@ -14,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use hearsay_client::ApiClient;
 
 use crate::keygen_tls::{self, CertFiles};
+use crate::netns::Placement;
 
 /// How to lay out a local cluster.
 #[derive(Debug, Clone)]
@@ -34,6 +36,25 @@ pub struct Layout {
     /// Each agent compiles into a cache of its own, as on separate hosts (else one
     /// cache for the cluster, as agents of one host share it).
     pub own_compile_cache: bool,
+    /// Each agent on a host of its own (a network namespace, see `netns`) instead of
+    /// all on 127.0.0.1; ports are numbered across the whole cluster either way.
+    pub hosts: Option<Placement>,
+}
+
+impl Layout {
+    /// Agent `i`'s address on port `port`: its host's, else 127.0.0.1.
+    fn addr(&self, i: usize, port: u16) -> SocketAddr {
+        match &self.hosts {
+            Some(p) => SocketAddr::new(p.ips[p.host_of(i)], port),
+            None => SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    /// The network namespace agent `i` runs in, if not this one.
+    fn namespace(&self, i: usize) -> Option<&str> {
+        let p = self.hosts.as_ref()?;
+        Some(&p.namespaces[p.host_of(i)])
+    }
 }
 
 /// A CA and one certificate for the whole local cluster (made once in `dir`), as
@@ -98,6 +119,9 @@ impl Cluster {
                 layout.port_base
             );
         }
+        if layout.hosts.is_some() && std::env::var("HEARSAY_API_TOKEN").is_err() {
+            bail!("agents on hosts of their own serve their API beyond 127.0.0.1: set HEARSAY_API_TOKEN (the agents and the clients read it)");
+        }
         let (dir, remove_dir) = match dir {
             Some(d) => (d, false),
             None => {
@@ -125,7 +149,7 @@ impl Cluster {
         }
         security.extend(layout.extra_args.iter().cloned());
         let rendezvous: Vec<String> = (0..layout.rendezvous.min(layout.nodes))
-            .map(|i| SocketAddr::from(([127, 0, 0, 1], layout.port_base + 2 * i as u16)).to_string())
+            .map(|i| layout.addr(i, layout.port_base + 2 * i as u16).to_string())
             .collect();
         let mut cluster = Cluster {
             dir: dir.clone(),
@@ -139,18 +163,26 @@ impl Cluster {
         for _ in 0..layout.nodes {
             cluster.spawn_next()?;
         }
-        cluster.wait_ready(Duration::from_secs(60)).await?;
+        // A minute, and a little more per agent for large clusters on a busy machine.
+        let ready = Duration::from_secs(60 + layout.nodes as u64 / 5);
+        cluster.wait_ready(ready).await?;
         Ok(cluster)
     }
 
     /// Starts agent number `agents.len()` (ports `port_base + 2i`, `+ 2i + 1`).
     fn spawn_next(&mut self) -> Result<usize> {
+        let exe = self.exe.clone();
+        self.spawn_next_running(&exe)
+    }
+
+    /// The same, with another `hearsay` binary.
+    fn spawn_next_running(&mut self, exe: &Path) -> Result<usize> {
         let i = self.agents.len();
         let port = |k: usize| self.layout.port_base as usize + 2 * i + k;
         if port(1) > u16::MAX as usize {
             bail!("agent {i} doesn't fit in the ports below 65536");
         }
-        let addr = |k: usize| SocketAddr::from(([127, 0, 0, 1], port(k) as u16));
+        let addr = |k: usize| self.layout.addr(i, port(k) as u16);
         let data_dir = self.dir.join(format!("node-{i}"));
         let (gossip, api) = (addr(0), addr(1));
         let mut args = self.agent_args.clone();
@@ -158,10 +190,10 @@ impl Cluster {
             args.extend(own(i));
         }
         let child = spawn(
-            &self.exe,
+            exe,
+            self.layout.namespace(i),
             &data_dir,
-            gossip,
-            api,
+            (gossip, api),
             &self.rendezvous,
             &self.layout,
             &args,
@@ -179,7 +211,14 @@ impl Cluster {
     /// Starts one more agent like the others (a node joining) and returns its index
     /// once its API answers.
     pub async fn add_agent(&mut self) -> Result<usize> {
-        let i = self.spawn_next()?;
+        let exe = self.exe.clone();
+        self.add_agent_running(&exe).await
+    }
+
+    /// The same, running another `hearsay` binary (a copy of the cluster's: an agent
+    /// that shares no code pages with the others, as alone on its host).
+    pub async fn add_agent_running(&mut self, exe: &Path) -> Result<usize> {
+        let i = self.spawn_next_running(exe)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = ApiClient::new(&self.agents[i].api.to_string())?;
         while client.status().await.is_err() {
@@ -216,6 +255,9 @@ impl Cluster {
                 }
             }
             pending = still;
+            if pending.is_empty() {
+                break;
+            }
             if Instant::now() > deadline {
                 bail!(
                     "{} agents did not start within {} s",
@@ -223,9 +265,7 @@ impl Cluster {
                     timeout.as_secs()
                 );
             }
-            if !pending.is_empty() {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
     }
@@ -264,16 +304,24 @@ impl Drop for Cluster {
 
 fn spawn(
     exe: &Path,
+    namespace: Option<&str>,
     data_dir: &Path,
-    gossip: SocketAddr,
-    api: SocketAddr,
+    (gossip, api): (SocketAddr, SocketAddr),
     rendezvous: &[String],
     layout: &Layout,
     security: &[String],
 ) -> Result<Child> {
     fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
     let log = fs::File::create(data_dir.join("agent.log")).context("cannot create the agent's log")?;
-    let mut cmd = Command::new(exe);
+    // `ip netns exec` enters the namespace and execs the agent: the child is the agent.
+    let mut cmd = match namespace {
+        Some(ns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns]).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    };
     cmd.arg("agent")
         .arg("--data-dir")
         .arg(data_dir)

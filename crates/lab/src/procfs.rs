@@ -33,6 +33,11 @@ pub fn pss_private_kib(pid: u32) -> Option<(u64, u64)> {
     Some((pss, clean + dirty))
 }
 
+/// Clock ticks per second of `cpu_ticks` (USER_HZ, 100 on Linux).
+pub fn ticks_per_second() -> f64 {
+    100.0
+}
+
 /// CPU ticks (utime + stime) a process has used.
 pub fn cpu_ticks(pid: u32) -> Option<f64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -96,10 +96,12 @@ impl Actor {
             Event::Compiled(compiled) => {
                 let inputs = self.fx.modules.swap(compiled);
                 self.feed_all(inputs);
+                crate::trim::code_changed();
             }
             Event::Optimized(compiled) => {
                 let inputs = self.fx.modules.optimize(compiled);
                 self.feed_all(inputs);
+                crate::trim::code_changed();
             }
         }
     }

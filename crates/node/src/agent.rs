@@ -103,7 +103,11 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
         client.clone(),
         counters.clone(),
         inbox.events.clone(),
-        config.gossip_loss,
+        sender::Impairment {
+            loss: config.gossip_loss,
+            delay_ms: config.gossip_delay_ms,
+            jitter_ms: config.gossip_jitter_ms,
+        },
     );
     let modules = Modules::new(
         host,
@@ -205,6 +209,7 @@ pub async fn run(config: AgentConfig, shutdown: impl Future<Output = ()>) -> Res
             },
         ));
     }
+    tokio::spawn(crate::trim::periodically());
     let actor = actor.run(queues);
     tokio::pin!(actor);
     tokio::select! {

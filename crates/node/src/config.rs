@@ -60,6 +60,11 @@ pub struct AgentConfig {
     /// Fraction of outgoing gossip batches dropped on purpose, to measure protocols
     /// under loss with real agents (0 in production).
     pub gossip_loss: f64,
+    /// Delay added to every outgoing gossip batch, in ms: one-way latency between
+    /// hosts, emulated by the sender where the kernel has no netem (0 in production).
+    pub gossip_delay_ms: u64,
+    /// The most that delay varies by either way, uniformly, in ms.
+    pub gossip_jitter_ms: u64,
     /// Connections the gossip listener keeps open at once (the API keeps a quarter).
     pub max_connections: usize,
     /// Time a client has to send a request's headers — and how long a keep-alive
@@ -93,6 +98,8 @@ impl AgentConfig {
             api_hosts: Vec::new(),
             tls: None,
             gossip_loss: 0.0,
+            gossip_delay_ms: 0,
+            gossip_jitter_ms: 0,
             max_connections: crate::listener::ListenerLimits::GOSSIP.max_connections,
             header_timeout_ms: crate::listener::ListenerLimits::GOSSIP
                 .header_read_timeout
@@ -154,6 +161,9 @@ impl AgentConfig {
         }
         if !(0.0..1.0).contains(&self.gossip_loss) {
             return bad("--gossip-loss must be at least 0 and below 1");
+        }
+        if self.gossip_delay_ms > 10_000 || self.gossip_jitter_ms > self.gossip_delay_ms {
+            return bad("--gossip-delay-ms must be at most 10000, and --gossip-jitter-ms at most the delay");
         }
         if !(16..=1_000_000).contains(&self.max_connections) {
             return bad("--max-connections must be between 16 and 1000000");

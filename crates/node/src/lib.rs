@@ -65,6 +65,7 @@ pub mod rendezvous;
 mod sender;
 pub mod store;
 pub mod tls;
+mod trim;
 mod ui;
 
 pub use agent::run;

@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hearsay_core::{PeerAddr, Traffic};
 use rand::{Rng, SeedableRng};
@@ -116,18 +117,41 @@ impl PeerQueue {
     }
 }
 
-/// Starts the sender task. `loss`: the fraction of batches dropped on purpose
-/// (`--gossip-loss`, to measure the protocols under loss with real agents); 0 in
-/// production. Unreachable peers are reported on `events`.
+/// What the sender does to its own batches on purpose, to measure the protocols with
+/// real agents as across a real network (this kernel has no netem): all zero in
+/// production.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Impairment {
+    /// The fraction of batches dropped (`--gossip-loss`).
+    pub loss: f64,
+    /// Each batch leaves this many ms late (`--gossip-delay-ms`)…
+    pub delay_ms: u64,
+    /// …give or take up to this many, uniformly (`--gossip-jitter-ms`).
+    pub jitter_ms: u64,
+}
+
+impl Impairment {
+    /// How long to hold the next batch.
+    fn delay(&self, rng: &mut ChaCha8Rng) -> Option<Duration> {
+        if self.delay_ms == 0 {
+            return None;
+        }
+        let jitter = self.jitter_ms.min(self.delay_ms) as i64;
+        let ms = self.delay_ms as i64 + rng.gen_range(-jitter..=jitter);
+        Some(Duration::from_millis(ms as u64))
+    }
+}
+
+/// Starts the sender task. Unreachable peers are reported on `events`.
 pub(crate) fn spawn(
     client: PeerClient,
     counters: Arc<NodeCounters>,
     events: mpsc::Sender<Event>,
-    loss: f64,
+    impair: Impairment,
 ) -> SenderHandle {
     let (core, core_rx) = mpsc::channel(CORE_SEND_QUEUE);
     let (module, module_rx) = mpsc::channel(SEND_QUEUE);
-    tokio::spawn(run(core_rx, module_rx, client, counters.clone(), events, loss));
+    tokio::spawn(run(core_rx, module_rx, client, counters.clone(), events, impair));
     SenderHandle {
         core,
         module,
@@ -141,7 +165,7 @@ async fn run(
     client: PeerClient,
     counters: Arc<NodeCounters>,
     events: mpsc::Sender<Event>,
-    loss: f64,
+    impair: Impairment,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(crate::fsutil::random_u64());
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<PeerAddr>();
@@ -178,7 +202,7 @@ async fn run(
             if !q.in_flight && !q.is_empty() {
                 q.in_flight = true;
                 let (body, count) = take_batch(q);
-                if loss > 0.0 && rng.gen_bool(loss) {
+                if impair.loss > 0.0 && rng.gen_bool(impair.loss) {
                     q.in_flight = false;
                     counters.injected_losses.inc();
                     counters.envelopes_lost.add("injected", count as u64);
@@ -203,7 +227,11 @@ async fn run(
                 };
                 let (client, counters, done, events) =
                     (client.clone(), counters.clone(), done_tx.clone(), events.clone());
+                let delay = impair.delay(&mut rng);
                 tokio::spawn(async move {
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
                     if !post(&client, (peer, url), body, count, &counters).await {
                         let _ = events.try_send(Event::Unreachable(peer));
                     }

@@ -4,7 +4,7 @@
 //! largest, the core's overhead from the agents' counters, resident memory, and
 //! nodes joining and crashing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hearsay_client::ApiClient;
@@ -38,6 +38,7 @@ pub fn layout(plan: &Plan, nodes: usize, extra_args: Vec<String>) -> Layout {
         extra_args,
         agent_args: None,
         own_compile_cache: false,
+        hosts: None,
     }
 }
 
@@ -243,7 +244,7 @@ fn cpu_ticks(cluster: &Cluster) -> f64 {
 async fn overhead(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row>> {
     let clients = watch::clients(&cluster.apis())?;
     let window = Duration::from_secs(if plan.quick { 2 } else { 5 });
-    let ticks_per_s = 100.0; // USER_HZ on Linux
+    let ticks_per_s = procfs::ticks_per_second();
     let mut per_env = vec![];
     let mut payload_per_env = vec![];
     let mut payload_rate = vec![];
@@ -437,4 +438,78 @@ pub async fn crash_times(survivors: &[ApiClient], n: usize, t0: u64) -> Result<(
     })
     .await?;
     Ok((suspect, removal))
+}
+
+/// What a window with every agent alive showed: removals then are false ones.
+pub struct Quiet {
+    pub false_removals: u64,
+    /// The most suspicions at once, all views together.
+    pub max_suspected: u64,
+    /// View polls that got no answer.
+    pub unanswered: usize,
+}
+
+impl Quiet {
+    /// Its rows: false removals (`window`: over what), none allowed, and the most
+    /// suspicions at once.
+    pub fn rows(&self, group: &'static str, window: String) -> Vec<Row> {
+        vec![
+            Row::new(
+                group,
+                format!("false removals, {window}"),
+                "count",
+                vec![self.false_removals as f64],
+            )
+            .at_most(0.0, "none"),
+            Row::new(
+                group,
+                "most suspicions at once during that time (all nodes)",
+                "count",
+                vec![self.max_suspected as f64],
+            ),
+        ]
+    }
+}
+
+/// Watches every view for `watch`, polling every `every`.
+pub async fn quiet(clients: &[ApiClient], watch: Duration, every: Duration) -> Quiet {
+    let removed = |vs: &[Option<poll::View>]| vs.iter().flatten().map(|v| v.removed).sum::<u64>();
+    let start_removed = removed(&poll::views(clients).await);
+    let (mut max_suspected, mut unanswered) = (0u64, 0usize);
+    let started = Instant::now();
+    while started.elapsed() < watch {
+        let vs = poll::views(clients).await;
+        unanswered += vs.iter().filter(|v| v.is_none()).count();
+        max_suspected = max_suspected.max(vs.iter().flatten().map(|v| v.suspected).sum());
+        tokio::time::sleep(every).await;
+    }
+    Quiet {
+        false_removals: removed(&poll::views(clients).await) - start_removed,
+        max_suspected,
+        unanswered,
+    }
+}
+
+/// Kills agents one at a time from the last (never a rendezvous node), each once the
+/// previous is removed by all: seconds until every survivor suspected it and removed
+/// it, per crash.
+pub async fn crashes(cluster: &mut Cluster, runs: usize) -> Result<Vec<(f64, f64)>> {
+    let n = cluster.agents.len();
+    let (mut dead, mut times) = (vec![], vec![]);
+    for run in 0..runs.min(n / 2) {
+        let victim = n - 1 - run;
+        let alive_before = n - dead.len();
+        let t0 = now_ms();
+        cluster.kill9(victim);
+        dead.push(victim);
+        let survivors = clients_except(cluster, &dead)?;
+        let (suspect, removal) = crash_times(&survivors, alive_before - 1, t0).await?;
+        esay!(
+            "  crash {}: suspected by all {suspect:.2} s, removed by all {removal:.2} s",
+            run + 1
+        );
+        times.push((suspect, removal));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(times)
 }

@@ -2,13 +2,12 @@
 //! a tenth of its outgoing gossip batches): false removals while every node is alive,
 //! then crashes and the time until every survivor removes the dead node.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hearsay_node::now_ms;
 
-use super::agents::{clients_except, crash_times, layout, Versions};
-use super::poll::{all_running, until_views, views};
+use super::agents::{clients_except, crashes, layout, quiet, Versions};
+use super::poll::{all_running, until_views};
 use super::report::Row;
 use super::Plan;
 use crate::procs::Cluster;
@@ -35,59 +34,28 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
     .await?;
 
     // Everyone alive: any removal is a false one.
-    let removed = |vs: &[Option<super::poll::View>]| vs.iter().flatten().map(|v| v.removed).sum::<u64>();
-    let start_removed = removed(&views(&clients).await);
-    let (mut max_suspected, mut unanswered) = (0u64, 0usize);
-    let watch = Duration::from_secs(plan.loss_watch_s);
-    let started = Instant::now();
-    while started.elapsed() < watch {
-        let vs = views(&clients).await;
-        unanswered += vs.iter().filter(|v| v.is_none()).count();
-        max_suspected = max_suspected.max(vs.iter().flatten().map(|v| v.suspected).sum());
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let false_removals = removed(&views(&clients).await) - start_removed;
+    let q = quiet(
+        &clients,
+        Duration::from_secs(plan.loss_watch_s),
+        Duration::from_millis(500),
+    )
+    .await;
+    let (false_removals, max_suspected) = (q.false_removals, q.max_suspected);
     let rounds = plan.loss_watch_s * 1000 / plan.interval_ms;
     esay!("  {false_removals} false removals in {rounds} rounds; at most {max_suspected} suspicions at once");
-    if unanswered > 0 {
-        esay!("  ({unanswered} view polls unanswered)");
+    if q.unanswered > 0 {
+        esay!("  ({} view polls unanswered)", q.unanswered);
     }
 
-    // Crashes under loss: kill non-rendezvous agents one at a time.
-    let mut dead = Vec::new();
-    let (mut suspects, mut removals) = (vec![], vec![]);
-    for run in 0..plan.runs.min(n / 2) {
-        let victim = n - 1 - run;
-        let alive_before = n - dead.len();
-        let t0 = now_ms();
-        cluster.kill9(victim);
-        dead.push(victim);
-        let survivors = clients_except(&cluster, &dead)?;
-        let (suspect, removal) = crash_times(&survivors, alive_before - 1, t0).await?;
-        esay!(
-            "  run {}: crash suspected {suspect:.2} s, removed {removal:.2} s",
-            run + 1
-        );
-        suspects.push(suspect);
-        removals.push(removal);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    Ok(vec![
-        Row::new(
-            GROUP,
-            format!("false removals, {n} agents × {rounds} rounds at 10% loss"),
-            "count",
-            vec![false_removals as f64],
-        )
-        .at_most(0.0, "none"),
-        Row::new(
-            GROUP,
-            "most suspicions at once during that time (all nodes)",
-            "count",
-            vec![max_suspected as f64],
-        ),
+    // Crashes under loss.
+    let times = crashes(&mut cluster, plan.runs).await?;
+    let suspects = times.iter().map(|t| t.0).collect();
+    let removals = times.iter().map(|t| t.1).collect();
+    let mut rows = q.rows(GROUP, format!("{n} agents × {rounds} rounds at 10% loss"));
+    rows.extend([
         Row::new(GROUP, "a killed agent suspected by all, 10% loss", "s", suspects),
         Row::new(GROUP, "a killed agent removed by all, 10% loss", "s", removals)
             .at_most(2.0, "≤ 2 s; Serf 10.6 s, chitchat 2.9 s (no loss)"),
-    ])
+    ]);
+    Ok(rows)
 }

@@ -14,6 +14,8 @@
 //! - `kv`: the kv module on the largest agent cluster.
 //! - `aggregate`: the aggregate module on the largest agent cluster, in 3 levels of
 //!   zones: a change at the root aggregate, a new version on the map.
+//! - `hosts`: real agents each in a network namespace of its own, with delay and
+//!   loss between them (root only): deploy, update, false removals, crashes.
 //! - `cold`: new code where no compile cache holds it: baseline compiler first or
 //!   not, one cache per agent; a lone agent's memory.
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
@@ -21,6 +23,7 @@
 mod agents;
 mod aggregate;
 mod cold;
+mod hosts;
 mod kelips;
 mod kv;
 mod loss;
@@ -61,6 +64,10 @@ pub struct BenchArgs {
     /// Module gossip interval of the agents, in ms.
     #[arg(long, default_value_t = 200)]
     interval_ms: u64,
+    /// Seconds the `hosts` group watches for false removals [default: 60, or 10 with
+    /// --quick].
+    #[arg(long)]
+    hosts_watch_s: Option<u64>,
     /// Agent i uses ports P+2i and P+2i+1.
     #[arg(long, default_value_t = 20000)]
     port_base: u16,
@@ -91,6 +98,8 @@ pub enum Group {
     Aggregate,
     /// New code on hosts whose compile cache lacks it (real agents).
     Cold,
+    /// Real agents on hosts of their own (network namespaces, root only).
+    Hosts,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -105,6 +114,8 @@ pub struct Plan {
     pub port_base: u16,
     /// Seconds of steady-state gossip the loss row watches for false removals.
     pub loss_watch_s: u64,
+    /// Seconds the hosts rows watch for false removals.
+    pub hosts_watch_s: u64,
     /// Agents of the S3 repair rows.
     pub repair_nodes: usize,
     /// The `hearsay` binary the agents run.
@@ -134,6 +145,7 @@ impl Plan {
             backup_interval_ms: 1000,
             port_base: args.port_base,
             loss_watch_s: if args.quick { 10 } else { 120 },
+            hosts_watch_s: args.hosts_watch_s.unwrap_or(if args.quick { 10 } else { 60 }),
             repair_nodes: if args.quick { 10 } else { 100 },
             hearsay: crate::hearsay_binary()?,
         })
@@ -183,6 +195,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Cold) {
         report.rows.extend(crate::block_on(cold::rows(&plan))?);
+    }
+    if wants(Group::Hosts) {
+        report.rows.extend(crate::block_on(hosts::rows(&plan))?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

@@ -13,6 +13,13 @@ use crate::watch;
 /// where they have them, so this bounds only the membership rows' resolution.
 pub const POLL: Duration = Duration::from_millis(100);
 
+/// The pause between two polls of `n` agents: `POLL`, and 1 ms per agent beyond 100,
+/// so the bench asks at most about 1,000 questions a second: polling a thousand
+/// agents ten times a second takes more CPU than they do, and they fall behind.
+pub fn pause(n: usize) -> Duration {
+    POLL.max(Duration::from_millis(n as u64))
+}
+
 /// When nodes started running a deployment: seconds from its number's time.
 #[derive(Debug, Clone, Copy)]
 pub struct Spread {
@@ -51,7 +58,7 @@ pub async fn all_running(clients: &[ApiClient], d: &DeploymentInfo, timeout: Dur
                 timeout.as_secs()
             );
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause(clients.len())).await;
     }
 }
 
@@ -71,7 +78,7 @@ pub async fn all_stopped(clients: &[ApiClient], module: &str, timeout: Duration)
         if Instant::now() > deadline {
             bail!("{stopped} of {} nodes stopped {module}", clients.len());
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause(clients.len())).await;
     }
 }
 
@@ -120,7 +127,7 @@ pub async fn until_views(
                 timeout.as_secs()
             );
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause(clients.len())).await;
     }
 }
 
@@ -187,7 +194,7 @@ pub async fn until_every(
         if tokio::time::Instant::now() > deadline {
             bail!("{what}: only {ok} of {} agents", clients.len());
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause(clients.len())).await;
     }
 }
 
@@ -220,6 +227,6 @@ pub async fn until_all(
         if tokio::time::Instant::now() > deadline {
             bail!("{what}: not after {} s", timeout.as_secs());
         }
-        tokio::time::sleep(POLL).await;
+        tokio::time::sleep(pause(clients.len())).await;
     }
 }

@@ -59,6 +59,7 @@ pub async fn run(args: S3Args) -> Result<()> {
         extra_args: Vec::new(),
         agent_args: None,
         own_compile_cache: false,
+        hosts: None,
     };
     if let Some(dir) = &args.data_dir {
         if std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()) {
