@@ -34,8 +34,8 @@ impl Placement {
 /// A set of namespaces routed through this one; dropped, they are removed and the
 /// kernel settings changed for them put back.
 pub struct Hosts {
-    /// Every namespace's name starts with it (`hs{tag}-`).
-    prefix: String,
+    /// Names the set: namespaces `hs{tag}-{h}`, veths `hs{tag}v{h}`.
+    tag: u8,
     placement: Placement,
     /// Kernel settings changed, with their value before (see `set_at_least`).
     settings: Vec<(String, u64, u64)>,
@@ -67,15 +67,13 @@ impl Hosts {
             bail!("namespaces: tag {tag} (0–49), {n} hosts (1–60000)");
         }
         let net = 200 + tag;
-        let prefix = format!("hs{tag}-");
-        remove(&prefix);
-        gone(&format!("hs{tag}v"));
-        let namespaces: Vec<String> = (0..n).map(|h| format!("{prefix}{h}")).collect();
+        remove(tag);
+        let namespaces: Vec<String> = (0..n).map(|h| format!("hs{tag}-{h}")).collect();
         let ips: Vec<Ipv4Addr> = (0..n)
             .map(|h| Ipv4Addr::new(10, net, ((h + 2) >> 8) as u8, ((h + 2) & 255) as u8))
             .collect();
         let mut hosts = Hosts {
-            prefix,
+            tag,
             placement: Placement {
                 namespaces: namespaces.clone(),
                 ips: ips.iter().map(|&ip| IpAddr::V4(ip)).collect(),
@@ -103,10 +101,10 @@ impl Hosts {
             here += &format!("link set {veth} up\n");
             here += &format!("route add {ip}/32 dev {veth}\n");
         }
-        batch(None, &here)?;
+        batch(&[], &here)?;
         for (ns, ip) in namespaces.iter().zip(&ips) {
             batch(
-                Some(ns),
+                &["-n", ns],
                 &format!(
                     "link set lo up\naddr add {ip}/32 dev eth0\nlink set eth0 up\n\
                      route add {gateway}/32 dev eth0 scope link\n\
@@ -147,8 +145,7 @@ impl Hosts {
 
 impl Drop for Hosts {
     fn drop(&mut self) {
-        remove(&self.prefix);
-        gone(&self.prefix.replace('-', "v"));
+        remove(self.tag);
         for (path, before, ours) in &self.settings {
             // Unless someone (another set of hosts) changed it since.
             if read_u64(path) == Some(*ours) {
@@ -158,34 +155,14 @@ impl Drop for Hosts {
     }
 }
 
-/// Waits (up to 30 s) until no interface here is named `prefix…`: the kernel tears a
-/// deleted namespace down, and the veths in it, after `netns delete` has returned.
-fn gone(prefix: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let left = || {
-        std::fs::read_dir("/sys/class/net")
-            .map(|dir| {
-                dir.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
-            })
-            .unwrap_or(false)
-    };
-    while left() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 fn read_u64(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Runs `ip [-n ns] -batch -` with these commands, one per line.
-fn batch(namespace: Option<&str>, commands: &str) -> Result<()> {
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = namespace {
-        cmd.args(["-n", ns]);
-    }
-    let mut child = cmd
+/// Runs `ip ARGS -batch -` with these commands, one per line.
+fn batch(args: &[&str], commands: &str) -> Result<()> {
+    let mut child = Command::new("ip")
+        .args(args)
         .args(["-batch", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -202,39 +179,42 @@ fn batch(namespace: Option<&str>, commands: &str) -> Result<()> {
     if !out.status.success() {
         bail!(
             "ip {}: {}",
-            namespace.unwrap_or("(this namespace)"),
+            args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
     Ok(())
 }
 
-/// Deletes every namespace named `prefix…` (their veths and routes go with them);
-/// quiet about what isn't there.
-fn remove(prefix: &str) {
-    let Ok(listed) = Command::new("ip").args(["netns", "list"]).output() else {
-        return;
-    };
-    let commands: String = String::from_utf8_lossy(&listed.stdout)
+/// Deletes every namespace of set `tag` (their veths and routes go with them), quiet
+/// about what isn't there, and waits (up to 30 s) until their veths are gone here: the
+/// kernel tears a deleted namespace down after `netns delete` has returned, and a new
+/// set can't reuse the names before.
+fn remove(tag: u8) {
+    let listed = Command::new("ip").args(["netns", "list"]).output();
+    let listed = listed.map(|out| out.stdout).unwrap_or_default();
+    let prefix = format!("hs{tag}-");
+    let commands: String = String::from_utf8_lossy(&listed)
         .lines()
         .filter_map(|line| line.split_whitespace().next())
-        .filter(|name| name.starts_with(prefix))
+        .filter(|name| name.starts_with(&prefix))
         .map(|name| format!("netns delete {name}\n"))
         .collect();
-    if commands.is_empty() {
-        return;
+    if !commands.is_empty() {
+        // `-force`: go on past a line that fails.
+        let _ = batch(&["-force"], &commands);
     }
-    // `-force`: go on past a line that fails.
-    let _ = Command::new("ip")
-        .args(["-force", "-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
-            if let Some(mut stdin) = child.stdin.take() {
-                let _ = stdin.write_all(commands.as_bytes());
-            }
-            child.wait()
-        });
+    let veths = format!("hs{tag}v");
+    let left = || {
+        std::fs::read_dir("/sys/class/net")
+            .map(|dir| {
+                dir.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&veths))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while left() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }

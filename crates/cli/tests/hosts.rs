@@ -1,9 +1,9 @@
-//! Agents on hosts of their own: 50 real agents in 5 network namespaces joined by a
-//! bridge (10 per host, each host its own address), every batch sent 20 ms ± 5 ms late
-//! and 1% of them dropped. Membership deployed at one agent reaches all 50, every view
-//! fills, and a killed agent is removed from every view. Needs root (namespaces);
-//! skipped with a message without it. The 1,000-agent figures are the lab's
-//! (`hearsay-lab bench --only hosts --agents 1000`).
+//! Agents on hosts of their own: 50 real agents in 5 network namespaces routed through
+//! this one (10 per host, each host its own address), every batch sent 20 ms ± 5 ms
+//! late and 1% of them dropped. Membership deployed at one agent reaches all 50, every
+//! view fills, and a killed agent is removed from every view. Needs root (namespaces);
+//! skipped with a message without it. The bench's figures for larger clusters are
+//! `hearsay-lab bench --only hosts --agents N`.
 
 use std::time::{Duration, Instant};
 

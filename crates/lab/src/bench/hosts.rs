@@ -1,5 +1,5 @@
 //! Real agents on hosts of their own: every agent in a network namespace with its own
-//! address, all joined by one bridge (`hearsay_cli::netns`), each sending with 20 ms
+//! address, routed through the machine's namespace (`hearsay_cli::netns`), each sending with 20 ms
 //! ± 5 ms of delay and 1% loss (the agents' `--gossip-delay-ms`, `--gossip-jitter-ms`,
 //! `--gossip-loss`: this kernel has no netem). Measured there: membership deployed to
 //! the whole cluster and every view full, a new version at all, false removals while

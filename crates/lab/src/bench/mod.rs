@@ -17,7 +17,8 @@
 //! - `hosts`: real agents each in a network namespace of its own, with delay and
 //!   loss between them (root only): deploy, update, false removals, crashes.
 //! - `cold`: new code where no compile cache holds it: baseline compiler first or
-//!   not, one cache per agent; a lone agent's memory.
+//!   not, one cache per agent; one agent alone on its host in the largest cluster
+//!   (its memory, early and settled, and its idle CPU).
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 
 mod agents;
