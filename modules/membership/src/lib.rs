@@ -77,6 +77,10 @@ const MISMATCHED_BEATS: u32 = 2;
 /// when a whole cluster starts at once, the first pages a node gets hold only the
 /// nodes its bootstrap peer had heard of by then.
 const CATCH_UP_TICKS: [u64; 2] = [1, 3];
+/// Members asked for their own note (their labels) per tick, at most.
+const WHO_PER_TICK: usize = 8;
+/// Own notes sent in answer per tick, at most: a flood of `who` costs little.
+const IAM_PER_TICK: u64 = 16;
 
 /// The membership module.
 #[derive(Debug, Clone)]
@@ -109,6 +113,10 @@ pub struct Membership {
     heard_size: u64,
     /// Ticks since this node last stopped being alone (see [`CATCH_UP_TICKS`]).
     ticks_joined: u64,
+    /// Members whose labels this node lacks → when it last asked them `who`.
+    asked: BTreeMap<String, u64>,
+    /// `iam` answers still allowed this tick.
+    iam_budget: u64,
 }
 
 export_module_v2!(Membership);
@@ -153,6 +161,8 @@ impl Module for Membership {
             mismatches: BTreeMap::new(),
             heard_size: 0,
             ticks_joined: 0,
+            asked: BTreeMap::new(),
+            iam_budget: IAM_PER_TICK,
         })
     }
 
@@ -162,6 +172,7 @@ impl Module for Membership {
         }
         self.now_ms = now_ms;
         self.flood_budget = self.params.fanout * FLOODS_PER_TICK;
+        self.iam_budget = IAM_PER_TICK;
         let mut changes = Vec::new();
         let p = &self.params;
         let failed = self.view.expire(
@@ -176,6 +187,7 @@ impl Module for Membership {
         }
         self.watch(now_ms, &mut changes);
         self.emit(&changes, host);
+        self.ask_labels(now_ms, host);
         if let Some((peer, cursor, tries)) = self.waiting.take() {
             if tries < PAGE_TRIES {
                 self.ask(&peer, cursor, host);
@@ -274,6 +286,28 @@ impl Module for Membership {
                 }
                 news |= self.hear(&rumors, now, &mut changes);
                 self.compare(from, digest, now, host);
+                if self.view.unlabeled().contains(from) && !self.asked.contains_key(from) {
+                    self.who(from, now, host);
+                }
+            }
+            Message::Who => {
+                if !self.left && self.iam_budget > 0 {
+                    self.iam_budget -= 1;
+                    host.send(from, &wire::encode(&Message::Iam(self.view.own_note())));
+                }
+            }
+            // First-hand, so only about its sender: anything else is forged.
+            Message::Iam(note) if note.addr == from => {
+                if self.view.merge(&note, now, &mut changes) == Merged::Refuted {
+                    self.rumors.push(self.view.own_note());
+                    news = true;
+                }
+            }
+            Message::Iam(_) => {
+                host.log(
+                    Level::Debug,
+                    &format!("ignored an iam from {} about another node", from),
+                );
             }
             Message::Rumors(notes) => news = self.hear(&notes, now, &mut changes),
             Message::Sync { cursor, asker } => {
@@ -441,6 +475,33 @@ impl Membership {
             self.last_sync_ms = now;
             self.ask(from, String::new(), host);
         }
+    }
+
+    /// Asks members whose labels this node lacks for their own note: those not asked
+    /// within `sync_interval_ms`, at most [`WHO_PER_TICK`].
+    fn ask_labels(&mut self, now: u64, host: &mut dyn Host) {
+        let unlabeled = self.view.unlabeled();
+        self.asked.retain(|addr, _| unlabeled.contains(addr));
+        let again = self.params.sync_interval_ms;
+        let due: Vec<String> = unlabeled
+            .iter()
+            .filter(|addr| {
+                self.asked
+                    .get(*addr)
+                    .map_or(true, |t| now.saturating_sub(*t) >= again)
+            })
+            .take(WHO_PER_TICK)
+            .cloned()
+            .collect();
+        for addr in due {
+            self.who(&addr, now, host);
+        }
+    }
+
+    /// Asks `peer` for its own note.
+    fn who(&mut self, peer: &str, now: u64, host: &mut dyn Host) {
+        self.asked.insert(peer.to_string(), now);
+        host.send(peer, &wire::encode(&Message::Who));
     }
 
     /// Asks `peer` for the page of its view after `cursor`, telling it about this node.

@@ -7,6 +7,9 @@
 //!          labels?:u8 [labels]
 //! ```
 //!
+//! Labels kept from a member's earlier life are handed over as its own (the flag that
+//! says they are stale is not): they stay until its next change of labels.
+//!
 //! The `heartbeat` module's state (its versions 1 and 2; membership's before this one) is taken over too: its members alive
 //! at their heartbeats, its tombstones failed or left.
 
@@ -76,6 +79,7 @@ pub fn import(view: &mut View, state: &[u8], now: u64) -> bool {
             state: State::Alive,
             since_ms: now,
             labels: h.labels.cloned(),
+            labels_stale: false,
             suspecters: BTreeSet::new(),
         };
         view.restore(h.addr, member);
@@ -86,6 +90,7 @@ pub fn import(view: &mut View, state: &[u8], now: u64) -> bool {
             state: if g.left { State::Left } else { State::Failed },
             since_ms: g.removed_at_ms.min(now),
             labels: table.labels_of(g.addr).cloned(),
+            labels_stale: false,
             suspecters: BTreeSet::new(),
         };
         view.restore(g.addr, member);
@@ -125,6 +130,7 @@ fn decode(state: &[u8]) -> Option<Decoded> {
                 state,
                 since_ms,
                 labels,
+                labels_stale: false,
                 suspecters: BTreeSet::new(),
             },
         ));
@@ -136,7 +142,8 @@ fn decode(state: &[u8]) -> Option<Decoded> {
 }
 
 /// Answers a query in membership's formats: any args → `{"self","live","suspected"}`;
-/// `count`; `members`; `member ADDR`; `table`.
+/// `count`; `members`; `member ADDR`; `table`. All but `table` (every entry, for
+/// debugging) list only announced members: those whose labels are known.
 pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> String {
     let mut out = String::from("{\"self\":");
     push_quoted(&mut out, view.self_addr());
@@ -150,7 +157,7 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
     }
     let mut live = vec![view.self_addr().to_string()];
     let mut suspected = Vec::new();
-    for (addr, m) in view.members() {
+    for (addr, m) in view.members().iter().filter(|(_, m)| m.labels.is_some()) {
         match m.state {
             State::Alive => live.push(addr.clone()),
             State::Suspected => suspected.push(addr.clone()),
@@ -162,7 +169,12 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
         "members" => {
             out.push_str(",\"members\":[");
             let mut addrs: Vec<&str> = vec![view.self_addr()];
-            addrs.extend(view.members().keys().map(String::as_str));
+            addrs.extend(
+                view.members()
+                    .iter()
+                    .filter(|(_, m)| m.labels.is_some())
+                    .map(|(a, _)| a.as_str()),
+            );
             addrs.sort_unstable();
             for (i, addr) in addrs.iter().enumerate() {
                 if i > 0 {
@@ -227,7 +239,7 @@ fn member_json(view: &View, left: bool, addr: &str, now: u64) -> Option<String> 
         let state = if left { "left" } else { "alive" };
         (state, view.own(), 0, Some(view.own_labels()))
     } else {
-        let m = view.get(addr)?;
+        let m = view.get(addr).filter(|m| m.labels.is_some())?;
         let state = match m.state {
             State::Alive => "alive",
             State::Suspected => "suspected",

@@ -9,6 +9,11 @@
 //! (this node included), ordered by a hash of their address; a node's watchers are
 //! its next `k` on the ring, so each node watches its previous `k`. Times are this
 //! node's own milliseconds and never leave it.
+//!
+//! A member is *announced* — listed by the queries, its changes published as events —
+//! once its labels are known: a node first heard of through a beat or a page that
+//! lacked them is watched and gossiped with, but no application sees it with no
+//! labels. The module asks such members for their own note (see [`View::unlabeled`]).
 
 use heartbeat::labels::Labels;
 use heartbeat::table::{Change, Heartbeat};
@@ -71,8 +76,23 @@ pub struct Member {
     pub since_ms: u64,
     /// Its labels, once heard.
     pub labels: Option<Labels>,
+    /// The labels are from an earlier life (a lower generation): kept, and listed,
+    /// until this life's arrive.
+    pub labels_stale: bool,
     /// Watchers suspecting it at this incarnation.
     pub suspecters: BTreeSet<String>,
+}
+
+impl Member {
+    /// What applications see of it: its state once its labels are known.
+    fn announced(&self) -> Option<State> {
+        self.labels.as_ref().map(|_| self.state)
+    }
+
+    /// Alive or suspected with labels missing or stale: to ask it for its note.
+    fn wants_labels(&self) -> bool {
+        self.state.is_member() && (self.labels.is_none() || self.labels_stale)
+    }
 }
 
 /// What merging a note did.
@@ -98,6 +118,8 @@ pub struct View {
     ring: BTreeSet<(u64, String)>,
     /// XOR of every ring entry's (address, incarnation) hash.
     digest: u64,
+    /// Members whose labels are missing or stale (see [`Member::wants_labels`]).
+    unlabeled: BTreeSet<String>,
 }
 
 /// FNV-1a, 64 bits, then MurmurHash3's finaliser: stable across builds and
@@ -143,6 +165,7 @@ impl View {
             own_labels: labels,
             members: BTreeMap::new(),
             ring,
+            unlabeled: BTreeSet::new(),
         }
     }
 
@@ -216,6 +239,11 @@ impl View {
         self.digest
     }
 
+    /// Members whose labels are missing or stale, to be asked for their own note.
+    pub fn unlabeled(&self) -> &BTreeSet<String> {
+        &self.unlabeled
+    }
+
     fn set(&mut self, addr: &str, member: Member) {
         if let Some(old) = self.members.get(addr) {
             if old.state.is_member() {
@@ -227,10 +255,16 @@ impl View {
             self.digest ^= entry_hash(addr, member.incarnation);
             self.ring.insert((hash(addr.as_bytes()), addr.to_string()));
         }
+        if member.wants_labels() {
+            self.unlabeled.insert(addr.to_string());
+        } else {
+            self.unlabeled.remove(addr);
+        }
         self.members.insert(addr.to_string(), member);
     }
 
-    /// Merges a note heard at `now`; what it changed goes to `changes`.
+    /// Merges a note heard at `now`; what it changed for applications (see
+    /// [`announce`]) goes to `changes`.
     pub fn merge(&mut self, note: &Note, now: u64, changes: &mut Vec<Change>) -> Merged {
         if note.addr == self.self_addr {
             if note.state != State::Alive && note.incarnation >= self.own {
@@ -240,110 +274,44 @@ impl View {
             return Merged::Stale;
         }
         let addr = note.addr.as_str();
-        let fresh = |state: State| Member {
-            incarnation: note.incarnation,
-            state,
-            since_ms: now,
-            labels: note.labels.clone(),
-            suspecters: note.by.iter().cloned().collect(),
+        let old = self.members.get(addr).cloned();
+        let member = match &old {
+            None => Member {
+                incarnation: note.incarnation,
+                state: note.state,
+                since_ms: now,
+                labels: note.labels.clone(),
+                labels_stale: false,
+                suspecters: note.by.iter().cloned().collect(),
+            },
+            Some(old) if note.incarnation < old.incarnation => return Merged::Stale,
+            Some(old) if note.incarnation == old.incarnation => match merge_same(note, old, now) {
+                Some(member) => member,
+                None => return Merged::Stale,
+            },
+            // A newer incarnation: whatever it says replaces what was known, but
+            // labels it lacks are kept (stale if from an earlier life).
+            Some(old) => {
+                let (labels, labels_stale) = match &note.labels {
+                    Some(labels) => (Some(labels.clone()), false),
+                    None => (
+                        old.labels.clone(),
+                        old.labels_stale || note.incarnation.generation != old.incarnation.generation,
+                    ),
+                };
+                Member {
+                    incarnation: note.incarnation,
+                    state: note.state,
+                    since_ms: now,
+                    labels,
+                    labels_stale,
+                    suspecters: note.by.iter().cloned().collect(),
+                }
+            }
         };
-        let old = match self.members.get(addr) {
-            None => {
-                if note.state.is_member() {
-                    changes.push(Change::Joined(addr.to_string()));
-                    if note.state == State::Suspected {
-                        changes.push(Change::Suspected(addr.to_string()));
-                    }
-                }
-                self.set(addr, fresh(note.state));
-                return Merged::News;
-            }
-            Some(old) => old.clone(),
-        };
-        if note.incarnation < old.incarnation {
-            return Merged::Stale;
-        }
-        if note.incarnation == old.incarnation {
-            return self.merge_same(note, old, now, changes);
-        }
-        // A newer incarnation: whatever it says replaces what was known.
-        let mut member = fresh(note.state);
-        if member.labels.is_none() && note.incarnation.generation == old.incarnation.generation {
-            member.labels = old.labels.clone();
-        }
-        let a = || addr.to_string();
-        match (old.state.is_member(), note.state) {
-            (true, State::Alive) => {
-                if old.state == State::Suspected {
-                    changes.push(Change::Recovered(a()));
-                }
-                if note.labels.is_some() && old.labels.is_some() && note.labels != old.labels {
-                    changes.push(Change::Updated(a()));
-                }
-            }
-            (true, State::Suspected) => {
-                if old.state == State::Alive {
-                    changes.push(Change::Suspected(a()));
-                }
-            }
-            (true, State::Failed) => changes.push(Change::Failed(a())),
-            (true, State::Left) => changes.push(Change::Left(a())),
-            (false, State::Alive) => changes.push(Change::Joined(a())),
-            (false, State::Suspected) => {
-                changes.push(Change::Joined(a()));
-                changes.push(Change::Suspected(a()));
-            }
-            (false, _) => {}
-        }
+        announce(addr, old.as_ref(), &member, changes);
         self.set(addr, member);
         Merged::News
-    }
-
-    /// A note about the incarnation already held.
-    fn merge_same(&mut self, note: &Note, mut old: Member, now: u64, changes: &mut Vec<Change>) -> Merged {
-        let addr = note.addr.as_str();
-        let news = match (old.state, note.state) {
-            (State::Alive, State::Suspected) => {
-                changes.push(Change::Suspected(addr.to_string()));
-                old.state = State::Suspected;
-                old.since_ms = now;
-                old.suspecters = note.by.iter().cloned().collect();
-                true
-            }
-            (State::Suspected, State::Suspected) => match &note.by {
-                Some(by) => old.suspecters.insert(by.clone()),
-                None => false,
-            },
-            (State::Alive | State::Suspected, State::Failed) => {
-                changes.push(Change::Failed(addr.to_string()));
-                old.state = State::Failed;
-                old.since_ms = now;
-                true
-            }
-            (State::Alive | State::Suspected, State::Left) => {
-                changes.push(Change::Left(addr.to_string()));
-                old.state = State::Left;
-                old.since_ms = now;
-                true
-            }
-            (State::Failed, State::Left) => {
-                old.state = State::Left;
-                true
-            }
-            _ => false,
-        };
-        let labels_filled = old.labels.is_none() && note.labels.is_some();
-        if labels_filled {
-            old.labels = note.labels.clone();
-        }
-        if news || labels_filled {
-            self.set(addr, old);
-        }
-        if news || labels_filled {
-            Merged::News
-        } else {
-            Merged::Stale
-        }
     }
 
     /// Suspected members that `quorum` watchers suspect, or that nobody refuted for
@@ -380,6 +348,7 @@ impl View {
         }
         for addr in forget {
             self.members.remove(&addr);
+            self.unlabeled.remove(&addr);
         }
         for note in &failed {
             self.merge(note, now, changes);
@@ -452,7 +421,8 @@ impl View {
                 incarnation: m.incarnation,
                 state: m.state,
                 by: None,
-                labels: m.labels.clone(),
+                // Stale labels stay here: another node takes them for this life's.
+                labels: m.labels.clone().filter(|_| !m.labels_stale),
             });
         let mut own = own;
         let mut others = others.peekable();
@@ -471,6 +441,77 @@ impl View {
     }
 }
 
+/// A note about the incarnation already held, merged into `old`: the member as it is
+/// now, or `None` if the note told nothing new. At the same incarnation suspected
+/// beats alive and failed or left beat both.
+fn merge_same(note: &Note, old: &Member, now: u64) -> Option<Member> {
+    let mut m = old.clone();
+    let news = match (old.state, note.state) {
+        (State::Alive, State::Suspected) => {
+            m.state = State::Suspected;
+            m.since_ms = now;
+            m.suspecters = note.by.iter().cloned().collect();
+            true
+        }
+        (State::Suspected, State::Suspected) => match &note.by {
+            Some(by) => m.suspecters.insert(by.clone()),
+            None => false,
+        },
+        (State::Alive | State::Suspected, State::Failed | State::Left) => {
+            m.state = note.state;
+            m.since_ms = now;
+            true
+        }
+        (State::Failed, State::Left) => {
+            m.state = State::Left;
+            true
+        }
+        _ => false,
+    };
+    let labels_filled = note.labels.is_some() && (old.labels.is_none() || old.labels_stale);
+    if labels_filled {
+        m.labels = note.labels.clone();
+        m.labels_stale = false;
+    }
+    (news || labels_filled).then_some(m)
+}
+
+/// What applications are told when a member goes from `old` to `new`: its changes
+/// as they see it, where a member whose labels are unknown is not there at all (so
+/// it joins when they arrive, and nothing is said of one that fails before).
+fn announce(addr: &str, old: Option<&Member>, new: &Member, changes: &mut Vec<Change>) {
+    let a = || addr.to_string();
+    let before = old.and_then(Member::announced);
+    let after = match new.announced() {
+        Some(state) => state,
+        None => return,
+    };
+    match (before.map_or(false, State::is_member), after) {
+        (false, State::Alive) => changes.push(Change::Joined(a())),
+        (false, State::Suspected) => {
+            changes.push(Change::Joined(a()));
+            changes.push(Change::Suspected(a()));
+        }
+        (false, _) => {}
+        (true, State::Alive) => {
+            if before == Some(State::Suspected) {
+                changes.push(Change::Recovered(a()));
+            }
+        }
+        (true, State::Suspected) => {
+            if before == Some(State::Alive) {
+                changes.push(Change::Suspected(a()));
+            }
+        }
+        (true, State::Failed) => changes.push(Change::Failed(a())),
+        (true, State::Left) => changes.push(Change::Left(a())),
+    }
+    let was_member = before.map_or(false, State::is_member);
+    if was_member && after.is_member() && old.and_then(|m| m.labels.as_ref()) != new.labels.as_ref() {
+        changes.push(Change::Updated(a()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,14 +523,23 @@ mod tests {
         }
     }
 
+    /// A note as the protocol sends it: labels with an alive one, none otherwise.
     fn note(addr: &str, counter: u64, state: State, by: Option<&str>) -> Note {
         Note {
             addr: addr.into(),
             incarnation: hb(counter),
             state,
             by: by.map(String::from),
-            labels: None,
+            labels: (state == State::Alive).then(|| zone("z")),
         }
+    }
+
+    fn zone(z: &str) -> Labels {
+        Labels::from_pairs(vec![("zone".into(), z.into())])
+    }
+
+    fn kinds(changes: &[Change]) -> Vec<&'static str> {
+        changes.iter().map(Change::kind).collect()
     }
 
     fn view() -> View {
@@ -542,9 +592,8 @@ mod tests {
             v.merge(&note("a", 3, State::Alive, None), 18, &mut changes),
             Merged::News
         );
-        let kinds: Vec<&str> = changes.iter().map(Change::kind).collect();
         assert_eq!(
-            kinds,
+            kinds(&changes),
             [
                 "member.joined",
                 "member.suspected",
@@ -665,5 +714,72 @@ mod tests {
         assert_eq!(all, ["a", "m", "q", "z"]);
         let rest: Vec<String> = v.notes_after("m").map(|n| n.addr).collect();
         assert_eq!(rest, ["q", "z"]);
+    }
+
+    #[test]
+    fn a_member_heard_without_labels_is_announced_when_they_arrive() {
+        let mut v = view();
+        let mut changes = Vec::new();
+        // Heard of through a beat: watched and on the ring, but nobody is told.
+        let beat = Note {
+            labels: None,
+            ..note("a", 1, State::Alive, None)
+        };
+        assert_eq!(v.merge(&beat, 0, &mut changes), Merged::News);
+        assert_eq!(v.member_count(), 1);
+        assert!(v.unlabeled().contains("a"));
+        assert!(changes.is_empty());
+        // Suspected before its labels came: still nothing to tell.
+        v.merge(&note("a", 1, State::Suspected, Some("w")), 1, &mut changes);
+        assert!(changes.is_empty());
+        // Its own note: it joins, suspected as it is.
+        assert_eq!(
+            v.merge(&note("a", 1, State::Alive, None), 2, &mut changes),
+            Merged::News
+        );
+        assert_eq!(kinds(&changes), ["member.joined", "member.suspected"]);
+        assert!(v.unlabeled().is_empty());
+        assert_eq!(v.get("a").unwrap().labels, Some(zone("z")));
+        // One that fails before anyone heard its labels leaves no trace either.
+        changes.clear();
+        let b = Note {
+            labels: None,
+            ..note("b", 1, State::Alive, None)
+        };
+        v.merge(&b, 3, &mut changes);
+        v.merge(&note("b", 1, State::Failed, None), 4, &mut changes);
+        assert!(changes.is_empty());
+        assert!(v.unlabeled().is_empty());
+    }
+
+    #[test]
+    fn a_restart_heard_without_labels_keeps_the_old_ones_until_the_new_arrive() {
+        let mut v = view();
+        let mut changes = Vec::new();
+        v.merge(&note("a", 1, State::Alive, None), 0, &mut changes);
+        let reborn = Note {
+            incarnation: Heartbeat {
+                generation: 9,
+                counter: 0,
+            },
+            labels: None,
+            ..note("a", 1, State::Alive, None)
+        };
+        v.merge(&reborn, 1, &mut changes);
+        let a = v.get("a").unwrap();
+        assert_eq!((a.labels.clone(), a.labels_stale), (Some(zone("z")), true));
+        assert!(v.unlabeled().contains("a"));
+        // Stale labels are not passed on as this life's.
+        let page: Vec<Note> = v.notes_after("").filter(|n| n.addr == "a").collect();
+        assert_eq!(page[0].labels, None);
+        // This life's labels: an update, and nothing more to ask.
+        let own = Note {
+            labels: Some(zone("y")),
+            ..reborn
+        };
+        assert_eq!(v.merge(&own, 2, &mut changes), Merged::News);
+        assert_eq!(kinds(&changes), ["member.joined", "member.updated"]);
+        assert!(v.unlabeled().is_empty());
+        assert_eq!(v.get("a").unwrap().labels, Some(zone("y")));
     }
 }

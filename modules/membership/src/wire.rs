@@ -7,6 +7,8 @@
 //! kind 1  rumors:      notes                                          (passed on)
 //! kind 2  sync:        cursor:text  note                              (asks a page)
 //! kind 3  page:        next:text  notes                               (the answer)
+//! kind 4  who:         (empty)                                        (asks a note)
+//! kind 5  iam:         note                                           (the answer)
 //! notes   = count:varint  note*count
 //! note    = addr:text (1..=255)  generation:varint  counter:varint  state:u8
 //!           flags:u8  [by:text if flags & 1]  [labels if flags & 2]
@@ -17,6 +19,10 @@
 //! view stands (a digest and a size); every message but a sync carries rumors. A sync
 //! carries the asker's own note and asks for the members after `cursor` in address
 //! order; a page answers with as many as fit and the cursor to ask next ("" when done).
+//! A node that knows a member but not its labels (heard of it in a beat, or in a page
+//! from a node that lacked them too) asks it `who`; it answers `iam` with its own note.
+//! Kinds 4 and 5 came after the rest: a node running an earlier build of this version
+//! refuses them as malformed, and the asker keeps waiting for the labels' rumor.
 
 use crate::view::{Note, State};
 use hearsay_guest::codec::{put_text, put_varint, varint_len, Reader};
@@ -32,6 +38,8 @@ const BEAT: u8 = 0;
 const RUMORS: u8 = 1;
 const SYNC: u8 = 2;
 const PAGE: u8 = 3;
+const WHO: u8 = 4;
+const IAM: u8 = 5;
 
 const FLAG_BY: u8 = 1;
 const FLAG_LABELS: u8 = 2;
@@ -66,6 +74,10 @@ pub enum Message {
         /// The members.
         notes: Vec<Note>,
     },
+    /// "Who are you?": asks the receiver for its own note (its labels).
+    Who,
+    /// The answer to a `Who`: the sender's own note.
+    Iam(Note),
 }
 
 /// Bytes a note takes.
@@ -140,6 +152,11 @@ pub fn encode(m: &Message) -> Vec<u8> {
             out.push(PAGE);
             put_text(&mut out, next);
             put_notes(&mut out, notes.iter());
+        }
+        Message::Who => out.push(WHO),
+        Message::Iam(note) => {
+            out.push(IAM);
+            put_note(&mut out, note);
         }
     }
     out
@@ -224,6 +241,8 @@ pub fn decode(bytes: &[u8]) -> Option<Message> {
                 notes: read_notes(&mut r)?,
             }
         }
+        WHO => Message::Who,
+        IAM => Message::Iam(read_note(&mut r)?),
         _ => return None,
     };
     if !r.is_done() {
@@ -268,8 +287,10 @@ mod tests {
             },
             Message::Page {
                 next: String::new(),
-                notes: vec![alive, suspected],
+                notes: vec![alive.clone(), suspected],
             },
+            Message::Who,
+            Message::Iam(alive),
         ]
     }
 

@@ -231,3 +231,79 @@ fn garbage_and_truncated_input_is_ignored() {
     c.rounds(5);
     assert_eq!(count(&mut c, 0), (3, 0, 0));
 }
+
+/// Every member `members` lists at node `i` carries the labels it was started with.
+fn listed_with_their_labels(c: &mut Cluster, i: usize) -> Result<usize, String> {
+    let members = json::parse(&c.query(i, "members")).unwrap();
+    let list = match members.get("members") {
+        Some(json::Value::Array(list)) => list.clone(),
+        other => return Err(format!("no members list: {:?}", other)),
+    };
+    for m in &list {
+        let addr = m.get("addr").and_then(|a| a.as_str()).unwrap();
+        let j = c.index(addr).unwrap();
+        let zone = m
+            .get("labels")
+            .and_then(|l| l.get("zone"))
+            .and_then(|z| z.as_str());
+        if zone != Some(format!("/z{}", j).as_str()) {
+            return Err(format!(
+                "node {} lists {} with labels {:?}",
+                i,
+                addr,
+                m.get("labels")
+            ));
+        }
+    }
+    Ok(list.len())
+}
+
+#[test]
+fn no_member_is_listed_or_announced_before_its_labels_arrive() {
+    // Nodes start one a round at 10% loss: watchers hear a newcomer's beats before
+    // (or instead of) the rumor of its join, which carries its labels.
+    let n = 40;
+    let mut c = Cluster::new(n, factory::<Membership>(), "", 11);
+    c.tick_ms = TICK_MS;
+    c.drop_one_in = 10;
+    for i in 0..n {
+        c.crash(i);
+        c.nodes[i].host.labels = format!("{{\"zone\":\"/z{}\"}}", i);
+    }
+    let mut full = None;
+    for round in 0..80 {
+        if round < n {
+            c.start(round);
+        }
+        c.round();
+        let mut all = true;
+        for i in running(&c) {
+            let listed =
+                listed_with_their_labels(&mut c, i).unwrap_or_else(|e| panic!("round {}: {}", round, e));
+            all &= listed == n;
+            for (kind, data) in c.events(i) {
+                if kind == "member.joined" {
+                    let v = json::parse(&data).unwrap();
+                    let addr = v.get("addr").and_then(|a| a.as_str()).unwrap();
+                    let zone = v
+                        .get("labels")
+                        .and_then(|l| l.get("zone"))
+                        .and_then(|z| z.as_str());
+                    let j = c.index(addr).unwrap();
+                    assert_eq!(
+                        zone,
+                        Some(format!("/z{}", j).as_str()),
+                        "round {}: {}",
+                        round,
+                        data
+                    );
+                }
+            }
+        }
+        if all && full.is_none() {
+            full = Some(round);
+        }
+    }
+    let full = full.expect("every node lists every other with its labels");
+    assert!(full <= n + 10, "full views with labels only at round {}", full);
+}
