@@ -62,6 +62,8 @@ pub struct PhaseReport {
     pub rmr: f64,
     /// The most hops any delivery took.
     pub last_hop: u32,
+    /// The most hops a delivery of each message took, in publishing order.
+    pub last_hops: Vec<u32>,
     /// The most hops a delivery needs at least: the farthest live subscriber from a
     /// message's publisher along the topic's active links (what a breadth-first tree
     /// from each publisher would give; Plumtree shares one tree among publishers).
@@ -241,10 +243,11 @@ fn phase(
     let per_node_round = |x: u64| x as f64 / live.len() as f64 / rounds.max(1.0);
     let mut worst = 1.0f64;
     let mut total = 0.0;
-    let mut last_hop = 0;
+    let mut last_hops = Vec::new();
     let mut deliveries = 0u64;
     let mut spreads = Vec::new();
     for id in &ids {
+        let mut last_hop = 0;
         let mut reached = 0;
         let (mut first, mut last) = (u64::MAX, 0);
         for &i in &live {
@@ -261,6 +264,7 @@ fn phase(
         if reached > 0 {
             spreads.push(last - first);
         }
+        last_hops.push(last_hop);
         deliveries += reached as u64;
         let share = reached as f64 / live.len() as f64;
         worst = worst.min(share);
@@ -281,7 +285,8 @@ fn phase(
             total / ids.len() as f64
         },
         rmr: sent / needed - 1.0,
-        last_hop,
+        last_hop: last_hops.iter().copied().max().unwrap_or(0),
+        last_hops,
         shortest_last_hop,
         grafts_per_message: per_message(1),
         swaps_per_message: per_message(2),

@@ -85,6 +85,8 @@ pub struct HyParView {
     pub downs: Vec<String>,
     /// The view settled (see [`HyParView::settle`]).
     settled: bool,
+    /// The request in flight is a `Bridge`: a link it wins is taken, full or not.
+    bridging: bool,
 }
 
 use hearsay_guest::random::below;
@@ -106,6 +108,7 @@ impl HyParView {
             ups: Vec::new(),
             downs: Vec::new(),
             settled: false,
+            bridging: false,
         }
     }
 
@@ -272,6 +275,34 @@ impl HyParView {
         self.send(addr, Msg::Neighbor { high }, now_ms);
     }
 
+    /// Asks `addr`, not active yet, to become a neighbour if the two are apart (see
+    /// [`crate::overlay::Overlay::receive`]), or if this view has room and `addr`'s
+    /// too: `recent` are the messages this node delivered lately. How a settled view
+    /// bridges islands (a small one's views never fill) without changing links
+    /// inside one. At most one request in flight.
+    pub fn bridge(&mut self, addr: &str, recent: Vec<u64>, now_ms: u64) {
+        if addr == self.me || self.is_active(addr) || self.pending.is_some() {
+            return;
+        }
+        self.pending = Some((addr.to_string(), now_ms));
+        self.bridging = true;
+        let room = !self.is_full();
+        self.send(addr, Msg::Bridge { room, recent }, now_ms);
+    }
+
+    /// `from` asks to become an active peer: granted with `high` (a full view drops a
+    /// random peer for it), if it is one already, or if there is room and `room` says
+    /// room is enough; the answer goes back.
+    pub fn neighbor_request(&mut self, from: &str, high: bool, room: bool, now_ms: u64, host: &mut dyn Host) {
+        let accepted = high || self.is_active(from) || (room && self.active.len() < self.params.active);
+        if accepted {
+            self.add_active(from, now_ms, host);
+        } else {
+            self.add_passive(from, host);
+        }
+        self.send(from, Msg::NeighborReply { accepted }, now_ms);
+    }
+
     /// Drops `addr` from the active view (to the passive view unless it failed).
     fn remove_active(&mut self, addr: &str, failed: bool, host: &mut dyn Host) {
         let before = self.active.len();
@@ -352,25 +383,20 @@ impl HyParView {
                     }
                 }
             }
-            Msg::Neighbor { high } => {
-                let accepted = *high || self.is_active(from) || self.active.len() < self.params.active;
-                if accepted {
-                    self.add_active(from, now_ms, host);
-                } else {
-                    self.add_passive(from, host);
-                }
-                self.send(from, Msg::NeighborReply { accepted }, now_ms);
-            }
+            Msg::Neighbor { high } => self.neighbor_request(from, *high, true, now_ms, host),
             Msg::NeighborReply { accepted } => {
                 let asked = self.pending.as_ref().map_or(false, |(p, _)| p == from);
+                let bridged = asked && self.bridging && *accepted;
                 if asked {
                     self.pending = None;
+                    self.bridging = false;
                 }
                 let healthy = self
                     .active
                     .iter()
                     .all(|a| now_ms.saturating_sub(a.heard_ms) < self.params.fail_after_ms / 2);
-                if *accepted && self.settled && self.is_full() && healthy && !self.is_active(from) {
+                if *accepted && !bridged && self.settled && self.is_full() && healthy && !self.is_active(from)
+                {
                     self.send(from, Msg::Disconnect, now_ms);
                     self.add_passive(from, host);
                 } else if *accepted {
@@ -442,6 +468,7 @@ impl HyParView {
             if now_ms.saturating_sub(since) >= self.params.request_timeout_ms {
                 // No answer: presumed dead, forgotten.
                 self.pending = None;
+                self.bridging = false;
                 self.passive.retain(|p| *p != peer);
             }
         }

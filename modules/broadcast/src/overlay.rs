@@ -2,6 +2,14 @@
 //! (a peer that becomes active is an eager link; one that stops being active is no
 //! link at all; a full view making room drops a lazy link before an eager one), and
 //! their outgoing messages gathered.
+//!
+//! **Islands.** A settled view asks a random subscriber to be a neighbour with a
+//! `Bridge`, listing the messages it delivered lately; the asked node grants it
+//! (dropping a random peer of its own if full) if the two are apart — one delivered a
+//! message the other never saw ([`Plumtree::apart`]) — or if both views have room.
+//! Inside one connected overlay of full views neither holds, so its links, and the
+//! trees over them, stay put; two islands that carry any traffic are bridged by the
+//! first such request between them.
 
 use crate::hyparview::{HyParView, ViewParams};
 use crate::plumtree::{Plumtree, TreeParams};
@@ -41,7 +49,11 @@ impl Overlay {
     /// A message of this overlay from `from`.
     pub fn receive(&mut self, from: &str, msg: &Msg, now_ms: u64, host: &mut dyn Host) {
         self.view.prefer(self.tree.eager_peers());
-        if !self.view.receive(from, msg, now_ms, host)
+        if let Msg::Bridge { room, recent } = msg {
+            let apart = self.tree.apart(recent, now_ms);
+            self.view.heard(from, now_ms);
+            self.view.neighbor_request(from, apart, *room, now_ms, host);
+        } else if !self.view.receive(from, msg, now_ms, host)
             && (self.view.is_active(from) || matches!(msg, Msg::Gossip { .. }))
         {
             self.tree.receive(from, msg, now_ms);

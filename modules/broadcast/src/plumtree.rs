@@ -121,6 +121,13 @@ const MAX_GRAFTS: u32 = 8;
 /// datagrams a node whose every copy and announcement of a message was lost still
 /// hears of it this way, and grafts it.
 const DIGEST_MS: u64 = 2_000;
+/// A `Bridge` lists messages delivered between this long ago...
+const APART_WINDOW_MS: u64 = 20_000;
+/// ... and this long ago: younger ones may still be on their way to the other node.
+const APART_GRACE_MS: u64 = 3_000;
+/// The other node's deliveries are compared within the window narrowed by this much
+/// at both ends (a message reaches two nodes of one overlay at different times).
+const APART_SLACK_MS: u64 = 3_000;
 
 #[derive(Debug, Clone)]
 struct Missing {
@@ -593,6 +600,52 @@ impl Plumtree {
             .retain(|_, c| now_ms.saturating_sub(c.at_ms) < cache_ms);
     }
 
+    /// Ids of the messages delivered here between `APART_WINDOW_MS` and
+    /// `APART_GRACE_MS` ago, newest first, at most `MAX_BRIDGE`: what a `Bridge` says.
+    pub fn recent(&self, now_ms: u64) -> Vec<u64> {
+        self.seen_order
+            .iter()
+            .rev()
+            .filter(|(_, at)| now_ms.saturating_sub(*at) >= APART_GRACE_MS)
+            .take_while(|(_, at)| now_ms.saturating_sub(*at) < APART_WINDOW_MS)
+            .filter(|(id, at)| self.seen.get(id).map(|(t, _)| *t) == Some(*at))
+            .map(|(id, _)| *id)
+            .take(crate::wire::MAX_BRIDGE)
+            .collect()
+    }
+
+    /// Whether a node whose `recent` deliveries are these is apart from this one (in
+    /// another island of the overlay): it delivered a message this node never saw, or
+    /// missed one this node delivered well inside its window. Only said when this
+    /// node has been in the overlay for the whole window and still remembers it (a
+    /// flood of messages could have pushed the ids out of `max_seen`).
+    pub fn apart(&self, recent: &[u64], now_ms: u64) -> bool {
+        let here_long_enough = now_ms.saturating_sub(self.since_ms) >= APART_WINDOW_MS;
+        let remembers = self.seen_order.len() < self.params.max_seen
+            || self
+                .seen_order
+                .front()
+                .map_or(true, |(_, at)| now_ms.saturating_sub(*at) >= APART_WINDOW_MS);
+        if !here_long_enough || !remembers {
+            return false;
+        }
+        if recent.iter().any(|id| !self.has_seen(*id)) {
+            return true;
+        }
+        if recent.len() >= crate::wire::MAX_BRIDGE {
+            // A full list may stop short of the window: nothing to say about the rest.
+            return false;
+        }
+        let (newest, oldest) = (
+            APART_GRACE_MS + APART_SLACK_MS,
+            APART_WINDOW_MS.saturating_sub(APART_SLACK_MS),
+        );
+        self.seen_order.iter().any(|(id, at)| {
+            let age = now_ms.saturating_sub(*at);
+            age >= newest && age < oldest && !recent.contains(id)
+        })
+    }
+
     /// Announces the messages seen in the last `DIGEST_MS` to the next peer in turn.
     fn digest(&mut self, now_ms: u64) {
         let recent: Vec<(u64, u32)> = self
@@ -706,5 +759,32 @@ mod tests {
         }
         assert_eq!(t.own_trees(), 2);
         assert!(t.trees.contains_key("o:1") && t.trees.contains_key("q:1"));
+    }
+
+    #[test]
+    fn nodes_are_apart_when_one_delivered_what_the_other_never_saw() {
+        let mut a = Plumtree::new(TreeParams::default(), 0);
+        let mut b = Plumtree::new(TreeParams::default(), 0);
+        for t in [&mut a, &mut b] {
+            t.neighbor_up("x:1");
+        }
+        // Both got 1 and 2; only a got 3.
+        for (id, at) in [(1, 30_000), (2, 31_000)] {
+            a.receive("x:1", &gossip(id, "o:1", false), at);
+            b.receive("x:1", &gossip(id, "o:1", false), at + 500);
+        }
+        a.receive("x:1", &gossip(3, "o:1", false), 32_000);
+        let now = 40_000;
+        assert_eq!(a.recent(now), vec![3, 2, 1]);
+        assert_eq!(b.recent(now), vec![2, 1]);
+        assert!(b.apart(&a.recent(now), now), "a delivered 3, which b never saw");
+        assert!(a.apart(&b.recent(now), now), "b missed 3, which a delivered");
+        assert!(!a.apart(&a.recent(now), now) && !b.apart(&b.recent(now), now));
+        // Messages younger than the grace period are not listed (still on their way),
+        // and a node in the overlay for less than the window says nothing.
+        a.receive("x:1", &gossip(4, "o:1", false), 39_000);
+        assert_eq!(a.recent(now), vec![3, 2, 1]);
+        let young = Plumtree::new(TreeParams::default(), 30_000);
+        assert!(!young.apart(&[99], now));
     }
 }

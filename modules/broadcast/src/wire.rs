@@ -17,6 +17,7 @@
 //!           Prune:         (nothing)
 //!           OwnPrune:      origin:text
 //!           FindTopic:     origin:text  ttl:u8
+//!           Bridge:        room:u8 (0|1)  count:varint (≤ 16)  id:u64le*
 //! nodes   = count:varint (≤ 64)  text*
 //! ```
 //!
@@ -24,6 +25,10 @@
 //! [`crate::plumtree`]); `OwnPrune` (15) and `OwnGraft` (16) are a `Prune` and a
 //! `Graft` about that origin's tree, the plain ones about the shared tree. Versions
 //! before kind 14 know only the plain kinds, which mean what they meant.
+//!
+//! `Bridge` (kind 17) is a `Neighbor` request from a settled view, granted if the two
+//! nodes are apart (see [`crate::overlay`]) or, with `room`, if the asked view has room; a version before it drops it
+//! unanswered, as it drops any kind it does not know, and the asker's request times out.
 
 use hearsay_guest::codec::{put_text, put_varint, Reader};
 
@@ -39,6 +44,8 @@ pub const MAX_DATA: usize = 16 * 1024;
 pub const MAX_NODES: usize = 64;
 /// Most ids in one IHave.
 pub const MAX_IHAVE: usize = 256;
+/// Most ids in one Bridge.
+pub const MAX_BRIDGE: usize = 16;
 
 /// A message of one overlay.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +129,14 @@ pub enum Msg {
     },
     /// The sender subscribes this message's topic (the answer to `FindTopic`).
     TopicContact,
+    /// Make me an active peer if we are apart: here are messages I delivered lately
+    /// (the answer is a `NeighborReply`).
+    Bridge {
+        /// The sender's view has room: a view with room may grant it as a `Neighbor`.
+        room: bool,
+        /// Ids of messages the sender delivered a little while ago, newest first.
+        recent: Vec<u64>,
+    },
 }
 
 const JOIN: u8 = 0;
@@ -141,6 +156,7 @@ const TOPIC_CONTACT: u8 = 13;
 const OWN_GOSSIP: u8 = 14;
 const OWN_PRUNE: u8 = 15;
 const OWN_GRAFT: u8 = 16;
+const BRIDGE: u8 = 17;
 
 fn put_nodes(out: &mut Vec<u8>, nodes: &[String]) {
     let n = nodes.len().min(MAX_NODES);
@@ -171,6 +187,7 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
         Msg::Heartbeat => HEARTBEAT,
         Msg::FindTopic { .. } => FIND_TOPIC,
         Msg::TopicContact => TOPIC_CONTACT,
+        Msg::Bridge { .. } => BRIDGE,
     };
     out.push(kind);
     put_text(&mut out, topic);
@@ -218,6 +235,14 @@ pub fn encode(topic: &str, msg: &Msg) -> Vec<u8> {
         Msg::FindTopic { origin, ttl } => {
             put_text(&mut out, origin);
             out.push(*ttl);
+        }
+        Msg::Bridge { room, recent } => {
+            out.push(*room as u8);
+            let n = recent.len().min(MAX_BRIDGE);
+            put_varint(&mut out, n as u64);
+            for id in &recent[..n] {
+                out.extend_from_slice(&id.to_le_bytes());
+            }
         }
     }
     out
@@ -322,6 +347,18 @@ pub fn decode(bytes: &[u8]) -> Option<(String, Msg)> {
             ttl: r.u8()?,
         },
         TOPIC_CONTACT => Msg::TopicContact,
+        BRIDGE => {
+            let room = r.flag()?;
+            let n = r.varint()?;
+            if n > MAX_BRIDGE as u64 {
+                return None;
+            }
+            let mut recent = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                recent.push(r.u64le()?);
+            }
+            Msg::Bridge { room, recent }
+        }
         _ => return None,
     };
     if !r.is_done() {
@@ -387,6 +424,14 @@ mod tests {
                 ttl: 8,
             },
             Msg::TopicContact,
+            Msg::Bridge {
+                room: false,
+                recent: vec![],
+            },
+            Msg::Bridge {
+                room: true,
+                recent: vec![1, u64::MAX],
+            },
         ]
     }
 

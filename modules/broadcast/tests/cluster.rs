@@ -24,6 +24,8 @@ struct Cluster {
     params: String,
     /// Payload messages (Gossip) carried, for the redundancy figure.
     sent: u64,
+    /// Nodes below this index and the others can't reach each other.
+    split: Option<usize>,
 }
 
 fn addr(i: usize) -> String {
@@ -39,6 +41,7 @@ impl Cluster {
             drop_one_in: 0,
             params: params.to_string(),
             sent: 0,
+            split: None,
         };
         for i in 0..n {
             let host = TestHost::new(
@@ -88,6 +91,11 @@ impl Cluster {
                 Some(i) => i,
                 None => continue,
             };
+            if let (Some(at), Some(f)) = (self.split, self.index(&from)) {
+                if (i < at) != (f < at) {
+                    continue;
+                }
+            }
             let node = &mut self.nodes[i];
             node.host.now = self.now;
             if let Some(m) = node.module.as_mut() {
@@ -570,4 +578,110 @@ fn five_publishers(seed: u64) -> (u64, f64, u64) {
         .and_then(Value::as_u64)
         .unwrap();
     (max_hops, rmr, trees)
+}
+
+/// Active peers of node `i` in topic `t`'s overlay.
+fn topic_peers(c: &mut Cluster, i: usize) -> Vec<usize> {
+    let v = c.query(i);
+    let active = match v
+        .get("topics")
+        .and_then(|t| t.get("t"))
+        .and_then(|t| t.get("active"))
+    {
+        Some(Value::Array(a)) => a.clone(),
+        other => panic!("no active view: {:?}", other),
+    };
+    active
+        .iter()
+        .filter_map(|a| a.as_str().and_then(|a| c.index(a)))
+        .collect()
+}
+
+#[test]
+fn islands_that_carry_different_messages_are_bridged_and_links_inside_stay_put() {
+    // Where views with room were left on both sides the cut heals by itself (they
+    // link up); the seeds where it left two islands of full views are the test.
+    let islands: Vec<(u64, usize)> = (1..=8)
+        .filter_map(|seed| islands(seed).map(|k| (seed, k)))
+        .collect();
+    eprintln!("(seed, first message of A's at every node): {:?}", islands);
+    assert!(
+        islands.len() >= 3,
+        "only {} seeds made two islands",
+        islands.len()
+    );
+    for (seed, k) in islands {
+        assert!(
+            k <= 20,
+            "seed {}: island B first got all of a message only at message {}",
+            seed,
+            k
+        );
+    }
+}
+
+/// 60 subscribers settle as one overlay and are cut in halves until each half's views
+/// hold only its own. If the cut leaves two islands (no topic link across once it
+/// heals): they stay as they are while quiet, and once island A publishes a message a
+/// second, they are joined. Returns the first message that reached every node, or
+/// `None` if the cut healed by itself.
+fn islands(seed: u64) -> Option<usize> {
+    let n = 60;
+    let half = n / 2;
+    let mut c = subscribed(n, "", "t", seed);
+    c.rounds(350);
+    c.split = Some(half);
+    c.rounds(150);
+    c.split = None;
+    c.rounds(20);
+    let crossing = |c: &mut Cluster| {
+        (0..n)
+            .map(|i| {
+                topic_peers(c, i)
+                    .into_iter()
+                    .filter(|&p| (p < half) != (i < half))
+                    .count()
+            })
+            .sum::<usize>()
+    };
+    if crossing(&mut c) > 0 {
+        return None;
+    }
+    // Quiet islands stay as they are: a settled view's Bridge finds nothing apart, so
+    // no link inside either is replaced (views with room still fill).
+    let links: Vec<Vec<usize>> = (0..n).map(|i| topic_peers(&mut c, i)).collect();
+    c.rounds(300);
+    for (i, before) in links.iter().enumerate() {
+        let now = topic_peers(&mut c, i);
+        assert!(
+            before.iter().all(|p| now.contains(p)),
+            "seed {} node {}: {:?} became {:?}",
+            seed,
+            i,
+            before,
+            now
+        );
+    }
+    assert_eq!(crossing(&mut c), 0, "seed {}: quiet islands were bridged", seed);
+    collect(&mut c, &(0..n).collect::<Vec<_>>());
+    // Island A publishes one message a second: the islands are apart from the first
+    // one, and the first Bridge between them joins them.
+    let mut everywhere = None;
+    let mut got: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for k in 0..60 {
+        let id = c.publish(k % 5, "t", &format!("m{}", k));
+        c.rounds(10);
+        for (i, ids) in collect(&mut c, &(0..n).collect::<Vec<_>>()) {
+            got.entry(i).or_default().extend(ids);
+        }
+        if everywhere.is_none() && (0..n).all(|i| got[&i].contains(&id)) {
+            everywhere = Some(k);
+        }
+    }
+    assert!(crossing(&mut c) > 0, "seed {}: never bridged", seed);
+    // What A published before the bridge was announced over it from the caches.
+    for i in 0..n {
+        assert_eq!(got[&i].len(), 60, "seed {}: node {} missed messages", seed, i);
+    }
+    Some(everywhere.unwrap_or(usize::MAX))
 }
