@@ -5,7 +5,7 @@
 //! reaches every host directly. Routed, not bridged: on one bridge a thousand hosts
 //! are one broadcast domain, every ARP request is copied to all of them, and the
 //! machine spends its time in softirq. Made with iproute2's `ip` (root only) and
-//! removed when the `Hosts` drop; loss and delay are the agents' own
+//! removed when the `Hosts` drop, or by [`remove_all`] when a signal stops the process; loss and delay are the agents' own
 //! (`--gossip-loss`, `--gossip-delay-ms`), since this kernel has no netem.
 //!
 //! Hand-written over a netlink crate: a few fixed `ip` commands per host, run once per
@@ -14,6 +14,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 
@@ -38,7 +39,38 @@ pub struct Hosts {
     tag: u8,
     placement: Placement,
     /// Kernel settings changed, with their value before (see `set_at_least`).
-    settings: Vec<(String, u64, u64)>,
+    settings: Vec<Setting>,
+}
+
+/// A kernel setting changed for a set of hosts: its path, the value before, ours.
+type Setting = (String, u64, u64);
+
+/// The sets of hosts that exist now (tag, settings changed for them), for
+/// [`remove_all`]: a process that is told to stop goes without running `Drop`.
+static LIVE: Mutex<Vec<(u8, Vec<Setting>)>> = Mutex::new(Vec::new());
+
+/// Removes every set of hosts this process made and puts the kernel settings back:
+/// for a signal handler, before the process exits without running `Drop`.
+pub fn remove_all() {
+    // Held throughout: a `Drop` on another thread (the bench ending as its hosts
+    // vanish) waits for this instead of letting the process exit halfway.
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+    for (tag, settings) in std::mem::take(&mut *live) {
+        // Not waiting for the veths: the agents inside hold them until this process
+        // has exited (they stop when it does), and the next set waits instead.
+        undo(tag, &settings, false);
+    }
+}
+
+/// Removes set `tag` and puts its settings back (unless someone, another set of hosts,
+/// changed one since).
+fn undo(tag: u8, settings: &[Setting], wait: bool) {
+    remove(tag, wait);
+    for (path, before, ours) in settings.iter().rev() {
+        if read_u64(path) == Some(*ours) {
+            let _ = std::fs::write(path, before.to_string());
+        }
+    }
 }
 
 /// Why namespaces can't be made here, if they can't (not root, no `ip`).
@@ -67,7 +99,7 @@ impl Hosts {
             bail!("namespaces: tag {tag} (0–49), {n} hosts (1–60000)");
         }
         let net = 200 + tag;
-        remove(tag);
+        remove(tag, true);
         let namespaces: Vec<String> = (0..n).map(|h| format!("hs{tag}-{h}")).collect();
         let ips: Vec<Ipv4Addr> = (0..n)
             .map(|h| Ipv4Addr::new(10, net, ((h + 2) >> 8) as u8, ((h + 2) & 255) as u8))
@@ -91,6 +123,9 @@ impl Hosts {
             "/proc/sys/net/ipv4/neigh/default/gc_thresh2",
             (n as u64 * 4).max(512),
         );
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((tag, hosts.settings.clone()));
         let gateway = format!("10.{net}.0.1");
         let mut here = String::new();
         for (h, (ns, ip)) in namespaces.iter().zip(&ips).enumerate() {
@@ -145,12 +180,13 @@ impl Hosts {
 
 impl Drop for Hosts {
     fn drop(&mut self) {
-        remove(self.tag);
-        for (path, before, ours) in &self.settings {
-            // Unless someone (another set of hosts) changed it since.
-            if read_u64(path) == Some(*ours) {
-                let _ = std::fs::write(path, before.to_string());
-            }
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let ours = live.iter().position(|(tag, _)| *tag == self.tag);
+        // Gone already if `remove_all` ran.
+        if let Some(at) = ours {
+            live.remove(at);
+            drop(live);
+            undo(self.tag, &self.settings, true);
         }
     }
 }
@@ -186,35 +222,41 @@ fn batch(args: &[&str], commands: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every namespace of set `tag` (their veths and routes go with them), quiet
-/// about what isn't there, and waits (up to 30 s) until their veths are gone here: the
-/// kernel tears a deleted namespace down after `netns delete` has returned, and a new
-/// set can't reuse the names before.
-fn remove(tag: u8) {
+/// Deletes every namespace of set `tag` and its veths here, quiet about what isn't
+/// there. A deleted namespace lingers while anything holds it — a process still in it,
+/// or one of its TCP sockets in TIME_WAIT, for a minute — and its veth with it, so the
+/// veths are deleted here too (that takes the routes along); with `wait`, waits (up to
+/// 30 s) until they are gone, since a new set can't reuse the names before.
+fn remove(tag: u8, wait: bool) {
     let listed = Command::new("ip").args(["netns", "list"]).output();
     let listed = listed.map(|out| out.stdout).unwrap_or_default();
     let prefix = format!("hs{tag}-");
-    let commands: String = String::from_utf8_lossy(&listed)
+    let mut commands: String = String::from_utf8_lossy(&listed)
         .lines()
         .filter_map(|line| line.split_whitespace().next())
         .filter(|name| name.starts_with(&prefix))
         .map(|name| format!("netns delete {name}\n"))
         .collect();
+    let veths = format!("hs{tag}v");
+    let ours = || -> Vec<String> {
+        std::fs::read_dir("/sys/class/net")
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with(&veths))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for veth in ours() {
+        commands += &format!("link delete {veth}\n");
+    }
     if !commands.is_empty() {
         // `-force`: go on past a line that fails.
         let _ = batch(&["-force"], &commands);
     }
-    let veths = format!("hs{tag}v");
-    let left = || {
-        std::fs::read_dir("/sys/class/net")
-            .map(|dir| {
-                dir.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with(&veths))
-            })
-            .unwrap_or(false)
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while left() && std::time::Instant::now() < deadline {
+    while wait && !ours().is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }

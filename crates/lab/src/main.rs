@@ -38,6 +38,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    on_signal_clean_up();
     let result = match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Scenario(args) => scenario::run(args),
@@ -46,6 +47,30 @@ fn main() {
         eprintln!("hearsay-lab: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// On SIGINT or SIGTERM, removes the network namespaces the bench made and puts the
+/// kernel settings it raised back (`ip_forward`, the ARP table's limits), then exits:
+/// a signal ends the process without running `Drop`. The agents stop by themselves
+/// (they get SIGTERM when this process dies).
+fn on_signal_clean_up() {
+    use tokio::signal::unix::{signal, SignalKind};
+    std::thread::spawn(|| {
+        let waited = block_on(async {
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            Ok(())
+        });
+        if waited.is_ok() {
+            eprintln!("hearsay-lab: stopped; removing network namespaces");
+            hearsay_cli::netns::remove_all();
+            std::process::exit(130);
+        }
+    });
 }
 
 /// The `hearsay` binary the agents run: `$HEARSAY_BIN`, else the one next to this

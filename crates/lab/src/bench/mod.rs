@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// --quick].
     #[arg(long)]
     hosts_watch_s: Option<u64>,
+    /// Simulated nodes of the `pubsub` group's rows [default: 1000, or 500 with --quick;
+    /// 10000 takes about 9 minutes and 2 GB].
+    #[arg(long)]
+    pubsub_sim_nodes: Option<usize>,
     /// Agent i uses ports P+2i and P+2i+1.
     #[arg(long, default_value_t = 20000)]
     port_base: u16,
@@ -117,6 +121,8 @@ pub struct Plan {
     pub loss_watch_s: u64,
     /// Seconds the hosts rows watch for false removals.
     pub hosts_watch_s: u64,
+    /// Simulated nodes of the pubsub rows.
+    pub pubsub_sim_nodes: usize,
     /// Agents of the S3 repair rows.
     pub repair_nodes: usize,
     /// The `hearsay` binary the agents run.
@@ -147,6 +153,9 @@ impl Plan {
             port_base: args.port_base,
             loss_watch_s: if args.quick { 10 } else { 120 },
             hosts_watch_s: args.hosts_watch_s.unwrap_or(if args.quick { 10 } else { 60 }),
+            pubsub_sim_nodes: args
+                .pubsub_sim_nodes
+                .unwrap_or(if args.quick { 500 } else { 1_000 }),
             repair_nodes: if args.quick { 10 } else { 100 },
             hearsay: crate::hearsay_binary()?,
         })

@@ -41,9 +41,9 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
 /// The simulated rows: one run of the four phases.
 fn simulated(plan: &Plan) -> Vec<Row> {
     use hearsay_sim::pubsub::{play, PubsubConfig};
-    // 10,000 nodes: `hearsay sim pubsub --nodes 10000 --messages 10` (several minutes;
-    // BENCHMARKS.md has its table).
-    let n = if plan.quick { 500 } else { 1_000 };
+    // 10,000 nodes: --pubsub-sim-nodes 10000, or `hearsay sim pubsub --nodes 10000
+    // --messages 10` for the phases' other figures (BENCHMARKS.md has both).
+    let n = plan.pubsub_sim_nodes;
     esay!("pubsub: {n} simulated nodes, four phases…");
     let report = play(PubsubConfig {
         sim: hearsay_sim::SimConfig {
