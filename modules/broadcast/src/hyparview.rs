@@ -257,18 +257,12 @@ impl HyParView {
     }
 
     /// Asks `addr`, not active yet, to become a neighbour if it has room (a link that
-    /// may bridge two islands); at most one request in flight.
+    /// may bridge two islands); at most one request in flight. An unsettled view's
+    /// way (a settled one sends a [`HyParView::bridge`]).
     /// `high`: the request is granted even by a full view (which drops a random peer
     /// for it), so two islands whose views are all full still get bridged.
     pub fn reach_out(&mut self, addr: &str, high: bool, now_ms: u64) {
         if addr == self.me || self.is_active(addr) || self.pending.is_some() {
-            return;
-        }
-        // A settled full view asks only with `high`: a link it got otherwise would
-        // push out a random peer of its own, which then asks elsewhere, and so on,
-        // bridging nothing a rare high request would not. (Unsettled ones ask anyway:
-        // right after a mass failure, views still full of dead peers are bridged sooner.)
-        if !high && self.settled && self.is_full() {
             return;
         }
         self.pending = Some((addr.to_string(), now_ms));

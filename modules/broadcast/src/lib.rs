@@ -95,11 +95,11 @@ const REACH_OUT_ONE_IN: u64 = 32;
 /// overlay's links change rarely enough (once in ~50 s per node at 200 ms ticks) for
 /// the broadcast trees to stay settled.
 const HIGH_REACH_ONE_IN: u64 = 32;
-/// A subscription is settled this long after it was made. From then on its
-/// reach-outs are `Bridge`s instead,
-/// granted between islands that carried different messages or between views that
-/// both have room (see overlay.rs), never just because they were asked: each granted
-/// high request replaces a link of the asked node, a cut in every tree through it. At
+/// A subscription is settled this long after it was made. From then on its reach-outs
+/// are `Bridge`s (`HyParView::bridge`) instead of plain requests, granted between
+/// islands that carried different messages or between views that both have room (see
+/// overlay.rs), never just because they were asked: each granted high request replaces
+/// a link of the asked node, a cut in every tree through it. At
 /// 1,000 simulated nodes the rate above replaced 4.5 links a second; one in 512 of
 /// them still made ~22 link changes per message at 10,000 nodes, a last delivery hop
 /// of 16 where the trees gave 11. A quiet island (no message yet) whose views are full

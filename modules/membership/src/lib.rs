@@ -296,12 +296,10 @@ impl Module for Membership {
                     host.send(from, &wire::encode(&Message::Iam(self.view.own_note())));
                 }
             }
-            // First-hand, so only about its sender: anything else is forged.
+            // First-hand, so only about its sender (never this node): anything else is
+            // forged.
             Message::Iam(note) if note.addr == from => {
-                if self.view.merge(&note, now, &mut changes) == Merged::Refuted {
-                    self.rumors.push(self.view.own_note());
-                    news = true;
-                }
+                self.view.merge(&note, now, &mut changes);
             }
             Message::Iam(_) => {
                 host.log(
