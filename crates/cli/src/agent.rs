@@ -40,7 +40,8 @@ pub struct AgentArgs {
     /// Module gossip interval in ms [default: 200].
     #[arg(long)]
     interval_ms: Option<u64>,
-    /// Backup gossip interval in ms [default: 1000].
+    /// Backup gossip interval in ms [default: 1000]; it doubles while every exchange
+    /// agrees, up to 8 times this.
     #[arg(long)]
     backup_interval_ms: Option<u64>,
     /// Directory of compiled module code, shared by the agents of this host so each

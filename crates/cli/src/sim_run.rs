@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// What to ask every node's modules at the end (their query's args).
     #[arg(long, default_value = "count")]
     query: String,
+    /// Also report the steady state: bytes, messages and wall time per node per round
+    /// over the rounds after this one (joins and their rumors spent by then).
+    #[arg(long, value_name = "ROUND")]
+    measure_after: Option<u64>,
     #[command(flatten)]
     common: Common,
 }
@@ -62,7 +66,7 @@ struct ModuleReport {
     /// Every numeric field of the answers, over the nodes.
     fields: std::collections::BTreeMap<String, Spread>,
     /// For a membership-like module: the first round at which every node's `live`
-    /// counted every node.
+    /// counted every node (looked for until the `--measure-after` window starts).
     views_converged_after_rounds: Option<u64>,
 }
 
@@ -83,10 +87,26 @@ struct RunReport {
     bytes_per_node: f64,
     /// Envelopes one node sent per round, on average.
     messages_per_node: f64,
+    /// The same over the rounds after `--measure-after` only (null without it).
+    steady: Option<Steady>,
     /// Module instances that failed.
     failures: u64,
     load_failures: u64,
     wall_seconds: f64,
+}
+
+/// Per node and round over the rounds after `--measure-after`: what a node costs
+/// once the cluster has formed, which is what must stay flat as it grows.
+#[derive(Serialize)]
+struct Steady {
+    /// The first round counted.
+    from_round: u64,
+    rounds: u64,
+    bytes_per_node: f64,
+    messages_per_node: f64,
+    /// Wall time of the simulator (one thread: cores, modules, network) per node
+    /// per round, in µs: the CPU a node's protocol costs, with the simulator's own.
+    wall_us_per_node: f64,
 }
 
 fn spread(mut values: Vec<f64>) -> Spread {
@@ -147,11 +167,19 @@ pub fn run(args: RunArgs) -> Result<()> {
     cfg.modules = Some(specs.clone());
     let nodes = cfg.nodes;
     let mut sim = Sim::new(cfg);
+    if args.measure_after.is_some_and(|r| r >= args.rounds) {
+        bail!("--measure-after must be below --rounds");
+    }
     let mut converged: Vec<Option<u64>> = vec![None; specs.len()];
+    let mut window = None;
     for round in 1..=args.rounds {
+        if args.measure_after == Some(round - 1) {
+            window = Some((sim.totals(), Instant::now()));
+        }
         sim.run_rounds(1);
         for (k, spec) in specs.iter().enumerate() {
-            if converged[k].is_some() {
+            // Asking every node each round would weigh on the steady window's time.
+            if converged[k].is_some() || window.is_some() {
                 continue;
             }
             let all = answers(&mut sim, &spec.name, "count");
@@ -160,6 +188,18 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
         }
     }
+    let steady = window.map(|(before, since)| {
+        let after = sim.totals();
+        let from = args.measure_after.unwrap_or(0);
+        let node_rounds = (nodes as u64 * (args.rounds - from)).max(1) as f64;
+        Steady {
+            from_round: from + 1,
+            rounds: args.rounds - from,
+            bytes_per_node: (after.bytes - before.bytes) as f64 / node_rounds,
+            messages_per_node: (after.messages - before.messages) as f64 / node_rounds,
+            wall_us_per_node: since.elapsed().as_secs_f64() * 1e6 / node_rounds,
+        }
+    });
     let mut modules = Vec::new();
     for (spec, converged) in specs.iter().zip(converged) {
         let all = answers(&mut sim, &spec.name, &args.query);
@@ -194,6 +234,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         bytes: t.bytes,
         bytes_per_node: t.bytes as f64 / node_rounds,
         messages_per_node: t.messages as f64 / node_rounds,
+        steady,
         failures: sim.stats().failures,
         load_failures: sim.stats().load_failures,
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -213,6 +254,16 @@ pub fn run(args: RunArgs) -> Result<()> {
             report.load_failures,
             report.wall_seconds
         );
+        if let Some(st) = &report.steady {
+            say!(
+                "  steady, rounds {}–{}: {:.0} B and {:.1} messages per node per round, {:.1} µs of simulator per node per round",
+                st.from_round,
+                report.rounds,
+                st.bytes_per_node,
+                st.messages_per_node,
+                st.wall_us_per_node
+            );
+        }
         for m in &report.modules {
             say!(
                 "  {} ({}, {}): answered at {} nodes{}",

@@ -1,6 +1,15 @@
 //! Backup gossip: the core's own, slower exchange of configuration with one random
 //! peer from the rendezvous list and the overheard hints. It is what still spreads a
 //! fix when every module is dead — trapped, looping or silent.
+//!
+//! It is anti-entropy, not the way news travels (a change is pushed at once, see
+//! `rumor`), so its interval backs off while there is nothing to repair, as Trickle
+//! does for code propagation in sensor networks (Levis et al., NSDI 2004): every
+//! exchange doubles it, up to [`QUIET_BACKOFF`] times the configured interval, and any
+//! sign of disagreement — an envelope carrying another configuration, a change here, a
+//! module that doesn't run what is configured, code nobody is known to hold — brings
+//! it back to the configured interval. In a quiet cluster each exchange is a fresh
+//! connection to a random peer, the costliest message an idle agent sends.
 
 use rand::Rng;
 
@@ -9,19 +18,40 @@ use crate::envelope::Body;
 use crate::ids::PeerAddr;
 use crate::node::Core;
 
+/// How far the interval between backup exchanges stretches while nothing disagrees,
+/// as a multiple of the configured one: 8 s at the default 1 s.
+pub const QUIET_BACKOFF: Millis = 8;
+
 /// The schedule of backup exchanges.
 #[derive(Debug, Clone)]
 pub struct BackupGossip {
+    /// The configured interval: the pace while anything disagrees.
+    base: Millis,
+    /// The interval after the next exchange: doubles up to `base × QUIET_BACKOFF`.
     interval: Millis,
     next_at: Option<Millis>,
 }
 
 impl BackupGossip {
-    /// Exchanges every `interval` ms.
+    /// Exchanges every `interval` ms, backing off while all is quiet.
     pub fn new(interval: Millis) -> Self {
+        let base = interval.max(1);
         BackupGossip {
-            interval: interval.max(1),
+            base,
+            interval: base,
             next_at: None,
+        }
+    }
+
+    /// Something disagrees: back to the configured interval, the next exchange within
+    /// one of it.
+    pub fn hurry(&mut self, now: Millis) {
+        if self.interval == self.base {
+            return;
+        }
+        self.interval = self.base;
+        if let Some(at) = self.next_at.as_mut() {
+            *at = (*at).min(now + self.base);
         }
     }
 
@@ -38,6 +68,7 @@ impl BackupGossip {
                 // Stay on the grid, but never schedule in the past after a long pause.
                 let next = at + self.interval;
                 self.next_at = Some(if next > now { next } else { now + self.interval });
+                self.interval = (self.interval * 2).min(self.base * QUIET_BACKOFF);
                 true
             }
             Some(_) => false,
@@ -111,6 +142,9 @@ impl Core {
     /// One backup round: send our summary to a random rendezvous node and a random
     /// hint; each answers with the records we lack and asks for the ones it lacks.
     pub(crate) fn backup_exchange(&mut self) {
+        if !self.code.orphans().is_empty() || !self.all_running() {
+            self.backup.hurry(self.now);
+        }
         let peers = backup_peers(
             &self.settings.rendezvous,
             self.hints.as_slice(),
@@ -178,17 +212,33 @@ mod tests {
     }
 
     #[test]
-    fn schedule_keeps_its_interval() {
+    fn schedule_backs_off_while_quiet_and_hurries_back() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let mut b = BackupGossip::new(1000);
         assert!(!b.due(0, &mut rng));
-        let first = b.next_at(0);
-        assert!(first < 1000);
-        assert!(b.due(first, &mut rng));
-        assert_eq!(b.next_at(0), first + 1000);
-        assert!(!b.due(first + 999, &mut rng));
+        let mut at = b.next_at(0);
+        assert!(at < 1000);
+        // Each quiet exchange doubles the wait, up to 8 intervals.
+        let mut gaps = Vec::new();
+        for _ in 0..6 {
+            assert!(b.due(at, &mut rng));
+            gaps.push(b.next_at(0) - at);
+            at = b.next_at(0);
+            assert!(!b.due(at - 1, &mut rng));
+        }
+        assert_eq!(gaps, [1000, 2000, 4000, 8000, 8000, 8000]);
+        // Disagreement: the next exchange within one interval, then backing off anew.
+        b.hurry(at - 7000);
+        assert_eq!(b.next_at(0), at - 6000);
+        assert!(b.due(at - 6000, &mut rng));
+        assert_eq!(b.next_at(0), at - 5000);
+        assert!(b.due(at - 5000, &mut rng));
+        assert_eq!(b.next_at(0), at - 3000);
+        // Hurrying never postpones an exchange already due sooner.
+        b.hurry(at - 3500);
+        assert_eq!(b.next_at(0), at - 3000);
         // after a long pause, the next is an interval away from now, not in the past
-        assert!(b.due(first + 10_000, &mut rng));
-        assert_eq!(b.next_at(0), first + 11_000);
+        assert!(b.due(at + 100_000, &mut rng));
+        assert_eq!(b.next_at(0), at + 101_000);
     }
 }

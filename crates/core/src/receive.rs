@@ -31,6 +31,9 @@ impl Core {
         let from = envelope.sender_addr;
         self.note_hint(from);
         self.peer_digests.note(from, envelope.digest);
+        if envelope.digest != self.config.digest() {
+            self.backup.hurry(self.now);
+        }
         match envelope.body {
             Body::Tagged { tag, payload } => {
                 let named = self.config.by_tag(tag).map(|d| (d.module.clone(), d.number));

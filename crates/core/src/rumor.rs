@@ -53,6 +53,7 @@ impl Rumor {
 impl Core {
     /// Starts spreading the news of `module`'s current deployment.
     pub(crate) fn spread(&mut self, module: &ModuleName) {
+        self.backup.hurry(self.now);
         if self.settings.push_fanout == 0 {
             return;
         }

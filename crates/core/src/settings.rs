@@ -12,7 +12,8 @@ use crate::trust::TrustedKeys;
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// How often backup gossip exchanges configuration with one random peer. Slower than
-    /// module gossip: it is the path of last resort.
+    /// module gossip: it is the path of last resort. While nothing disagrees the interval
+    /// doubles after each exchange, up to `backup::QUIET_BACKOFF` times this.
     pub backup_interval_ms: Millis,
     /// Answers to one peer (records, requests, summaries) go out at most this often per
     /// kind, so a flooding peer can't make the core amplify its traffic.

@@ -195,23 +195,25 @@ fn only_peers_that_answered_become_hints_and_unreachable_ones_are_forgotten() {
 #[test]
 fn backup_gossip_always_tries_a_rendezvous_node() {
     let mut core = with_hints(40, &[90, 91]);
-    let mut to_rendezvous = 0;
-    let mut exchanges = 0;
+    let mut rounds = 0;
     for k in 0..50 {
-        for (to, e) in sends(&core.handle(T0 + k * 1000, Input::Tick)) {
-            if matches!(e.body, Body::Summary(_)) {
-                exchanges += 1;
-                if to == addr(90) || to == addr(91) {
-                    to_rendezvous += 1;
-                }
-            }
+        let summaries: Vec<PeerAddr> = sends(&core.handle(T0 + k * 1000, Input::Tick))
+            .into_iter()
+            .filter(|(_, e)| matches!(e.body, Body::Summary(_)))
+            .map(|(to, _)| to)
+            .collect();
+        if summaries.is_empty() {
+            continue;
         }
+        rounds += 1;
+        assert_eq!(summaries.len(), 2, "a rendezvous node and a hint: {summaries:?}");
+        assert!(
+            summaries.iter().any(|to| *to == addr(90) || *to == addr(91)),
+            "one rendezvous node per exchange round: {summaries:?}"
+        );
     }
-    assert!(exchanges >= 90, "{exchanges}");
-    assert!(
-        to_rendezvous >= 48,
-        "one rendezvous node per exchange round: {to_rendezvous}"
-    );
+    // Nothing disagrees: 1, 2, 4 then 8 s apart.
+    assert!((8..=10).contains(&rounds), "{rounds}");
 }
 
 #[test]
@@ -387,4 +389,58 @@ fn a_secure_node_without_a_signing_key_says_it_cannot_roll_back() {
         "refused for want of a key"
     );
     assert_eq!(core.metrics().auto_rollbacks, 0);
+}
+
+/// When each backup exchange of `core` goes out, ticking every 100 ms from `start` for
+/// `ms`, with `input` handed over at `at` if given.
+fn exchange_times(core: &mut Core, start: u64, ms: u64, at: Option<(u64, Input)>) -> Vec<u64> {
+    let mut at = at;
+    let mut times = Vec::new();
+    for now in (start..start + ms).step_by(100) {
+        let mut outputs = core.handle(now, Input::Tick);
+        if let Some((when, _)) = &at {
+            if *when == now {
+                let (_, input) = at.take().unwrap();
+                outputs.extend(core.handle(now, input));
+            }
+        }
+        if sends(&outputs)
+            .iter()
+            .any(|(to, e)| *to == addr(90) && matches!(e.body, Body::Summary(_)))
+        {
+            times.push(now);
+        }
+    }
+    times
+}
+
+#[test]
+fn backup_gossip_backs_off_while_all_agree_and_hurries_when_a_peer_differs() {
+    let mut core = with_hints(10, &[90]);
+    let quiet = exchange_times(&mut core, T0, 40_000, None);
+    let gaps: Vec<u64> = quiet.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(gaps[..3], [1000, 2000, 4000], "{gaps:?}");
+    assert!(gaps[3..].iter().all(|g| *g == 8000), "{gaps:?}");
+    // Backed off: a peer whose envelope carries another configuration brings the next
+    // exchange within a second, and the pace back to 1 s.
+    let mut other = node(50, &[]);
+    other.deploy(T0, module(), b"code".to_vec(), "").unwrap();
+    let differs = Input::Receive {
+        bytes: Envelope {
+            sender_addr: addr(50),
+            digest: other.configuration().digest(),
+            body: Body::Summary(vec![]),
+        }
+        .encode(65536, &hearsay_core::envelope::Seal::Checksum, T0)
+        .unwrap(),
+    };
+    let start = T0 + 40_000;
+    let last = *quiet.last().unwrap();
+    let hurried = exchange_times(&mut core, start, 10_000, Some((start + 200, differs)));
+    let next_quiet = last + 8000;
+    assert!(
+        hurried[0] <= start + 1200 && hurried[0] < next_quiet,
+        "{hurried:?} vs {next_quiet}"
+    );
+    assert_eq!(hurried[1] - hurried[0], 1000, "{hurried:?}");
 }

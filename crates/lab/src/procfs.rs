@@ -1,5 +1,5 @@
 //! What the lab reads about its agents from Linux's /proc: resident and proportional
-//! memory and CPU ticks. Linux only, like the lab's measurements (the `hearsay`
+//! memory, CPU ticks, and the bytes sent on the loopback interface. Linux only, like the lab's measurements (the `hearsay`
 //! binary itself reads nothing from /proc).
 
 use std::fs;
@@ -47,6 +47,16 @@ pub fn cpu_ticks(pid: u32) -> Option<f64> {
     Some(f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?)
 }
 
+/// Bytes sent on the loopback interface since boot (`/proc/net/dev`): what agents on
+/// 127.0.0.1 put on the wire, headers included, whatever their protocol (UDP, TCP,
+/// HTTP) — so hearsay and Serf are measured the same way.
+pub fn loopback_tx_bytes() -> Option<u64> {
+    let text = fs::read_to_string("/proc/net/dev").ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with("lo:"))?;
+    // Receive: bytes packets errs drop fifo frame compressed multicast; then transmit.
+    line.split_once(':')?.1.split_whitespace().nth(8)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +68,12 @@ mod tests {
         assert!(rss > 0 && anon <= rss);
         let (pss, private) = pss_private_kib(me).expect("smaps_rollup");
         assert!(pss > 0 && private > 0);
+        let before = loopback_tx_bytes().expect("lo in /proc/net/dev");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .send_to(&[0; 1000], socket.local_addr().expect("addr"))
+            .expect("send");
+        assert!(loopback_tx_bytes().expect("lo") >= before + 1000);
         assert!(cpu_ticks(me).is_some());
     }
 }

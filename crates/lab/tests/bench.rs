@@ -29,6 +29,7 @@ fn the_quick_bench_reports_every_row() {
         "kv",
         "kelips",
         "aggregate",
+        "serf",
     ] {
         assert!(
             rows.iter().any(|r| r["group"] == group),

@@ -83,7 +83,9 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Makes every thread allocate from the one main heap. glibc gives each thread that
+/// Makes every thread allocate from the one main heap, where the process allocates
+/// with glibc's malloc (an embedder's; the `hearsay` binary uses mimalloc, whose heaps
+/// are per thread and purged by themselves, and this changes nothing). glibc gives each thread that
 /// allocates an arena of its own; the agent's blocking threads (compiles, code reads)
 /// each kept one of up to a MiB of freed memory, a tenth of an agent's private memory
 /// after a few deployments. The agent's threads rarely allocate at the same time, so
@@ -97,7 +99,8 @@ pub(crate) fn one_malloc_arena() {
     }
 }
 
-/// Hands memory freed by a compile back to the OS. Compiling a module allocates tens
+/// Hands memory freed by a compile back to the OS (with glibc's malloc; mimalloc
+/// returns it by itself a few ms after it is freed). Compiling a module allocates tens
 /// of MiB briefly on a blocking thread, and glibc keeps a thread's freed heap; with
 /// many agents on one machine that retained heap is most of their resident memory.
 pub(crate) fn release_memory() {

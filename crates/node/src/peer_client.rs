@@ -27,6 +27,9 @@ impl PeerClient {
             .pool_idle_timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
+            // Without reqwest's default `Accept: */*`: peers answer gossip with no
+            // body and code as it is; the header was bytes on every idle exchange.
+            .default_headers(reqwest::header::HeaderMap::new())
             .no_proxy();
         let (builder, scheme) = match tls {
             Some(tls) => (

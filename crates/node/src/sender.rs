@@ -277,16 +277,9 @@ async fn post(
     count: usize,
     counters: &NodeCounters,
 ) -> bool {
-    let result = client
-        .http
-        .post(url)
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            reqwest::header::HeaderValue::from_static("application/octet-stream"),
-        )
-        .body(body)
-        .send()
-        .await;
+    // No content type: the listener takes any body at /gossip as a batch, and an idle
+    // exchange is mostly headers (BENCHMARKS.md, "Idle agents").
+    let result = client.http.post(url).body(body).send().await;
     let failure = match &result {
         Ok(r) if r.status().is_success() => None,
         Ok(_) => Some("status"),

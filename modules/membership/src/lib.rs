@@ -8,7 +8,7 @@
 //! a quiet cluster sends only beats, a few dozen bytes each:
 //!
 //! - **Watchers.** Members sit on a ring ordered by a hash of their address; a node's
-//!   `watchers` (4) are the members after it. Every tick a node sends each watcher a
+//!   `watchers` (2) are the members after it. Every tick a node sends each watcher a
 //!   *beat* (its incarnation, a digest of its view, its view's size). A watcher that
 //!   hears no beat for `beat_timeout_ms` (900 ms: four beats in a row) suspects the
 //!   node.
@@ -21,7 +21,10 @@
 //! - **Removal.** A suspected node is removed as soon as `quorum` (2) of its watchers
 //!   suspect it — the chance that two watchers each miss four beats in a row of a live
 //!   node at 10% loss is about 10⁻⁸ per round — or after `remove_after_ms` if fewer
-//!   can (its other watchers are gone too). A node that hears itself suspected raises
+//!   can (its other watchers are gone too). Two watchers with a quorum of two detect
+//!   as fast as four would and send half the beats: beats are most of what an idle
+//!   agent spends (each is an HTTP request of its own). More watchers make a removal
+//!   survive a watcher that fails at the same time. A node that hears itself suspected raises
 //!   its incarnation and says so, which clears the suspicion everywhere.
 //! - **Joins and repair.** A node alone asks a bootstrap peer for its view, page by
 //!   page in address order, sending its own note (with its labels) with the request;
@@ -206,7 +209,8 @@ impl Module for Membership {
             };
             host.send(&watcher, &wire::encode(&beat));
         }
-        let bootstrap = self.bootstrap_peers(host);
+        // The bootstrap peers are asked of the host only when needed: most ticks
+        // don't, and the list is strings to copy and sort.
         self.ticks_joined = match self.view.member_count() {
             0 => 0,
             _ => self.ticks_joined + 1,
@@ -214,7 +218,7 @@ impl Module for Membership {
         if CATCH_UP_TICKS.contains(&self.ticks_joined) {
             // A bootstrap peer: every node that starts asks one, so in a cluster that
             // starts at once they know everyone first.
-            let peer = match hearsay_guest::random::sample(&bootstrap, 1, host).pop() {
+            let peer = match hearsay_guest::random::sample(&self.bootstrap_peers(host), 1, host).pop() {
                 Some(peer) => Some(peer),
                 None => self.view.random_member(host.random_u64()).map(String::from),
             };
@@ -224,11 +228,14 @@ impl Module for Membership {
         }
         if self.view.member_count() == 0 {
             // Alone (just started, or cut off): ask bootstrap peers for their view.
-            for peer in hearsay_guest::random::sample(&bootstrap, self.params.fanout as usize, host) {
+            for peer in
+                hearsay_guest::random::sample(&self.bootstrap_peers(host), self.params.fanout as usize, host)
+            {
                 self.ask(&peer, String::new(), host);
             }
         } else if host.random_u64() % REJOIN_ONE_IN == 0 {
-            let absent: Vec<String> = bootstrap
+            let absent: Vec<String> = self
+                .bootstrap_peers(host)
                 .into_iter()
                 .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
                 .collect();

@@ -2,7 +2,7 @@
 
 use hearsay_guest::json::{self, Value};
 
-/// Tuning, from the deployment's params JSON (`{"watchers":4,"quorum":2,
+/// Tuning, from the deployment's params JSON (`{"watchers":2,"quorum":2,
 /// "beat_timeout_ms":900,"remove_after_ms":3000,"fanout":3,"max_message_bytes":8192}`).
 /// Missing fields take their defaults and unknown fields are ignored (so membership's
 /// params load too).
@@ -47,7 +47,7 @@ pub const MAX_MESSAGE_BYTES: u64 = 65_536;
 impl Default for Params {
     fn default() -> Self {
         Params {
-            watchers: 4,
+            watchers: 2,
             quorum: 2,
             beat_timeout_ms: 900,
             remove_after_ms: 3000,

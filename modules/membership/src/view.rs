@@ -120,6 +120,9 @@ pub struct View {
     digest: u64,
     /// Members whose labels are missing or stale (see [`Member::wants_labels`]).
     unlabeled: BTreeSet<String>,
+    /// Members suspected, failed or left: the only ones a tick's expiry looks at, so
+    /// its cost follows what changes, not the cluster's size.
+    unsettled: BTreeSet<String>,
 }
 
 /// FNV-1a, 64 bits, then MurmurHash3's finaliser: stable across builds and
@@ -166,6 +169,7 @@ impl View {
             members: BTreeMap::new(),
             ring,
             unlabeled: BTreeSet::new(),
+            unsettled: BTreeSet::new(),
         }
     }
 
@@ -260,6 +264,11 @@ impl View {
         } else {
             self.unlabeled.remove(addr);
         }
+        if member.state == State::Alive {
+            self.unsettled.remove(addr);
+        } else {
+            self.unsettled.insert(addr.to_string());
+        }
         self.members.insert(addr.to_string(), member);
     }
 
@@ -274,8 +283,8 @@ impl View {
             return Merged::Stale;
         }
         let addr = note.addr.as_str();
-        let old = self.members.get(addr).cloned();
-        let member = match &old {
+        let existing = self.members.get(addr);
+        let member = match existing {
             None => Member {
                 incarnation: note.incarnation,
                 state: note.state,
@@ -309,6 +318,8 @@ impl View {
                 }
             }
         };
+        // Cloned only now: most notes (every beat) are stale.
+        let old = existing.cloned();
         announce(addr, old.as_ref(), &member, changes);
         self.set(addr, member);
         Merged::News
@@ -327,7 +338,11 @@ impl View {
     ) -> Vec<Note> {
         let mut failed = Vec::new();
         let mut forget = Vec::new();
-        for (addr, m) in &self.members {
+        for (addr, m) in self
+            .unsettled
+            .iter()
+            .filter_map(|a| Some((a, self.members.get(a)?)))
+        {
             match m.state {
                 State::Suspected
                     if m.suspecters.len() >= quorum || now.saturating_sub(m.since_ms) >= remove_after_ms =>
@@ -349,6 +364,7 @@ impl View {
         for addr in forget {
             self.members.remove(&addr);
             self.unlabeled.remove(&addr);
+            self.unsettled.remove(&addr);
         }
         for note in &failed {
             self.merge(note, now, changes);
@@ -445,35 +461,41 @@ impl View {
 /// now, or `None` if the note told nothing new. At the same incarnation suspected
 /// beats alive and failed or left beat both.
 fn merge_same(note: &Note, old: &Member, now: u64) -> Option<Member> {
-    let mut m = old.clone();
-    let news = match (old.state, note.state) {
+    // (state, since, suspecters) when the note changes them; decided before any clone,
+    // since most notes (a beat of a live member) change nothing.
+    let moved: Option<(State, u64, Option<BTreeSet<String>>)> = match (old.state, note.state) {
         (State::Alive, State::Suspected) => {
-            m.state = State::Suspected;
-            m.since_ms = now;
-            m.suspecters = note.by.iter().cloned().collect();
-            true
+            Some((State::Suspected, now, Some(note.by.iter().cloned().collect())))
         }
         (State::Suspected, State::Suspected) => match &note.by {
-            Some(by) => m.suspecters.insert(by.clone()),
-            None => false,
+            Some(by) if !old.suspecters.contains(by) => {
+                let mut suspecters = old.suspecters.clone();
+                suspecters.insert(by.clone());
+                Some((State::Suspected, old.since_ms, Some(suspecters)))
+            }
+            _ => None,
         },
-        (State::Alive | State::Suspected, State::Failed | State::Left) => {
-            m.state = note.state;
-            m.since_ms = now;
-            true
-        }
-        (State::Failed, State::Left) => {
-            m.state = State::Left;
-            true
-        }
-        _ => false,
+        (State::Alive | State::Suspected, State::Failed | State::Left) => Some((note.state, now, None)),
+        (State::Failed, State::Left) => Some((State::Left, old.since_ms, None)),
+        _ => None,
     };
     let labels_filled = note.labels.is_some() && (old.labels.is_none() || old.labels_stale);
+    if moved.is_none() && !labels_filled {
+        return None;
+    }
+    let mut m = old.clone();
+    if let Some((state, since_ms, suspecters)) = moved {
+        m.state = state;
+        m.since_ms = since_ms;
+        if let Some(suspecters) = suspecters {
+            m.suspecters = suspecters;
+        }
+    }
     if labels_filled {
         m.labels = note.labels.clone();
         m.labels_stale = false;
     }
-    (news || labels_filled).then_some(m)
+    Some(m)
 }
 
 /// What applications are told when a member goes from `old` to `new`: its changes

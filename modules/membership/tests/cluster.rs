@@ -210,9 +210,14 @@ fn a_quiet_node_sends_the_same_whatever_the_cluster_size() {
         per_node.push((per_round, messages));
     }
     let (small, big) = (per_node[0], per_node[1]);
+    eprintln!(
+        "(bytes, messages) per node per round at 50 and 400 nodes: {:?}",
+        per_node
+    );
     assert!(big.0 <= small.0 * 1.5, "bytes per node per round: {:?}", per_node);
+    // Its two beats, and hardly anything else.
     assert!(
-        small.1 <= 4.5 && big.1 <= 4.5,
+        small.1 <= 2.5 && big.1 <= 2.5,
         "messages per node per round: {:?}",
         per_node
     );

@@ -254,13 +254,22 @@ async fn overhead(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row>> 
     let mut core_vs_rest = vec![];
     let mut agent_us = vec![];
     let mut cpu_percent = vec![];
-    // Steady state: the last deployment's exchanges are over and every agent has heard
-    // from its gossip partners (so their digests are known: compact envelopes).
-    tokio::time::sleep(Duration::from_secs(if plan.quick { 3 } else { 10 })).await;
+    // Steady state: the last deployment's exchanges are over, every agent has heard
+    // from its gossip partners (so their digests are known: compact envelopes), and
+    // the views membership compared after the hot swap have met (10 s of grace, then
+    // syncs: 10 s after the update the wire still carried half as much again).
+    tokio::time::sleep(Duration::from_secs(if plan.quick { 3 } else { 30 })).await;
+    let mut wire_rate = vec![];
     for _ in 0..plan.runs {
         let (t0, a) = (now_ms(), poll::metric_sum(&clients, &OVERHEAD_SERIES).await);
         let c0 = cpu_ticks(cluster);
+        // Between the polls, so the bench's own requests are not counted.
+        let (w0, lo0) = (now_ms(), procfs::loopback_tx_bytes());
         tokio::time::sleep(window).await;
+        let (w1, lo1) = (now_ms(), procfs::loopback_tx_bytes());
+        if let (Some(lo0), Some(lo1)) = (lo0, lo1) {
+            wire_rate.push((lo1 - lo0) as f64 / n as f64 / ((w1 - w0) as f64 / 1000.0));
+        }
         let (t1, b) = (now_ms(), poll::metric_sum(&clients, &OVERHEAD_SERIES).await);
         let c1 = cpu_ticks(cluster);
         let d: Vec<f64> = a.iter().zip(&b).map(|(a, b)| b - a).collect();
@@ -306,6 +315,13 @@ async fn overhead(plan: &Plan, cluster: &Cluster, n: usize) -> Result<Vec<Row>> 
             total_rate,
         )
         .at_most(5000.0, "≤ 5 KB/s; Serf 270 B/s, chitchat 134 KB/s (quoted)"),
+        Row::new(
+            GROUP,
+            "gossip on the wire per agent, idle (loopback bytes: IP, TCP and HTTP headers included)",
+            "B/s",
+            wire_rate,
+        )
+        .at_most(5000.0, "≤ 5 KB/s; Serf's measured the same way: the serf rows"),
         Row::new(
             GROUP,
             format!("idle CPU per agent ({n} agents, membership running)"),

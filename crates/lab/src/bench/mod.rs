@@ -20,6 +20,8 @@
 //!   not, one cache per agent; one agent alone on its host in the largest cluster
 //!   (its memory, early and settled, and its idle CPU).
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
+//! - `serf`: Serf (Debian's package) on as many agents as the largest cluster,
+//!   idle: bytes on the loopback, CPU and memory per agent, measured as hearsay's are.
 
 mod agents;
 mod aggregate;
@@ -33,6 +35,7 @@ mod pubsub;
 mod repair;
 mod report;
 mod runtime;
+mod serf;
 mod simulated;
 mod storm;
 
@@ -105,6 +108,8 @@ pub enum Group {
     Cold,
     /// Real agents on hosts of their own (network namespaces, root only).
     Hosts,
+    /// Serf (Debian's `serf`) beside the agents: idle bytes, CPU and memory.
+    Serf,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -208,6 +213,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Hosts) {
         report.rows.extend(crate::block_on(hosts::rows(&plan))?);
+    }
+    if wants(Group::Serf) {
+        report.rows.extend(serf::rows(&plan)?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {
