@@ -84,13 +84,13 @@ pub fn quote(s: &str) -> String {
 }
 
 /// Appends `items` to `out` as a JSON array of strings.
-pub fn push_strings(out: &mut String, items: &[String]) {
+pub fn push_strings<S: AsRef<str>>(out: &mut String, items: &[S]) {
     out.push('[');
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_quoted(out, item);
+        push_quoted(out, item.as_ref());
     }
     out.push(']');
 }
@@ -366,7 +366,7 @@ mod tests {
     #[test]
     fn string_lists_are_arrays_of_escaped_strings() {
         let mut out = String::new();
-        push_strings(&mut out, &[]);
+        push_strings::<String>(&mut out, &[]);
         push_strings(&mut out, &["a".to_string(), "b\"c".to_string()]);
         assert_eq!(out, r#"[]["a","b\"c"]"#);
     }

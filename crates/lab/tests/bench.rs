@@ -30,6 +30,7 @@ fn the_quick_bench_reports_every_row() {
         "kelips",
         "aggregate",
         "serf",
+        "membership",
     ] {
         assert!(
             rows.iter().any(|r| r["group"] == group),
@@ -71,6 +72,13 @@ fn the_quick_bench_reports_every_row() {
             .len(),
         10
     );
+    // Membership's steady bytes per node and round are beats (tens of bytes), not a
+    // table of members, and a simulated cluster formed without removing anyone.
+    let bytes = row("simulated 100: bytes each node sends per round")["median"]
+        .as_f64()
+        .unwrap();
+    assert!((20.0..400.0).contains(&bytes), "{bytes} B per node per round");
+    assert_eq!(row("simulated 100: false removals")["max"].as_f64(), Some(0.0));
     // Every kelips put is stored and every get finds its key, on real agents.
     for needle in ["puts from random agents", "gets from random agents"] {
         assert_eq!(row(needle)["median"].as_f64(), Some(1.0), "{}", row(needle));

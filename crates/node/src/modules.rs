@@ -3,7 +3,8 @@
 //! its peers can't starve another; the actor takes one payload at a time, and only
 //! when none of its other queues (the API, the node's own events, the core's gossip,
 //! timers) has anything: a fix or an operator's `GET /status` waits at most one call
-//! into a module — which its fuel per call bounds — and each module's budget bounds
+//! into a module — which its fuel per call bounds (a hot swap's export and import,
+//! which move a whole state, by a larger allowance) — and each module's budget bounds
 //! how much of the node's time all its calls take. Ticks, loads, queries and commands
 //! run at once when the core or the API asks. Compiling runs on a blocking thread and
 //! reports back as one of the node's own events.

@@ -87,6 +87,7 @@ pub struct Instance {
     exports: Exports,
     failed: Option<ModuleError>,
     fuel_per_call: u64,
+    fuel_per_state_call: u64,
     /// The code it runs.
     pub version: hearsay_core::CodeVersion,
     /// The compiler that made that code.
@@ -160,6 +161,7 @@ impl Instance {
             exports,
             failed: None,
             fuel_per_call: fuel,
+            fuel_per_state_call: runtime.limits.fuel_per_state_call,
             version: code.version,
             tier: code.tier,
         };
@@ -284,7 +286,7 @@ impl Instance {
     /// `hearsay_query(args)`: the module's JSON answer. A reply the host can't take
     /// (out of bounds, too large) answers with an error; the instance lives on.
     pub fn query(&mut self, now_ms: u64, args: &str) -> Result<(String, Effects), ModuleError> {
-        let reply = self.with_reply(now_ms, MAX_QUERY_REPLY, |s, e| {
+        let reply = self.with_reply(now_ms, MAX_QUERY_REPLY, self.fuel_per_call, |s, e| {
             let (p, l) = pass(s, e, args.as_bytes())?;
             e.query.call(s, (p, l))
         })?;
@@ -302,7 +304,7 @@ impl Instance {
         let Some(command) = self.exports.command.clone() else {
             return Ok(None);
         };
-        let reply = self.with_reply(now_ms, MAX_QUERY_REPLY, |s, e| {
+        let reply = self.with_reply(now_ms, MAX_QUERY_REPLY, self.fuel_per_call, |s, e| {
             let (p, l) = pass(s, e, args.as_bytes())?;
             command.call(s, (p, l))
         })?;
@@ -345,7 +347,8 @@ impl Instance {
         let Some(export) = self.exports.export_state.clone() else {
             return Ok(Handover::Nothing);
         };
-        let state = self.with_reply(now_ms, limit, move |s, _| export.call(s, ()))?;
+        let fuel = self.fuel_per_state_call;
+        let state = self.with_reply(now_ms, limit, fuel, move |s, _| export.call(s, ()))?;
         self.take_effects();
         Ok(match state {
             Ok(Some(state)) => Handover::State(state),
@@ -359,7 +362,7 @@ impl Instance {
         let Some(import) = self.exports.import_state.clone() else {
             return Ok(false);
         };
-        let status = self.call(now_ms, |s, e| {
+        let status = self.call_with(now_ms, self.fuel_per_state_call, |s, e| {
             let (p, l) = pass(s, e, state)?;
             import.call(s, (p, l))
         })?;
@@ -372,13 +375,14 @@ impl Instance {
         &mut self,
         now_ms: u64,
         limit: usize,
+        fuel: u64,
         f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<()>,
     ) -> Result<Result<Option<Vec<u8>>, String>, ModuleError> {
         let data = self.store.data_mut();
         data.reply_limit = Some(limit);
         data.reply = None;
         data.reply_fault = None;
-        let result = self.call(now_ms, f);
+        let result = self.call_with(now_ms, fuel, f);
         let data = self.store.data_mut();
         data.reply_limit = None;
         let reply = data.reply.take();
@@ -395,6 +399,16 @@ impl Instance {
         now_ms: u64,
         f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
     ) -> Result<R, ModuleError> {
+        self.call_with(now_ms, self.fuel_per_call, f)
+    }
+
+    /// [`Instance::call`] with `fuel` to burn.
+    fn call_with<R>(
+        &mut self,
+        now_ms: u64,
+        fuel: u64,
+        f: impl FnOnce(&mut Store<HostState>, &Exports) -> wasmtime::Result<R>,
+    ) -> Result<R, ModuleError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -402,20 +416,20 @@ impl Instance {
         data.now_ms = now_ms;
         data.host_fault = None;
         data.sends_in_call = 0;
-        if let Err(e) = self.store.set_fuel(self.fuel_per_call) {
+        if let Err(e) = self.store.set_fuel(fuel) {
             return Err(ModuleError::Abi(e.to_string()));
         }
         let result = f(&mut self.store, &self.exports);
         // What the call burnt, charged to the per-second CPU budget (it may overdraw:
         // the next calls wait until it is paid back).
-        let burnt = self.fuel_per_call - self.store.get_fuel().unwrap_or(0);
+        let burnt = fuel - self.store.get_fuel().unwrap_or(0);
         let data = self.store.data_mut();
         data.usage.fuel += burnt;
         data.meters.fuel.charge(now_ms, burnt);
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
-                let error = match classify(e, &mut self.store, self.fuel_per_call) {
+                let error = match classify(e, &mut self.store, fuel) {
                     LoadError::Failed(m) => m,
                     other => ModuleError::Abi(other.to_string()),
                 };

@@ -30,6 +30,12 @@ pub struct Limits {
     /// Fuel (roughly, wasm instructions) one call may burn before it is cut off: what
     /// ends an endless loop.
     pub fuel_per_call: u64,
+    /// Fuel for a hot swap's export and import: they move a module's whole state (a
+    /// membership view of every member), so their work grows with the cluster, not
+    /// with one message (10,000 members take about 135 million instructions to
+    /// import). Still a bound: one that loops ends. The node's other work waits for
+    /// such a call, as for any: 2,000 M is about a fifth of a second, once per deployment.
+    pub fuel_per_state_call: u64,
     /// Most sends one call may make; one more fails the instance as a flood.
     pub max_sends_per_call: usize,
     /// Largest single payload; larger sends are dropped (and counted).
@@ -46,6 +52,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             fuel_per_call: 50_000_000,
+            fuel_per_state_call: 2_000_000_000,
             max_sends_per_call: 1024,
             max_payload_bytes: 60 * 1024,
             max_log_bytes: 1024,

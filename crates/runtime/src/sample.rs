@@ -22,6 +22,13 @@ fn ctx(self_addr: &str) -> InstanceContext {
     }
 }
 
+/// A fresh instance of `code` at [`ME`], unmetered, [`PEER`] its bootstrap peer.
+pub fn instance_at_me(rt: &Runtime, code: &Code) -> Result<Instance, String> {
+    Instance::start(rt, code, "", &ctx(ME))
+        .map(|(instance, _)| instance)
+        .map_err(|e| e.to_string())
+}
+
 /// `(me, message)`: a fresh membership instance at [`ME`], and the message the peer
 /// at [`PEER`] pushes once `members` nodes have introduced themselves to it.
 pub fn membership_push(rt: &Runtime, code: &Code, members: usize) -> Result<(Instance, Vec<u8>), String> {

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::{echo, wat_module};
+use common::{echo, wat_module, wat_module_with};
 use hearsay_core::{
     Budget, Configuration, Core, CoreInit, Input, ModuleName, ModuleState, NodeId, Output, PeerAddr, Settings,
 };
@@ -241,4 +241,46 @@ fn the_core_keeps_gossiping_when_its_module_dies() {
         }
     }
     assert_eq!(core.status()[0].state, ModuleState::Running);
+}
+
+/// A module whose `hearsay_import_state` counts `iterations` down, or loops forever
+/// with `None`.
+fn importer(iterations: Option<u32>) -> Vec<u8> {
+    let body = match iterations {
+        Some(n) => format!(
+            "(local $i i32) i32.const {n} local.set $i
+             (loop $l local.get $i i32.const 1 i32.sub local.tee $i br_if $l)"
+        ),
+        None => "(loop $l (br $l))".into(),
+    };
+    let import = format!(
+        r#"(func (export "hearsay_import_state") (param i32 i32) (result i32)
+    {body}
+    i32.const 0)"#
+    );
+    wat_module_with(1, "", "", &import)
+}
+
+#[test]
+fn a_handover_may_burn_more_than_a_message_and_still_ends() {
+    // A whole view handed over costs far more than one message (a membership view of
+    // 10,000 members: about 120 million instructions), so an import has fuel of its
+    // own — and an import that never returns still runs out of it.
+    let rt = Runtime::new(Limits {
+        fuel_per_call: 2_000_000,
+        fuel_per_state_call: 20_000_000,
+        ..Limits::default()
+    })
+    .unwrap();
+    let mut big = start(&rt, &importer(Some(1_000_000)));
+    assert_eq!(big.import_state(1000, b"state"), Ok(true));
+    assert!(
+        big.usage().fuel > 2_000_000,
+        "the import burnt {} fuel, no more than a message may",
+        big.usage().fuel
+    );
+    let mut endless = start(&rt, &importer(None));
+    let err = endless.import_state(1000, b"state").unwrap_err();
+    assert_eq!(err, ModuleError::OutOfFuel(20_000_000));
+    assert_contained(&rt, endless, err);
 }

@@ -109,7 +109,7 @@ fn a_crashed_node_is_removed_everywhere_and_nobody_else() {
     let mut sim = sim(NODES, 2, 0.0);
     rounds_until_all_see(&mut sim, NODES as u64, 100).expect("cluster formed");
     let rounds = rounds_until_crashed_node_is_removed(&mut sim, 500, 40);
-    // Its watchers suspect it 900 ms after its last beat (the 5th round); two of them
+    // Its watchers suspect it 900 ms after its last beat (the 5th round); both
     // suspecting is a removal, and their rumors reach everyone within that round —
     // whatever the cluster's size.
     assert!((5..=7).contains(&rounds), "{rounds} rounds");

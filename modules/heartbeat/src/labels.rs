@@ -22,7 +22,7 @@ pub const MAX_VALUE: usize = 256;
 pub const MAX_ENCODED: usize = 1024;
 
 /// A member's labels, sorted by key.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Labels(Vec<(String, String)>);
 
 impl Labels {

@@ -27,7 +27,7 @@
 //!   survive a watcher that fails at the same time. A node that hears itself suspected raises
 //!   its incarnation and says so, which clears the suspicion everywhere.
 //! - **Joins and repair.** A node alone asks a bootstrap peer for its view, page by
-//!   page in address order, sending its own note (with its labels) with the request;
+//!   page in ring order, sending its own note (with its labels) with the request;
 //!   the peer spreads that note as a rumor; a page lost on the way is asked for again
 //!   at the next tick. A beat whose digest differs from this node's view twice in a
 //!   row starts the same exchange with its sender (at most one per
@@ -48,6 +48,7 @@
 
 #![warn(missing_docs)]
 
+pub mod intern;
 pub mod params;
 pub mod rumors;
 pub mod state;
@@ -486,17 +487,17 @@ impl Membership {
     /// within `sync_interval_ms`, at most [`WHO_PER_TICK`].
     fn ask_labels(&mut self, now: u64, host: &mut dyn Host) {
         let unlabeled = self.view.unlabeled();
-        self.asked.retain(|addr, _| unlabeled.contains(addr));
+        self.asked.retain(|addr, _| unlabeled.contains(addr.as_str()));
         let again = self.params.sync_interval_ms;
         let due: Vec<String> = unlabeled
             .iter()
             .filter(|addr| {
                 self.asked
-                    .get(*addr)
+                    .get(&***addr)
                     .map_or(true, |t| now.saturating_sub(*t) >= again)
             })
             .take(WHO_PER_TICK)
-            .cloned()
+            .map(|addr| addr.to_string())
             .collect();
         for addr in due {
             self.who(&addr, now, host);
@@ -597,9 +598,8 @@ impl Membership {
     fn members(&self, which: fn(State) -> bool) -> Vec<String> {
         self.view
             .members()
-            .iter()
             .filter(|(_, m)| which(m.state))
-            .map(|(a, _)| a.clone())
+            .map(|(a, _)| a.to_string())
             .collect()
     }
 

@@ -18,7 +18,6 @@ use hearsay_guest::codec::{put_text, put_varint, Reader};
 use hearsay_guest::json::{push_quoted, push_strings};
 use heartbeat::labels::Labels;
 use heartbeat::table::{Heartbeat, Table};
-use std::collections::BTreeSet;
 
 /// The first byte of this module's state.
 pub const STATE_VERSION: u8 = 0x53;
@@ -29,7 +28,7 @@ pub fn export(view: &View) -> Vec<u8> {
     put_text(&mut out, view.self_addr());
     put_varint(&mut out, view.own().generation);
     put_varint(&mut out, view.own().counter);
-    put_varint(&mut out, view.members().len() as u64);
+    put_varint(&mut out, view.known() as u64);
     for (addr, m) in view.members() {
         put_text(&mut out, addr);
         put_varint(&mut out, m.incarnation.generation);
@@ -74,26 +73,15 @@ pub fn import(view: &mut View, state: &[u8], now: u64) -> bool {
     }
     view.restore_own(table.own());
     for h in table.heard() {
-        let member = Member {
-            incarnation: h.heartbeat,
-            state: State::Alive,
-            since_ms: now,
-            labels: h.labels.cloned(),
-            labels_stale: false,
-            suspecters: BTreeSet::new(),
-        };
-        view.restore(h.addr, member);
+        view.restore(h.addr, Member::new(h.heartbeat, State::Alive, now, h.labels));
     }
     for g in table.gone() {
-        let member = Member {
-            incarnation: g.heartbeat,
-            state: if g.left { State::Left } else { State::Failed },
-            since_ms: g.removed_at_ms.min(now),
-            labels: table.labels_of(g.addr).cloned(),
-            labels_stale: false,
-            suspecters: BTreeSet::new(),
-        };
-        view.restore(g.addr, member);
+        let state = if g.left { State::Left } else { State::Failed };
+        let since_ms = g.removed_at_ms.min(now);
+        view.restore(
+            g.addr,
+            Member::new(g.heartbeat, state, since_ms, table.labels_of(g.addr)),
+        );
     }
     true
 }
@@ -123,17 +111,7 @@ fn decode(state: &[u8]) -> Option<Decoded> {
             1 => Some(Labels::decode(&mut r)?),
             _ => return None,
         };
-        members.push((
-            addr,
-            Member {
-                incarnation,
-                state,
-                since_ms,
-                labels,
-                labels_stale: false,
-                suspecters: BTreeSet::new(),
-            },
-        ));
+        members.push((addr, Member::new(incarnation, state, since_ms, labels.as_ref())));
     }
     if !r.is_done() {
         return None;
@@ -143,7 +121,9 @@ fn decode(state: &[u8]) -> Option<Decoded> {
 
 /// Answers a query in membership's formats: any args → `{"self","live","suspected"}`;
 /// `count`; `members`; `member ADDR`; `table`. All but `table` (every entry, for
-/// debugging) list only announced members: those whose labels are known.
+/// debugging) list only announced members: those whose labels are known. `count` and
+/// `member ADDR` cost little at any size; the lists grow with the cluster (a `members`
+/// listing stops fitting one answer, 8 MiB, at about 50,000 members).
 pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> String {
     let mut out = String::from("{\"self\":");
     push_quoted(&mut out, view.self_addr());
@@ -155,43 +135,37 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
             err
         });
     }
-    let mut live = vec![view.self_addr().to_string()];
-    let mut suspected = Vec::new();
-    for (addr, m) in view.members().iter().filter(|(_, m)| m.labels.is_some()) {
-        match m.state {
-            State::Alive => live.push(addr.clone()),
-            State::Suspected => suspected.push(addr.clone()),
-            _ => {}
-        }
-    }
-    live.sort();
+    // Each form does only its own work: a view holds every member of the cluster,
+    // and a query that burns more fuel than a call may would fail the module.
+    let announced = || view.members().filter(|(_, m)| m.labels.is_some());
     match arg {
         "members" => {
             out.push_str(",\"members\":[");
-            let mut addrs: Vec<&str> = vec![view.self_addr()];
-            addrs.extend(
-                view.members()
-                    .iter()
-                    .filter(|(_, m)| m.labels.is_some())
-                    .map(|(a, _)| a.as_str()),
-            );
-            addrs.sort_unstable();
-            for (i, addr) in addrs.iter().enumerate() {
+            let mut members: Vec<(&str, Option<&Member>)> = vec![(view.self_addr(), None)];
+            members.extend(announced().map(|(a, m)| (a, Some(m))));
+            members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (i, (addr, member)) in members.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                if let Some(member) = member_json(view, left, addr, now) {
-                    out.push_str(&member);
-                }
+                push_member(&mut out, view, left, addr, member, now);
             }
             out.push_str("]}");
         }
-        "count" => out.push_str(&format!(
-            ",\"live\":{},\"suspected\":{},\"removed\":{}}}",
-            live.len(),
-            suspected.len(),
-            removals
-        )),
+        "count" => {
+            let (mut live, mut suspected) = (1, 0);
+            for (_, m) in announced() {
+                match m.state {
+                    State::Alive => live += 1,
+                    State::Suspected => suspected += 1,
+                    _ => {}
+                }
+            }
+            out.push_str(&format!(
+                ",\"live\":{},\"suspected\":{},\"removed\":{}}}",
+                live, suspected, removals
+            ));
+        }
         "table" => {
             let own = view.own();
             out.push_str(&format!(
@@ -199,7 +173,7 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
                 own.generation, own.counter
             ));
             let mut first = true;
-            for (addr, m) in view.members().iter().filter(|(_, m)| m.state.is_member()) {
+            for (addr, m) in view.members().filter(|(_, m)| m.state.is_member()) {
                 if !first {
                     out.push(',');
                 }
@@ -220,10 +194,21 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
                     m.suspecters.len()
                 ));
             }
-            let dead = view.members().values().filter(|m| !m.state.is_member()).count();
+            let dead = view.members().filter(|(_, m)| !m.state.is_member()).count();
             out.push_str(&format!("],\"dead\":{}}}", dead));
         }
         _ => {
+            let mut live = vec![view.self_addr()];
+            let mut suspected = Vec::new();
+            for (addr, m) in announced() {
+                match m.state {
+                    State::Alive => live.push(addr),
+                    State::Suspected => suspected.push(addr),
+                    _ => {}
+                }
+            }
+            live.sort_unstable();
+            suspected.sort_unstable();
             out.push_str(",\"live\":");
             push_strings(&mut out, &live);
             out.push_str(",\"suspected\":");
@@ -235,34 +220,47 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
 }
 
 fn member_json(view: &View, left: bool, addr: &str, now: u64) -> Option<String> {
-    let (state, incarnation, age, labels) = if addr == view.self_addr() {
-        let state = if left { "left" } else { "alive" };
-        (state, view.own(), 0, Some(view.own_labels()))
+    let member = if addr == view.self_addr() {
+        None
     } else {
-        let m = view.get(addr).filter(|m| m.labels.is_some())?;
-        let state = match m.state {
-            State::Alive => "alive",
-            State::Suspected => "suspected",
-            State::Failed => "failed",
-            State::Left => "left",
-        };
-        (
-            state,
-            m.incarnation,
-            now.saturating_sub(m.since_ms),
-            m.labels.as_ref(),
-        )
+        Some(view.get(addr).filter(|m| m.labels.is_some())?)
     };
-    let mut out = String::from("{\"addr\":");
-    push_quoted(&mut out, addr);
+    let mut out = String::new();
+    push_member(&mut out, view, left, addr, member, now);
+    Some(out)
+}
+
+/// One member as the queries list it: `member` is `None` for this node itself.
+fn push_member(out: &mut String, view: &View, left: bool, addr: &str, member: Option<&Member>, now: u64) {
+    let (state, incarnation, age, labels) = match member {
+        None => {
+            let state = if left { "left" } else { "alive" };
+            (state, view.own(), 0, Some(view.own_labels()))
+        }
+        Some(m) => {
+            let state = match m.state {
+                State::Alive => "alive",
+                State::Suspected => "suspected",
+                State::Failed => "failed",
+                State::Left => "left",
+            };
+            (
+                state,
+                m.incarnation,
+                now.saturating_sub(m.since_ms),
+                m.labels.as_deref(),
+            )
+        }
+    };
+    out.push_str("{\"addr\":");
+    push_quoted(out, addr);
     out.push_str(&format!(",\"state\":\"{}\",\"labels\":", state));
     match labels {
-        Some(labels) => labels.push_json(&mut out),
+        Some(labels) => labels.push_json(out),
         None => out.push_str("{}"),
     }
     out.push_str(&format!(
         ",\"age_ms\":{},\"generation\":{},\"heartbeat\":{}}}",
         age, incarnation.generation, incarnation.counter
     ));
-    Some(out)
 }

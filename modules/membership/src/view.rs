@@ -7,17 +7,24 @@
 //!
 //! The view also keeps the ring that assigns watchers: members alive or suspected
 //! (this node included), ordered by a hash of their address; a node's watchers are
-//! its next `k` on the ring, so each node watches its previous `k`. Times are this
-//! node's own milliseconds and never leave it.
+//! its next `k` on the ring, so each node watches its previous `k`. Members and
+//! tombstones are held in ring order, in one map, their addresses and labels shared
+//! ([`crate::intern`]): a member costs a view about a hundred bytes, whatever the
+//! cluster's size. Times are this node's own milliseconds and never leave it.
 //!
 //! A member is *announced* — listed by the queries, its changes published as events —
 //! once its labels are known: a node first heard of through a beat or a page that
 //! lacked them is watched and gossiped with, but no application sees it with no
 //! labels. The module asks such members for their own note (see [`View::unlabeled`]).
 
+use crate::intern::{self, Addr};
 use heartbeat::labels::Labels;
 use heartbeat::table::{Change, Heartbeat};
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound::{Excluded, Included, Unbounded};
+use std::sync::Arc;
 
 /// What a node is, as far as this view goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,6 +72,42 @@ pub struct Note {
     pub labels: Option<Labels>,
 }
 
+/// The watchers suspecting a member at its incarnation. Almost every member has none,
+/// and every node holds every member, so the list costs one pointer until there is one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+// A boxed Vec is one word where a Vec is three, in every member of every view.
+#[allow(clippy::box_collection)]
+pub struct Suspecters(Option<Box<Vec<Addr>>>);
+
+impl Suspecters {
+    /// `by`, if a suspicion names one; none otherwise.
+    pub fn of(by: Option<&str>) -> Suspecters {
+        Suspecters(by.map(|by| Box::new(vec![intern::addr(by)])))
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |v| v.len())
+    }
+
+    /// None at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `addr` is one of them.
+    pub fn contains(&self, addr: &str) -> bool {
+        self.0.as_ref().map_or(false, |v| v.iter().any(|a| &**a == addr))
+    }
+
+    /// These and `addr`.
+    fn with(&self, addr: &str) -> Suspecters {
+        let mut all = self.0.as_deref().cloned().unwrap_or_default();
+        all.push(intern::addr(addr));
+        Suspecters(Some(Box::new(all)))
+    }
+}
+
 /// One member, or a tombstone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -74,16 +117,28 @@ pub struct Member {
     pub state: State,
     /// When it entered that state (local ms).
     pub since_ms: u64,
-    /// Its labels, once heard.
-    pub labels: Option<Labels>,
+    /// Its labels, once heard (one shared copy: see [`intern`]).
+    pub labels: Option<Arc<Labels>>,
     /// The labels are from an earlier life (a lower generation): kept, and listed,
     /// until this life's arrive.
     pub labels_stale: bool,
     /// Watchers suspecting it at this incarnation.
-    pub suspecters: BTreeSet<String>,
+    pub suspecters: Suspecters,
 }
 
 impl Member {
+    /// A member as handed over or first heard, nobody suspecting it.
+    pub fn new(incarnation: Heartbeat, state: State, since_ms: u64, labels: Option<&Labels>) -> Member {
+        Member {
+            incarnation,
+            state,
+            since_ms,
+            labels: labels.map(intern::labels),
+            labels_stale: false,
+            suspecters: Suspecters::default(),
+        }
+    }
+
     /// What applications see of it: its state once its labels are known.
     fn announced(&self) -> Option<State> {
         self.labels.as_ref().map(|_| self.state)
@@ -106,23 +161,78 @@ pub enum Merged {
     Refuted,
 }
 
+/// A member's place on the ring: the hash of its address, then the address (which
+/// only two addresses with one hash ever need).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Spot {
+    hash: u64,
+    addr: Addr,
+}
+
+/// A place on the ring to look up by, borrowed ([`Spot`]) or not (`(hash, &str)`),
+/// so a lookup needs no interned address: `BTreeMap` finds keys by what they borrow
+/// as, and a `Spot` borrows as this.
+trait Place {
+    fn place(&self) -> (u64, &str);
+}
+
+impl Place for Spot {
+    fn place(&self) -> (u64, &str) {
+        (self.hash, &self.addr)
+    }
+}
+
+impl Place for (u64, &str) {
+    fn place(&self) -> (u64, &str) {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn Place + 'a> for Spot {
+    fn borrow(&self) -> &(dyn Place + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn Place + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.place() == other.place()
+    }
+}
+
+impl Eq for dyn Place + '_ {}
+
+impl PartialOrd for dyn Place + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn Place + '_ {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.place().cmp(&other.place())
+    }
+}
+
 /// The view of one node.
 #[derive(Debug, Clone)]
 pub struct View {
-    self_addr: String,
+    self_addr: Addr,
     self_hash: u64,
     own: Heartbeat,
     own_labels: Labels,
-    members: BTreeMap<String, Member>,
-    /// Members alive or suspected, and this node: (hash of address, address).
-    ring: BTreeSet<(u64, String)>,
+    /// Every member and tombstone in ring order, this node excepted. The ring that
+    /// assigns watchers is its members (alive or suspected) and this node.
+    members: BTreeMap<Spot, Member>,
+    /// How many of them are members.
+    live: usize,
     /// XOR of every ring entry's (address, incarnation) hash.
     digest: u64,
     /// Members whose labels are missing or stale (see [`Member::wants_labels`]).
-    unlabeled: BTreeSet<String>,
+    unlabeled: BTreeSet<Addr>,
     /// Members suspected, failed or left: the only ones a tick's expiry looks at, so
     /// its cost follows what changes, not the cluster's size.
-    unsettled: BTreeSet<String>,
+    unsettled: BTreeSet<Addr>,
 }
 
 /// FNV-1a, 64 bits, then MurmurHash3's finaliser: stable across builds and
@@ -142,8 +252,9 @@ pub fn hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
-fn entry_hash(addr: &str, incarnation: Heartbeat) -> u64 {
-    let mut h = hash(addr.as_bytes()) ^ incarnation.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+/// A ring entry's share of the digest: `addr_hash` is [`hash`] of its address.
+fn entry_hash(addr_hash: u64, incarnation: Heartbeat) -> u64 {
+    let mut h = addr_hash ^ incarnation.generation.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     h ^= incarnation.counter.wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     // A final mix, so XORs of nearby values don't cancel.
     h ^= h >> 31;
@@ -158,16 +269,14 @@ impl View {
             counter: 0,
         };
         let self_hash = hash(addr.as_bytes());
-        let mut ring = BTreeSet::new();
-        ring.insert((self_hash, addr.clone()));
         View {
-            digest: entry_hash(&addr, own),
-            self_addr: addr,
+            digest: entry_hash(self_hash, own),
+            self_addr: intern::addr(&addr),
             self_hash,
             own,
             own_labels: labels,
             members: BTreeMap::new(),
-            ring,
+            live: 0,
             unlabeled: BTreeSet::new(),
             unsettled: BTreeSet::new(),
         }
@@ -191,7 +300,7 @@ impl View {
     /// This node's note: alive, with its labels.
     pub fn own_note(&self) -> Note {
         Note {
-            addr: self.self_addr.clone(),
+            addr: self.self_addr.to_string(),
             incarnation: self.own,
             state: State::Alive,
             by: None,
@@ -217,24 +326,30 @@ impl View {
 
     /// This node's incarnation is `own` from now on (the digest follows).
     fn set_own(&mut self, own: Heartbeat) {
-        self.digest ^= entry_hash(&self.self_addr, self.own);
+        self.digest ^= entry_hash(self.self_hash, self.own);
         self.own = own;
-        self.digest ^= entry_hash(&self.self_addr, self.own);
+        self.digest ^= entry_hash(self.self_hash, self.own);
     }
 
-    /// Every member and tombstone, by address.
-    pub fn members(&self) -> &BTreeMap<String, Member> {
-        &self.members
+    /// Every member and tombstone, in ring order.
+    pub fn members(&self) -> impl Iterator<Item = (&str, &Member)> + '_ {
+        self.members.iter().map(|(spot, m)| (&*spot.addr, m))
+    }
+
+    /// How many members and tombstones this view holds.
+    pub fn known(&self) -> usize {
+        self.members.len()
     }
 
     /// One member or tombstone.
     pub fn get(&self, addr: &str) -> Option<&Member> {
-        self.members.get(addr)
+        let place = (hash(addr.as_bytes()), addr);
+        self.members.get(&place as &dyn Place)
     }
 
     /// Members alive or suspected, this node excluded.
     pub fn member_count(&self) -> usize {
-        self.ring.len() - 1
+        self.live
     }
 
     /// The digest of this view: equal views (the same members at the same
@@ -244,38 +359,46 @@ impl View {
     }
 
     /// Members whose labels are missing or stale, to be asked for their own note.
-    pub fn unlabeled(&self) -> &BTreeSet<String> {
+    pub fn unlabeled(&self) -> &BTreeSet<Addr> {
         &self.unlabeled
     }
 
     fn set(&mut self, addr: &str, member: Member) {
-        if let Some(old) = self.members.get(addr) {
-            if old.state.is_member() {
-                self.digest ^= entry_hash(addr, old.incarnation);
-                self.ring.remove(&(hash(addr.as_bytes()), addr.to_string()));
+        let place = (hash(addr.as_bytes()), addr);
+        let spot = match self.members.get_key_value(&place as &dyn Place) {
+            Some((spot, old)) => {
+                if old.state.is_member() {
+                    self.digest ^= entry_hash(spot.hash, old.incarnation);
+                    self.live -= 1;
+                }
+                spot.clone()
             }
-        }
+            None => Spot {
+                hash: place.0,
+                addr: intern::addr(addr),
+            },
+        };
         if member.state.is_member() {
-            self.digest ^= entry_hash(addr, member.incarnation);
-            self.ring.insert((hash(addr.as_bytes()), addr.to_string()));
+            self.digest ^= entry_hash(spot.hash, member.incarnation);
+            self.live += 1;
         }
         if member.wants_labels() {
-            self.unlabeled.insert(addr.to_string());
+            self.unlabeled.insert(spot.addr.clone());
         } else {
             self.unlabeled.remove(addr);
         }
         if member.state == State::Alive {
             self.unsettled.remove(addr);
         } else {
-            self.unsettled.insert(addr.to_string());
+            self.unsettled.insert(spot.addr.clone());
         }
-        self.members.insert(addr.to_string(), member);
+        self.members.insert(spot, member);
     }
 
     /// Merges a note heard at `now`; what it changed for applications (see
     /// [`announce`]) goes to `changes`.
     pub fn merge(&mut self, note: &Note, now: u64, changes: &mut Vec<Change>) -> Merged {
-        if note.addr == self.self_addr {
+        if note.addr == *self.self_addr {
             if note.state != State::Alive && note.incarnation >= self.own {
                 self.raise_own(note.incarnation);
                 return Merged::Refuted;
@@ -283,15 +406,11 @@ impl View {
             return Merged::Stale;
         }
         let addr = note.addr.as_str();
-        let existing = self.members.get(addr);
+        let existing = self.get(addr);
         let member = match existing {
             None => Member {
-                incarnation: note.incarnation,
-                state: note.state,
-                since_ms: now,
-                labels: note.labels.clone(),
-                labels_stale: false,
-                suspecters: note.by.iter().cloned().collect(),
+                suspecters: Suspecters::of(note.by.as_deref()),
+                ..Member::new(note.incarnation, note.state, now, note.labels.as_ref())
             },
             Some(old) if note.incarnation < old.incarnation => return Merged::Stale,
             Some(old) if note.incarnation == old.incarnation => match merge_same(note, old, now) {
@@ -302,7 +421,7 @@ impl View {
             // labels it lacks are kept (stale if from an earlier life).
             Some(old) => {
                 let (labels, labels_stale) = match &note.labels {
-                    Some(labels) => (Some(labels.clone()), false),
+                    Some(labels) => (Some(intern::labels(labels)), false),
                     None => (
                         old.labels.clone(),
                         old.labels_stale || note.incarnation.generation != old.incarnation.generation,
@@ -314,7 +433,7 @@ impl View {
                     since_ms: now,
                     labels,
                     labels_stale,
-                    suspecters: note.by.iter().cloned().collect(),
+                    suspecters: Suspecters::of(note.by.as_deref()),
                 }
             }
         };
@@ -338,17 +457,13 @@ impl View {
     ) -> Vec<Note> {
         let mut failed = Vec::new();
         let mut forget = Vec::new();
-        for (addr, m) in self
-            .unsettled
-            .iter()
-            .filter_map(|a| Some((a, self.members.get(a)?)))
-        {
+        for (addr, m) in self.unsettled.iter().filter_map(|a| Some((a, self.get(a)?))) {
             match m.state {
                 State::Suspected
                     if m.suspecters.len() >= quorum || now.saturating_sub(m.since_ms) >= remove_after_ms =>
                 {
                     failed.push(Note {
-                        addr: addr.clone(),
+                        addr: addr.to_string(),
                         incarnation: m.incarnation,
                         state: State::Failed,
                         by: None,
@@ -362,7 +477,8 @@ impl View {
             }
         }
         for addr in forget {
-            self.members.remove(&addr);
+            let place = (hash(addr.as_bytes()), &*addr);
+            self.members.remove(&place as &dyn Place);
             self.unlabeled.remove(&addr);
             self.unsettled.remove(&addr);
         }
@@ -372,43 +488,58 @@ impl View {
         failed
     }
 
+    /// Members (alive or suspected) after this node on the ring, going round.
+    fn after_me(&self) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
+        let me = (self.self_hash, &*self.self_addr);
+        let me = &me as &dyn Place;
+        self.members
+            .range::<dyn Place, _>((Excluded(me), Unbounded))
+            .chain(self.members.range::<dyn Place, _>((Unbounded, Excluded(me))))
+            .filter(|(_, m)| m.state.is_member())
+    }
+
+    /// Members (alive or suspected) before this node on the ring, going back round.
+    fn before_me(&self) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
+        let me = (self.self_hash, &*self.self_addr);
+        let me = &me as &dyn Place;
+        self.members
+            .range::<dyn Place, _>((Unbounded, Excluded(me)))
+            .rev()
+            .chain(
+                self.members
+                    .range::<dyn Place, _>((Excluded(me), Unbounded))
+                    .rev(),
+            )
+            .filter(|(_, m)| m.state.is_member())
+    }
+
     /// The `k` members after this node on the ring: its watchers.
     pub fn watchers(&self, k: usize) -> Vec<String> {
-        let me = (self.self_hash, self.self_addr.clone());
-        self.ring
-            .range(me.clone()..)
-            .skip(1)
-            .chain(self.ring.range(..me))
-            .take(k)
-            .map(|(_, a)| a.clone())
-            .collect()
+        self.after_me().take(k).map(|(s, _)| s.addr.to_string()).collect()
     }
 
     /// The `k` members before this node on the ring: the ones it watches.
     pub fn watched(&self, k: usize) -> Vec<String> {
-        let me = (self.self_hash, self.self_addr.clone());
-        self.ring
-            .range(..me.clone())
-            .rev()
-            .chain(self.ring.range(me..).rev().filter(|(_, a)| *a != self.self_addr))
+        self.before_me()
             .take(k)
-            .map(|(_, a)| a.clone())
+            .map(|(s, _)| s.addr.to_string())
             .collect()
     }
 
     /// A member at a random point of the ring (not this node), if any: `r` is random.
     pub fn random_member(&self, r: u64) -> Option<&str> {
-        let point = (r, String::new());
-        self.ring
-            .range(point.clone()..)
-            .chain(self.ring.range(..point))
-            .map(|(_, a)| a.as_str())
-            .find(|a| *a != self.self_addr)
+        let point = (r, "");
+        let point = &point as &dyn Place;
+        self.members
+            .range::<dyn Place, _>((Included(point), Unbounded))
+            .chain(self.members.range::<dyn Place, _>((Unbounded, Excluded(point))))
+            .find(|(_, m)| m.state.is_member())
+            .map(|(s, _)| &*s.addr)
     }
 
     /// Puts a member back as it was handed over (a hot swap), without events.
     pub fn restore(&mut self, addr: &str, member: Member) {
-        if addr != self.self_addr {
+        if addr != &*self.self_addr {
             self.set(addr, member);
         }
     }
@@ -420,38 +551,45 @@ impl View {
         }
     }
 
-    /// Every member's note (tombstones included) after `cursor` in address order,
-    /// this node's own among them.
+    /// Every member's note (tombstones included) after the member `cursor` in ring
+    /// order, this node's own among them; an empty cursor is the start. The order is
+    /// this node's to choose: the asker only ever hands back the last address it got.
     pub fn notes_after<'a>(&'a self, cursor: &'a str) -> impl Iterator<Item = Note> + 'a {
-        use std::ops::Bound::{Excluded, Unbounded};
-        let own = if self.self_addr.as_str() > cursor {
-            Some(self.own_note())
+        let start = (hash(cursor.as_bytes()), cursor);
+        let mine = (self.self_hash, &*self.self_addr);
+        let lower = if cursor.is_empty() {
+            Unbounded
         } else {
-            None
+            Excluded(&start as &dyn Place)
         };
-        let others = self
+        let mut own = (cursor.is_empty() || mine > start).then(|| self.own_note());
+        let mut others = self
             .members
-            .range::<str, _>((Excluded(cursor), Unbounded))
-            .map(|(addr, m)| Note {
-                addr: addr.clone(),
-                incarnation: m.incarnation,
-                state: m.state,
-                by: None,
-                // Stale labels stay here: another node takes them for this life's.
-                labels: m.labels.clone().filter(|_| !m.labels_stale),
-            });
-        let mut own = own;
-        let mut others = others.peekable();
+            .range::<dyn Place, _>((lower, Unbounded))
+            .map(|(spot, m)| {
+                (
+                    spot,
+                    Note {
+                        addr: spot.addr.to_string(),
+                        incarnation: m.incarnation,
+                        state: m.state,
+                        by: None,
+                        // Stale labels stay here: another node takes them for this life's.
+                        labels: m.labels.as_deref().filter(|_| !m.labels_stale).cloned(),
+                    },
+                )
+            })
+            .peekable();
         std::iter::from_fn(move || {
             let own_first = match (&own, others.peek()) {
-                (Some(o), Some(n)) => o.addr < n.addr,
+                (Some(_), Some((spot, _))) => mine < spot.place(),
                 (Some(_), None) => true,
                 _ => false,
             };
             if own_first {
                 own.take()
             } else {
-                others.next()
+                others.next().map(|(_, note)| note)
             }
         })
     }
@@ -463,15 +601,13 @@ impl View {
 fn merge_same(note: &Note, old: &Member, now: u64) -> Option<Member> {
     // (state, since, suspecters) when the note changes them; decided before any clone,
     // since most notes (a beat of a live member) change nothing.
-    let moved: Option<(State, u64, Option<BTreeSet<String>>)> = match (old.state, note.state) {
+    let moved: Option<(State, u64, Option<Suspecters>)> = match (old.state, note.state) {
         (State::Alive, State::Suspected) => {
-            Some((State::Suspected, now, Some(note.by.iter().cloned().collect())))
+            Some((State::Suspected, now, Some(Suspecters::of(note.by.as_deref()))))
         }
         (State::Suspected, State::Suspected) => match &note.by {
             Some(by) if !old.suspecters.contains(by) => {
-                let mut suspecters = old.suspecters.clone();
-                suspecters.insert(by.clone());
-                Some((State::Suspected, old.since_ms, Some(suspecters)))
+                Some((State::Suspected, old.since_ms, Some(old.suspecters.with(by))))
             }
             _ => None,
         },
@@ -492,7 +628,7 @@ fn merge_same(note: &Note, old: &Member, now: u64) -> Option<Member> {
         }
     }
     if labels_filled {
-        m.labels = note.labels.clone();
+        m.labels = note.labels.as_ref().map(intern::labels);
         m.labels_stale = false;
     }
     Some(m)
@@ -661,7 +797,7 @@ mod tests {
         assert_eq!(v.expire(3000, 2, 3000, 30_000, &mut changes).len(), 1);
         assert_eq!(v.member_count(), 0);
         v.expire(40_000, 2, 3000, 30_000, &mut changes);
-        assert!(v.members().is_empty());
+        assert_eq!(v.known(), 0);
     }
 
     #[test]
@@ -727,15 +863,51 @@ mod tests {
     }
 
     #[test]
-    fn pages_list_every_note_after_the_cursor_in_order() {
+    fn pages_list_every_note_after_the_cursor_in_ring_order() {
         let mut v = View::new("m".into(), 5, Labels::default());
-        for a in ["a", "z", "q"] {
+        for a in ["a", "z", "q", "b", "y"] {
             v.merge(&note(a, 1, State::Alive, None), 0, &mut Vec::new());
         }
+        v.merge(&note("y", 1, State::Failed, None), 0, &mut Vec::new());
+        let mut ring: Vec<&str> = vec!["a", "b", "m", "q", "y", "z"];
+        ring.sort_by_key(|a| hash(a.as_bytes()));
         let all: Vec<String> = v.notes_after("").map(|n| n.addr).collect();
-        assert_eq!(all, ["a", "m", "q", "z"]);
-        let rest: Vec<String> = v.notes_after("m").map(|n| n.addr).collect();
-        assert_eq!(rest, ["q", "z"]);
+        assert_eq!(all, ring, "every note, tombstones and this node's own included");
+        // Page by page, each cursor the last address of the page before: every note once.
+        for cut in 0..ring.len() {
+            let rest: Vec<String> = v.notes_after(ring[cut]).map(|n| n.addr).collect();
+            assert_eq!(rest, ring[cut + 1..], "after {}", ring[cut]);
+        }
+        // A cursor this node never heard of (the page's member was forgotten since):
+        // the notes after its place on the ring.
+        let gone = "gone";
+        let after: Vec<&str> = ring
+            .iter()
+            .copied()
+            .filter(|a| (hash(a.as_bytes()), *a) > (hash(gone.as_bytes()), gone))
+            .collect();
+        let rest: Vec<String> = v.notes_after(gone).map(|n| n.addr).collect();
+        assert_eq!(rest, after);
+    }
+
+    #[test]
+    fn the_ring_skips_tombstones_and_this_node() {
+        let names: Vec<String> = (0..8).map(|i| format!("10.0.0.{}:7000", i)).collect();
+        let mut v = View::new(names[0].clone(), 5, Labels::default());
+        for other in &names[1..] {
+            v.merge(&note(other, 1, State::Alive, None), 0, &mut Vec::new());
+        }
+        let all = v.watchers(7);
+        assert_eq!(all.len(), 7);
+        let dead = all[0].clone();
+        v.merge(&note(&dead, 1, State::Failed, None), 0, &mut Vec::new());
+        assert_eq!(v.member_count(), 6);
+        assert_eq!(v.watchers(7), all[1..]);
+        assert!(!v.watched(7).contains(&dead));
+        for r in [0, u64::MAX / 3, u64::MAX / 2, u64::MAX] {
+            let m = v.random_member(r).unwrap();
+            assert!(m != dead && m != names[0], "{} at {}", m, r);
+        }
     }
 
     #[test]
@@ -761,7 +933,7 @@ mod tests {
         );
         assert_eq!(kinds(&changes), ["member.joined", "member.suspected"]);
         assert!(v.unlabeled().is_empty());
-        assert_eq!(v.get("a").unwrap().labels, Some(zone("z")));
+        assert_eq!(v.get("a").unwrap().labels.as_deref(), Some(&zone("z")));
         // One that fails before anyone heard its labels leaves no trace either.
         changes.clear();
         let b = Note {
@@ -789,7 +961,10 @@ mod tests {
         };
         v.merge(&reborn, 1, &mut changes);
         let a = v.get("a").unwrap();
-        assert_eq!((a.labels.clone(), a.labels_stale), (Some(zone("z")), true));
+        assert_eq!(
+            (a.labels.as_deref().cloned(), a.labels_stale),
+            (Some(zone("z")), true)
+        );
         assert!(v.unlabeled().contains("a"));
         // Stale labels are not passed on as this life's.
         let page: Vec<Note> = v.notes_after("").filter(|n| n.addr == "a").collect();
@@ -802,6 +977,6 @@ mod tests {
         assert_eq!(v.merge(&own, 2, &mut changes), Merged::News);
         assert_eq!(kinds(&changes), ["member.joined", "member.updated"]);
         assert!(v.unlabeled().is_empty());
-        assert_eq!(v.get("a").unwrap().labels, Some(zone("y")));
+        assert_eq!(v.get("a").unwrap().labels.as_deref(), Some(&zone("y")));
     }
 }

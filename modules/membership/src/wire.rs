@@ -60,9 +60,10 @@ pub enum Message {
     },
     /// Rumors passed on.
     Rumors(Vec<Note>),
-    /// The asker's own note, and where in address order its page starts.
+    /// The asker's own note, and where its page starts.
     Sync {
-        /// Members after this address are asked for ("" from the start).
+        /// Members after this one are asked for ("" from the start): the last address
+        /// of the page before, in the order the answerer pages in (its own).
         cursor: String,
         /// The asker's own note.
         asker: Note,

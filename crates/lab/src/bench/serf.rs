@@ -69,7 +69,9 @@ pub fn rows(plan: &Plan) -> Result<Vec<Row>> {
             "-log-level=err",
         ]);
         if i > 0 {
-            cmd.arg(format!("-join={first}"));
+            // `-join` exits when the first agent is not listening yet (a loaded
+            // machine); `-retry-join` tries again until it is.
+            cmd.args([format!("-retry-join={first}"), "-retry-interval=1s".into()]);
         }
         let child = cmd
             .stdout(Stdio::null())
@@ -87,6 +89,11 @@ pub fn rows(plan: &Plan) -> Result<Vec<Row>> {
     {
         if started.elapsed() > JOIN_TIMEOUT {
             bail!("serf: {n} agents did not all join within {JOIN_TIMEOUT:?}");
+        }
+        for (i, child) in agents.0.iter_mut().enumerate() {
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("serf: agent {i} exited ({status}) before the cluster formed");
+            }
         }
         std::thread::sleep(Duration::from_secs(1));
     }

@@ -15,6 +15,11 @@ pub fn wat_module(tick: &str, receive: &str) -> Vec<u8> {
 
 /// Like [`wat_module`], claiming ABI version `abi`.
 pub fn wat_module_abi(abi: i32, tick: &str, receive: &str) -> Vec<u8> {
+    wat_module_with(abi, tick, receive, "")
+}
+
+/// Like [`wat_module_abi`], with `more` (further functions, e.g. other exports).
+pub fn wat_module_with(abi: i32, tick: &str, receive: &str, more: &str) -> Vec<u8> {
     let text = format!(
         r#"(module
   (import "hearsay" "send" (func $send (param i32 i32 i32 i32)))
@@ -36,6 +41,7 @@ pub fn wat_module_abi(abi: i32, tick: &str, receive: &str) -> Vec<u8> {
   (func (export "hearsay_query") (param i32 i32)
     i32.const 16 i32.const 11 call $reply
     i32.const 1024 global.set $bump)
+  {more}
 )"#
     );
     wat::parse_str(text).expect("valid test module")
