@@ -122,6 +122,11 @@ pub struct Cluster {
     pub max_message: usize,
     /// Nodes cut off from the rest: every message to or from them is lost.
     pub isolated: std::collections::BTreeSet<usize>,
+    /// Nodes stalled (an overloaded host): they neither tick nor read until
+    /// [`Cluster::resume`], and what is sent to them waits.
+    pub stalled: std::collections::BTreeSet<usize>,
+    /// Messages waiting for a stalled node: (from, to, payload).
+    held: Vec<(String, usize, Vec<u8>)>,
     params: String,
     factory: crate::Factory,
     rng: u64,
@@ -141,6 +146,8 @@ impl Cluster {
             bytes: 0,
             max_message: 0,
             isolated: std::collections::BTreeSet::new(),
+            stalled: std::collections::BTreeSet::new(),
+            held: Vec::new(),
             params: params.to_string(),
             factory,
             rng: seed,
@@ -233,6 +240,10 @@ impl Cluster {
             if cut {
                 continue;
             }
+            if self.stalled.contains(&i) {
+                self.held.push((from, i, bytes));
+                continue;
+            }
             let node = &mut self.nodes[i];
             node.host.now = self.now;
             if let Some(m) = node.module.as_mut() {
@@ -244,13 +255,40 @@ impl Cluster {
         }
     }
 
-    /// One tick at every running node, then delivery until quiet.
+    /// One tick at every running node (stalled ones excepted), then delivery until
+    /// quiet.
     pub fn round(&mut self) {
         self.now += self.tick_ms;
-        for node in &mut self.nodes {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if self.stalled.contains(&i) {
+                continue;
+            }
             node.host.now = self.now;
             if let Some(m) = node.module.as_mut() {
                 m.tick(self.now, &mut node.host);
+            }
+        }
+        self.deliver_all();
+    }
+
+    /// Node `i` runs again after a stall, as an overloaded host's agent does: its
+    /// overdue tick first, then what waited for it, then delivery until quiet.
+    pub fn resume(&mut self, i: usize) {
+        self.stalled.remove(&i);
+        let node = &mut self.nodes[i];
+        node.host.now = self.now;
+        if let Some(m) = node.module.as_mut() {
+            m.tick(self.now, &mut node.host);
+        }
+        let held = std::mem::take(&mut self.held);
+        for (from, to, bytes) in held {
+            if to != i {
+                self.held.push((from, to, bytes));
+                continue;
+            }
+            let node = &mut self.nodes[i];
+            if let Some(m) = node.module.as_mut() {
+                m.receive(&from, &bytes, &mut node.host);
             }
         }
         self.deliver_all();

@@ -33,6 +33,9 @@
 //!   row starts the same exchange with its sender (at most one per
 //!   `sync_interval_ms`), so views that drift apart meet again without any periodic
 //!   full-state traffic.
+//! - **Stalls.** A tick more than twice the usual time after the last means this node
+//!   did not run (an overloaded host): the silence it saw meanwhile is its own, and is
+//!   not counted against the nodes it watches or the suspected (Lifeguard's lesson).
 //!
 //! A node's load per round is `watchers` beats out and in, plus rumors when something
 //! changes: flat in the cluster's size. It speaks the same queries and events as
@@ -43,7 +46,8 @@
 //! # Layout
 //!
 //! - [`params`]: tuning. [`view`]: members, merge rules, the ring. [`rumors`]: what
-//!   waits to be passed on. [`wire`]: the messages. [`state`]: hot swap state.
+//!   waits to be passed on. [`wire`]: the messages. [`state`]: hot swap state and
+//!   queries. [`intern`]: the addresses and labels views share.
 //! - this file: the [`Membership`] module — beats, suspicions, floods, syncs, queries.
 
 #![warn(missing_docs)]
@@ -85,6 +89,8 @@ const CATCH_UP_TICKS: [u64; 2] = [1, 3];
 const WHO_PER_TICK: usize = 8;
 /// Own notes sent in answer per tick, at most: a flood of `who` costs little.
 const IAM_PER_TICK: u64 = 16;
+/// A tick this many usual rounds after the last means this node stalled.
+const STALL_ROUNDS: u64 = 2;
 
 /// The membership module.
 #[derive(Debug, Clone)]
@@ -121,6 +127,10 @@ pub struct Membership {
     asked: BTreeMap<String, u64>,
     /// `iam` answers still allowed this tick.
     iam_budget: u64,
+    /// When this node last ticked (0: not yet).
+    last_tick_ms: u64,
+    /// The usual time between its ticks, as measured (0: not yet).
+    round_ms: u64,
 }
 
 export_module_v2!(Membership);
@@ -167,6 +177,8 @@ impl Module for Membership {
             ticks_joined: 0,
             asked: BTreeMap::new(),
             iam_budget: IAM_PER_TICK,
+            last_tick_ms: 0,
+            round_ms: 0,
         })
     }
 
@@ -175,6 +187,7 @@ impl Module for Membership {
             return;
         }
         self.now_ms = now_ms;
+        self.forgive_own_stall(now_ms);
         self.flood_budget = self.params.fanout * FLOODS_PER_TICK;
         self.iam_budget = IAM_PER_TICK;
         let mut changes = Vec::new();
@@ -403,6 +416,33 @@ impl Module for Membership {
 }
 
 impl Membership {
+    /// A tick much later than usual means this node did not run (an overloaded host,
+    /// a paused VM), and the beats sent to it meanwhile are still waiting to be read:
+    /// the silence of the nodes it watches over that time is its own, so it is not
+    /// counted against them, nor against the suspected, whose refutations may be
+    /// waiting too (Lifeguard's lesson: a slow node's failure detector is the one that
+    /// misfires). Its own watchers may still suspect it, rightly; it refutes.
+    fn forgive_own_stall(&mut self, now: u64) {
+        let gap = now.saturating_sub(self.last_tick_ms);
+        if self.last_tick_ms > 0 && gap > 0 {
+            if self.round_ms > 0 && gap > STALL_ROUNDS * self.round_ms {
+                let stalled = gap - self.round_ms;
+                for (last, _) in self.watching.values_mut() {
+                    *last = last.saturating_add(stalled).min(now);
+                }
+                self.view.postpone_suspicions(stalled, now);
+            } else {
+                // A moving average of the gaps on time, so one late tick does not
+                // become the norm.
+                self.round_ms = match self.round_ms {
+                    0 => gap,
+                    r => (r * 7 + gap) / 8,
+                };
+            }
+        }
+        self.last_tick_ms = now;
+    }
+
     /// Starts watching the members before this node on the ring, stops watching the
     /// others, and suspects the watched that have been silent too long.
     fn watch(&mut self, now: u64, changes: &mut Vec<Change>) {

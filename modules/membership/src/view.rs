@@ -488,6 +488,19 @@ impl View {
         failed
     }
 
+    /// Suspicions run `by` ms longer before they time out (capped at `now`): this
+    /// node stalled, and refutations may be among what waited for it.
+    pub fn postpone_suspicions(&mut self, by: u64, now: u64) {
+        for addr in &self.unsettled {
+            let place = (hash(addr.as_bytes()), &**addr);
+            if let Some(m) = self.members.get_mut(&place as &dyn Place) {
+                if m.state == State::Suspected {
+                    m.since_ms = m.since_ms.saturating_add(by).min(now);
+                }
+            }
+        }
+    }
+
     /// Members (alive or suspected) after this node on the ring, going round.
     fn after_me(&self) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
         let me = (self.self_hash, &*self.self_addr);
@@ -798,6 +811,19 @@ mod tests {
         assert_eq!(v.member_count(), 0);
         v.expire(40_000, 2, 3000, 30_000, &mut changes);
         assert_eq!(v.known(), 0);
+    }
+
+    #[test]
+    fn a_stall_postpones_the_timeout_of_suspicions_but_not_past_now() {
+        let mut v = view();
+        let mut changes = Vec::new();
+        v.merge(&note("a", 1, State::Suspected, Some("w1")), 0, &mut changes);
+        v.merge(&note("b", 1, State::Alive, None), 0, &mut changes);
+        v.postpone_suspicions(5_000, 1_000);
+        assert_eq!(v.get("a").unwrap().since_ms, 1_000);
+        assert_eq!(v.get("b").unwrap().since_ms, 0, "only suspicions are postponed");
+        assert!(v.expire(3_000, 2, 3_000, 30_000, &mut changes).is_empty());
+        assert_eq!(v.expire(4_000, 2, 3_000, 30_000, &mut changes).len(), 1);
     }
 
     #[test]

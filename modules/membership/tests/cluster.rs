@@ -311,3 +311,47 @@ fn no_member_is_listed_or_announced_before_its_labels_arrive() {
     let full = full.expect("every node lists every other with its labels");
     assert!(full <= n + 10, "full views with labels only at round {}", full);
 }
+
+#[test]
+fn a_node_stalled_by_its_host_does_not_blame_the_nodes_it_watches() {
+    // An overloaded host runs an agent late: its next tick comes seconds after the
+    // last, before the beats that waited for it. The silence was its own, so it must
+    // not suspect the nodes it watches (Lifeguard's point: a slow node's failure
+    // detector is what misfires). Its own watchers may well suspect it, rightly: it
+    // did not beat; it refutes once it runs.
+    for seed in 1..=4 {
+        let mut c = cluster(12, seed);
+        until_all_see(&mut c, 12, 30).expect("views converge");
+        c.rounds(10);
+        for i in 0..12 {
+            c.events(i);
+        }
+        let stalled = 5;
+        c.stalled.insert(stalled);
+        c.rounds(10); // 2 s: more than twice the beat timeout
+        c.resume(stalled);
+        c.rounds(10);
+        let me = Cluster::addr(stalled);
+        for i in 0..12 {
+            for (kind, data) in c.events(i) {
+                if kind == "member.suspected" || kind == "member.failed" {
+                    assert!(
+                        data.contains(&me),
+                        "seed {}: node {} saw {} of {} after node {} stalled",
+                        seed,
+                        i,
+                        kind,
+                        data,
+                        stalled
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            count(&mut c, stalled).0,
+            12,
+            "seed {}: the stalled node's view",
+            seed
+        );
+    }
+}
