@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use hearsay_core::ModuleName;
 use hearsay_sim::scenario::{self, ScriptReport};
+use hearsay_sim::world::node_rounds;
 use hearsay_sim::{library, ModuleSpec, Sim};
 
 use crate::sim::Common;
@@ -189,15 +190,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     }
     let steady = window.map(|(before, since)| {
-        let after = sim.totals();
         let from = args.measure_after.unwrap_or(0);
-        let node_rounds = (nodes as u64 * (args.rounds - from)).max(1) as f64;
+        let (rounds, sent) = (args.rounds - from, sim.totals() - before);
         Steady {
             from_round: from + 1,
-            rounds: args.rounds - from,
-            bytes_per_node: (after.bytes - before.bytes) as f64 / node_rounds,
-            messages_per_node: (after.messages - before.messages) as f64 / node_rounds,
-            wall_us_per_node: since.elapsed().as_secs_f64() * 1e6 / node_rounds,
+            rounds,
+            bytes_per_node: sent.bytes_per_node_round(nodes, rounds),
+            messages_per_node: sent.messages_per_node_round(nodes, rounds),
+            wall_us_per_node: since.elapsed().as_secs_f64() * 1e6 / node_rounds(nodes, rounds),
         }
     });
     let mut modules = Vec::new();
@@ -222,7 +222,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         });
     }
     let t = sim.totals();
-    let node_rounds = (nodes as u64 * args.rounds).max(1) as f64;
     let report = RunReport {
         nodes,
         seed: args.common.seed,
@@ -232,8 +231,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         modules,
         messages: t.messages,
         bytes: t.bytes,
-        bytes_per_node: t.bytes as f64 / node_rounds,
-        messages_per_node: t.messages as f64 / node_rounds,
+        bytes_per_node: t.bytes_per_node_round(nodes, args.rounds),
+        messages_per_node: t.messages_per_node_round(nodes, args.rounds),
         steady,
         failures: sim.stats().failures,
         load_failures: sim.stats().load_failures,

@@ -100,7 +100,7 @@ fn until(
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> PhaseReport {
     let n = sim.nodes.len();
-    let before = sim.totals().bytes;
+    let before = sim.totals();
     let mut rounds = None;
     let mut ran = 0;
     for r in 1..=MAX_ROUNDS {
@@ -117,7 +117,7 @@ fn until(
             say(&format!("{what}: round {r}: {behind} of {n} nodes not there yet"));
         }
     }
-    let bytes = (sim.totals().bytes - before) as f64 / (n as f64 * ran.max(1) as f64);
+    let bytes = (sim.totals() - before).bytes_per_node_round(n, ran.max(1));
     let report = PhaseReport {
         what: what.to_string(),
         rounds,
@@ -159,9 +159,9 @@ pub fn play(cfg: AggregateConfig) -> AggregateReport {
         progress,
         |v| v["nodes"].as_f64() == Some(total),
     )];
-    let before = sim.totals().bytes;
+    let before = sim.totals();
     sim.run_rounds(10);
-    let idle = (sim.totals().bytes - before) as f64 / (n as f64 * 10.0);
+    let idle = (sim.totals() - before).bytes_per_node_round(n, 10);
 
     let mut pick = seed ^ 0x6167;
     let mut next = || {

@@ -272,7 +272,7 @@ fn lookups(
     churn: &mut Churn,
     walk: &mut u64,
 ) -> PhaseReport {
-    let before = sim.totals().bytes;
+    let before = sim.totals();
     let started_round = sim.now;
     let replaced_before = churn.replaced;
     let mut waiting = Vec::new();
@@ -317,7 +317,7 @@ fn lookups(
         failed: tally.failed,
         mean_hops: per(tally.hops, tally.ended),
         mean_remote_hops: per(tally.remote_hops, tally.remote),
-        bytes_per_node_round: (sim.totals().bytes - before) as f64 / (sim.nodes.len() as f64 * rounds as f64),
+        bytes_per_node_round: (sim.totals() - before).bytes_per_node_round(sim.nodes.len(), rounds),
         replaced: churn.replaced - replaced_before,
     }
 }

@@ -101,7 +101,7 @@ fn until(
     done: impl Fn(&serde_json::Value) -> bool,
 ) -> (Option<u64>, f64) {
     let n = sim.nodes.len();
-    let before = sim.totals().bytes;
+    let before = sim.totals();
     let mut rounds = None;
     let mut ran = 0;
     for r in 1..=MAX_ROUNDS {
@@ -118,7 +118,7 @@ fn until(
             say(&format!("round {r}: {behind} of {n} nodes not there yet"));
         }
     }
-    let bytes = (sim.totals().bytes - before) as f64 / (n as f64 * ran.max(1) as f64);
+    let bytes = (sim.totals() - before).bytes_per_node_round(n, ran.max(1));
     (rounds, bytes)
 }
 
@@ -173,9 +173,9 @@ pub fn play(cfg: KvConfig) -> KvReport {
     if let Some(say) = progress {
         say(&format!("peer views full in {join_rounds:?} rounds"));
     }
-    let before = sim.totals().bytes;
+    let before = sim.totals();
     sim.run_rounds(10);
-    let idle = (sim.totals().bytes - before) as f64 / (n as f64 * 10.0);
+    let idle = (sim.totals() - before).bytes_per_node_round(n, 10);
     let mut pick = seed ^ 0x6b76;
     let mut total = 0;
     let mut phases = vec![

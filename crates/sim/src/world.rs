@@ -533,6 +533,24 @@ pub struct Totals {
     pub drops: u64,
 }
 
+impl Totals {
+    /// Bytes one of `nodes` nodes sent per round, on average over `rounds` rounds
+    /// (these totals being what they sent in that time, e.g. `after - before`).
+    pub fn bytes_per_node_round(&self, nodes: usize, rounds: u64) -> f64 {
+        self.bytes as f64 / node_rounds(nodes, rounds)
+    }
+
+    /// Envelopes one of `nodes` nodes sent per round, on average over `rounds` rounds.
+    pub fn messages_per_node_round(&self, nodes: usize, rounds: u64) -> f64 {
+        self.messages as f64 / node_rounds(nodes, rounds)
+    }
+}
+
+/// `nodes × rounds`, at least 1: what per-node-round averages divide by.
+pub fn node_rounds(nodes: usize, rounds: u64) -> f64 {
+    (nodes as u64 * rounds).max(1) as f64
+}
+
 impl std::ops::Sub for Totals {
     type Output = Totals;
     fn sub(self, o: Totals) -> Totals {

@@ -24,7 +24,7 @@ pub struct Handover {
 impl Module for Handover {
     fn init(params: &str, _host: &mut dyn Host) -> Result<Self, String> {
         let mut m = Handover {
-            // Filling much more than this would burn more fuel than one call may.
+            // Twice the default state budget: enough to be refused.
             export_mib: 16,
             ..Handover::default()
         };

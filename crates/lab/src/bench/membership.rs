@@ -14,6 +14,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Result};
 use hearsay_core::ModuleName;
 use hearsay_runtime::{sample, Limits, Runtime};
+use hearsay_sim::world::node_rounds;
 use hearsay_sim::{library, ModuleSpec, Sim, SimConfig};
 use heartbeat::labels::Labels;
 use heartbeat::table::Heartbeat;
@@ -168,18 +169,17 @@ fn simulated(plan: &Plan, n: usize, seed: u64) -> Result<Simulated> {
     let started = Instant::now();
     sim.run_rounds(STEADY_ROUNDS);
     let wall = started.elapsed().as_secs_f64();
-    let after = sim.totals();
+    let sent = sim.totals() - before;
     let (full, false_removals) = live_everywhere(&mut sim, &module, n);
     if !full {
         bail!("{n} simulated nodes (seed {seed}): views no longer full after the steady rounds");
     }
-    let node_rounds = (n as u64 * STEADY_ROUNDS) as f64;
     Ok(Simulated {
         join_rounds,
-        bytes_per_node: (after.bytes - before.bytes) as f64 / node_rounds,
-        messages_per_node: (after.messages - before.messages) as f64 / node_rounds,
+        bytes_per_node: sent.bytes_per_node_round(n, STEADY_ROUNDS),
+        messages_per_node: sent.messages_per_node_round(n, STEADY_ROUNDS),
         false_removals,
-        wall_us_per_node: wall * 1e6 / node_rounds,
+        wall_us_per_node: wall * 1e6 / node_rounds(n, STEADY_ROUNDS),
     })
 }
 
@@ -193,18 +193,17 @@ pub fn rows(plan: &Plan) -> Result<Vec<Row>> {
             .map(|_| one_node(&rt, &code, n, rounds))
             .collect::<Result<_>>()?;
         let of = |f: fn(&OneNode) -> f64| runs.iter().map(f).collect::<Vec<f64>>();
-        let (beats, ticks) = (of(|r| r.beat_us), of(|r| r.tick_us));
         rows.push(Row::new(
             GROUP,
             format!("membership.wasm: CPU per beat received, a node holding {n} members"),
             "µs",
-            beats,
+            of(|r| r.beat_us),
         ));
         rows.push(Row::new(
             GROUP,
             format!("membership.wasm: CPU per tick (expiry, watch, beats out), {n} members"),
             "µs",
-            ticks,
+            of(|r| r.tick_us),
         ));
         rows.push(Row::new(
             GROUP,
