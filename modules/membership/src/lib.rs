@@ -30,9 +30,11 @@
 //!   page in ring order, sending its own note (with its labels) with the request;
 //!   the peer spreads that note as a rumor; a page lost on the way is asked for again
 //!   at the next tick. A beat whose digest differs from this node's view twice in a
-//!   row starts the same exchange with its sender (at most one per
-//!   `sync_interval_ms`), so views that drift apart meet again without any periodic
-//!   full-state traffic.
+//!   row starts a *diff* with its sender (at most one per `sync_interval_ms`): the
+//!   same exchange, but the asker sends its digests of equal arcs of the ring (about
+//!   32 members each, up to 256 arcs) and the pages hold only the arcs that differ,
+//!   so views that drift apart meet again for the price of what differs, without any
+//!   periodic full-state traffic.
 //! - **Stalls.** A tick more than twice the usual time after the last means this node
 //!   did not run (an overloaded host): the silence it saw meanwhile is its own, and is
 //!   not counted against the nodes it watches or the suspected (Lifeguard's lesson).
@@ -92,6 +94,20 @@ const IAM_PER_TICK: u64 = 16;
 /// A tick this many usual rounds after the last means this node stalled.
 const STALL_ROUNDS: u64 = 2;
 
+/// Members per arc a diff aims at: a differing arc costs a page about this long.
+const MEMBERS_PER_ARC: usize = 32;
+
+/// A page asked for.
+#[derive(Debug, Clone)]
+struct Asked {
+    peer: String,
+    cursor: String,
+    /// Times asked so far.
+    tries: u32,
+    /// Only the arcs that differ (a diff), or the whole view (a sync).
+    diff: bool,
+}
+
 /// The membership module.
 #[derive(Debug, Clone)]
 pub struct Membership {
@@ -110,10 +126,10 @@ pub struct Membership {
     quiet_until: u64,
     /// When this node last started a sync.
     last_sync_ms: u64,
-    /// The page asked for last and not received yet: (peer, cursor, times asked).
-    /// Asked again at the next tick, up to [`PAGE_TRIES`] times: a page lost on the
-    /// way would otherwise end the transfer of a view there.
-    waiting: Option<(String, String, u32)>,
+    /// The page asked for last and not received yet. Asked again at the next tick, up
+    /// to [`PAGE_TRIES`] times: a page lost on the way would otherwise end the
+    /// transfer of a view there.
+    waiting: Option<Asked>,
     /// Beats in a row whose digest differed from this view's, per sender.
     mismatches: BTreeMap<String, u32>,
     /// Sends of rumors passed on still allowed this tick.
@@ -205,11 +221,11 @@ impl Module for Membership {
         self.watch(now_ms, &mut changes);
         self.emit(&changes, host);
         self.ask_labels(now_ms, host);
-        if let Some((peer, cursor, tries)) = self.waiting.take() {
-            if tries < PAGE_TRIES {
-                self.ask(&peer, cursor, host);
+        if let Some(asked) = self.waiting.take() {
+            if asked.tries < PAGE_TRIES {
+                self.ask(&asked.peer, asked.cursor, asked.diff, host);
                 if let Some(waiting) = self.waiting.as_mut() {
-                    waiting.2 = tries + 1;
+                    waiting.tries = asked.tries + 1;
                 }
             }
         }
@@ -219,7 +235,7 @@ impl Module for Membership {
                 incarnation: self.view.own(),
                 digest: self.view.digest(),
                 members: self.view.member_count() as u64 + 1,
-                rumors: self.take_rumors(),
+                rumors: self.take_rumors(1),
             };
             host.send(&watcher, &wire::encode(&beat));
         }
@@ -237,7 +253,7 @@ impl Module for Membership {
                 None => self.view.random_member(host.random_u64()).map(String::from),
             };
             if let Some(peer) = peer {
-                self.ask(&peer, String::new(), host);
+                self.ask(&peer, String::new(), false, host);
             }
         }
         if self.view.member_count() == 0 {
@@ -245,7 +261,7 @@ impl Module for Membership {
             for peer in
                 hearsay_guest::random::sample(&self.bootstrap_peers(host), self.params.fanout as usize, host)
             {
-                self.ask(&peer, String::new(), host);
+                self.ask(&peer, String::new(), false, host);
             }
         } else if host.random_u64() % REJOIN_ONE_IN == 0 {
             let absent: Vec<String> = self
@@ -254,7 +270,7 @@ impl Module for Membership {
                 .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
                 .collect();
             if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
-                self.ask(&peer, String::new(), host);
+                self.ask(&peer, String::new(), false, host);
             }
         }
         // Rumors go to `fanout` random members every round they live, not only when
@@ -330,17 +346,22 @@ impl Module for Membership {
             }
             Message::Rumors(notes) => news = self.hear(&notes, now, &mut changes),
             Message::Sync { cursor, asker } => {
-                // First-hand news of the asker (a join): passed on as a rumor.
-                if !self.left && self.view.merge(&asker, now, &mut changes) == Merged::News {
-                    self.rumors.push(asker);
-                    news = true;
-                }
-                self.answer(from, &cursor, host);
+                news = self.first_hand(asker, now, &mut changes);
+                self.answer(from, &cursor, None, host);
+            }
+            Message::Diff { cursor, arcs, asker } => {
+                news = self.first_hand(asker, now, &mut changes);
+                self.answer(from, &cursor, Some(&arcs), host);
             }
             Message::Page { next, notes } => {
-                if self.waiting.as_ref().map_or(false, |(peer, _, _)| peer == from) {
-                    self.waiting = None;
-                }
+                let diff = match &self.waiting {
+                    Some(asked) if asked.peer == from => {
+                        let diff = asked.diff;
+                        self.waiting = None;
+                        diff
+                    }
+                    _ => false,
+                };
                 for note in &notes {
                     if self.view.merge(note, now, &mut changes) == Merged::Refuted {
                         self.rumors.push(self.view.own_note());
@@ -348,7 +369,7 @@ impl Module for Membership {
                     }
                 }
                 if !next.is_empty() && !self.left {
-                    self.ask(from, next, host);
+                    self.ask(from, next, diff, host);
                 }
             }
         }
@@ -519,7 +540,7 @@ impl Membership {
         {
             self.mismatches.remove(from);
             self.last_sync_ms = now;
-            self.ask(from, String::new(), host);
+            self.ask(from, String::new(), true, host);
         }
     }
 
@@ -550,38 +571,81 @@ impl Membership {
         host.send(peer, &wire::encode(&Message::Who));
     }
 
-    /// Asks `peer` for the page of its view after `cursor`, telling it about this node.
-    fn ask(&mut self, peer: &str, cursor: String, host: &mut dyn Host) {
-        let message = Message::Sync {
-            cursor: cursor.clone(),
-            asker: self.view.own_note(),
-        };
-        host.send(peer, &wire::encode(&message));
-        self.waiting = Some((peer.to_string(), cursor, 1));
+    /// A sync's or a diff's asker, first-hand news (a join): merged and passed on as
+    /// a rumor if new. Whether it was.
+    fn first_hand(&mut self, asker: Note, now: u64, changes: &mut Vec<Change>) -> bool {
+        if !self.left && self.view.merge(&asker, now, changes) == Merged::News {
+            self.rumors.push(asker);
+            return true;
+        }
+        false
     }
 
-    /// Answers a sync: the notes after `cursor` that fit, and where to go on.
-    fn answer(&mut self, to: &str, cursor: &str, host: &mut dyn Host) {
+    /// Asks `peer` for the page of its view after `cursor` — only of the arcs whose
+    /// digests differ from this view's if `diff` — telling it about this node.
+    fn ask(&mut self, peer: &str, cursor: String, diff: bool, host: &mut dyn Host) {
+        let asker = self.view.own_note();
+        let message = if diff {
+            let arcs = (self.view.known() / MEMBERS_PER_ARC)
+                .next_power_of_two()
+                .min(view::RANGES);
+            Message::Diff {
+                cursor: cursor.clone(),
+                arcs: self.view.arc_digests(arcs),
+                asker,
+            }
+        } else {
+            Message::Sync {
+                cursor: cursor.clone(),
+                asker,
+            }
+        };
+        host.send(peer, &wire::encode(&message));
+        self.waiting = Some(Asked {
+            peer: peer.to_string(),
+            cursor,
+            tries: 1,
+            diff,
+        });
+    }
+
+    /// Answers a sync (`theirs` is `None`: the whole view) or a diff (the asker's
+    /// digests of equal arcs of the ring: only those that differ here): the notes
+    /// after `cursor` that fit, and where to go on.
+    fn answer(&mut self, to: &str, cursor: &str, theirs: Option<&[u64]>, host: &mut dyn Host) {
+        let count = theirs.map_or(1, <[u64]>::len);
+        let mine = self.view.arc_digests(count);
+        let first = if cursor.is_empty() {
+            0
+        } else {
+            view::arc_of(view::hash(cursor.as_bytes()), count)
+        };
         let room = self.params.max_message_bytes as usize - wire::HEADER_MAX - wire::MAX_ADDR_LEN;
         let mut used = 0;
         let mut notes = Vec::new();
         let mut next = String::new();
-        for note in self.view.notes_after(cursor) {
-            let len = wire::note_len(&note);
-            if used + len > room {
-                next = notes.last().map_or_else(String::new, |n: &Note| n.addr.clone());
-                break;
+        'arcs: for arc in first..count {
+            if theirs.map_or(false, |theirs| theirs[arc] == mine[arc]) {
+                continue;
             }
-            used += len;
-            notes.push(note);
+            let below = (arc + 1 < count).then(|| view::arc_start(arc + 1, count));
+            for note in self.view.notes_within(cursor, view::arc_start(arc, count), below) {
+                let len = wire::note_len(&note);
+                if used + len > room {
+                    next = notes.last().map_or_else(String::new, |n: &Note| n.addr.clone());
+                    break 'arcs;
+                }
+                used += len;
+                notes.push(note);
+            }
         }
         host.send(to, &wire::encode(&Message::Page { next, notes }));
     }
 
-    /// Rumors for one more message, as many as fit.
-    fn take_rumors(&mut self) -> Vec<Note> {
+    /// Rumors for one more message, sent `copies` times, as many as fit.
+    fn take_rumors(&mut self, copies: u32) -> Vec<Note> {
         let room = self.params.max_message_bytes as usize - wire::HEADER_MAX;
-        self.rumors.take(room)
+        self.rumors.take(room, copies)
     }
 
     /// Passes rumors on to `fanout` random members, within this tick's allowance.
@@ -603,7 +667,7 @@ impl Membership {
         if targets.is_empty() {
             return;
         }
-        let message = wire::encode(&Message::Rumors(self.take_rumors()));
+        let message = wire::encode(&Message::Rumors(self.take_rumors(targets.len() as u32)));
         for target in targets {
             self.flood_budget = self.flood_budget.saturating_sub(1);
             host.send(&target, &message);

@@ -228,11 +228,33 @@ pub struct View {
     live: usize,
     /// XOR of every ring entry's (address, incarnation) hash.
     digest: u64,
+    /// The same XOR over each of [`RANGES`] equal arcs of the ring (by the top bits of
+    /// the hash): a sync asks only for the arcs whose digests differ.
+    ranges: Box<[u64; RANGES]>,
     /// Members whose labels are missing or stale (see [`Member::wants_labels`]).
     unlabeled: BTreeSet<Addr>,
     /// Members suspected, failed or left: the only ones a tick's expiry looks at, so
     /// its cost follows what changes, not the cluster's size.
     unsettled: BTreeSet<Addr>,
+}
+
+/// Arcs of the ring whose digests a view keeps; a sync compares at most this many.
+pub const RANGES: usize = 256;
+
+/// Which of `count` equal arcs of the ring (a power of two) a hash falls in.
+pub fn arc_of(hash: u64, count: usize) -> usize {
+    match count.trailing_zeros() {
+        0 => 0,
+        bits => (hash >> (64 - bits)) as usize,
+    }
+}
+
+/// Where arc `i` of `count` starts on the ring.
+pub fn arc_start(i: usize, count: usize) -> u64 {
+    match count.trailing_zeros() {
+        0 => 0,
+        bits => (i as u64) << (64 - bits),
+    }
 }
 
 /// FNV-1a, 64 bits, then MurmurHash3's finaliser: stable across builds and
@@ -269,7 +291,10 @@ impl View {
             counter: 0,
         };
         let self_hash = hash(addr.as_bytes());
+        let mut ranges = Box::new([0; RANGES]);
+        ranges[arc_of(self_hash, RANGES)] = entry_hash(self_hash, own);
         View {
+            ranges,
             digest: entry_hash(self_hash, own),
             self_addr: intern::addr(&addr),
             self_hash,
@@ -326,9 +351,10 @@ impl View {
 
     /// This node's incarnation is `own` from now on (the digest follows).
     fn set_own(&mut self, own: Heartbeat) {
-        self.digest ^= entry_hash(self.self_hash, self.own);
+        let change = entry_hash(self.self_hash, self.own) ^ entry_hash(self.self_hash, own);
         self.own = own;
-        self.digest ^= entry_hash(self.self_hash, self.own);
+        self.digest ^= change;
+        self.ranges[arc_of(self.self_hash, RANGES)] ^= change;
     }
 
     /// Every member and tombstone, in ring order.
@@ -358,6 +384,16 @@ impl View {
         self.digest
     }
 
+    /// The digests of `count` equal arcs of the ring (a power of two, at most
+    /// [`RANGES`]), in ring order: they XOR to [`View::digest`].
+    pub fn arc_digests(&self, count: usize) -> Vec<u64> {
+        let per = RANGES / count.clamp(1, RANGES);
+        self.ranges
+            .chunks(per)
+            .map(|arc| arc.iter().fold(0, |a, b| a ^ b))
+            .collect()
+    }
+
     /// Members whose labels are missing or stale, to be asked for their own note.
     pub fn unlabeled(&self) -> &BTreeSet<Addr> {
         &self.unlabeled
@@ -368,7 +404,9 @@ impl View {
         let spot = match self.members.get_key_value(&place as &dyn Place) {
             Some((spot, old)) => {
                 if old.state.is_member() {
-                    self.digest ^= entry_hash(spot.hash, old.incarnation);
+                    let entry = entry_hash(spot.hash, old.incarnation);
+                    self.digest ^= entry;
+                    self.ranges[arc_of(spot.hash, RANGES)] ^= entry;
                     self.live -= 1;
                 }
                 spot.clone()
@@ -379,7 +417,9 @@ impl View {
             },
         };
         if member.state.is_member() {
-            self.digest ^= entry_hash(spot.hash, member.incarnation);
+            let entry = entry_hash(spot.hash, member.incarnation);
+            self.digest ^= entry;
+            self.ranges[arc_of(spot.hash, RANGES)] ^= entry;
             self.live += 1;
         }
         if member.wants_labels() {
@@ -568,17 +608,36 @@ impl View {
     /// order, this node's own among them; an empty cursor is the start. The order is
     /// this node's to choose: the asker only ever hands back the last address it got.
     pub fn notes_after<'a>(&'a self, cursor: &'a str) -> impl Iterator<Item = Note> + 'a {
+        self.notes_within(cursor, 0, None)
+    }
+
+    /// Like [`View::notes_after`], within one arc: from ring point `from` (or after
+    /// `cursor`, whichever is later) to before `below` (the ring's end if `None`).
+    pub fn notes_within<'a>(
+        &'a self,
+        cursor: &'a str,
+        from: u64,
+        below: Option<u64>,
+    ) -> impl Iterator<Item = Note> + 'a {
         let start = (hash(cursor.as_bytes()), cursor);
-        let mine = (self.self_hash, &*self.self_addr);
-        let lower = if cursor.is_empty() {
-            Unbounded
-        } else {
+        let floor = (from, "");
+        let lower = if !cursor.is_empty() && start > floor {
             Excluded(&start as &dyn Place)
+        } else {
+            Included(&floor as &dyn Place)
         };
-        let mut own = (cursor.is_empty() || mine > start).then(|| self.own_note());
+        let end = below.map(|b| (b, ""));
+        let upper = match &end {
+            Some(end) => Excluded(end as &dyn Place),
+            None => Unbounded,
+        };
+        let mine = (self.self_hash, &*self.self_addr);
+        let inside =
+            mine >= floor && (cursor.is_empty() || mine > start) && below.map_or(true, |b| mine.0 < b);
+        let mut own = inside.then(|| self.own_note());
         let mut others = self
             .members
-            .range::<dyn Place, _>((lower, Unbounded))
+            .range::<dyn Place, _>((lower, upper))
             .map(|(spot, m)| {
                 (
                     spot,
@@ -852,6 +911,43 @@ mod tests {
         assert_eq!(x.digest(), y.digest());
         y.merge(&note("n3", 1, State::Failed, None), 0, &mut Vec::new());
         assert_ne!(x.digest(), y.digest());
+    }
+
+    #[test]
+    fn arc_digests_fold_into_the_digest_and_place_a_difference() {
+        let mut x = view();
+        let mut y = view();
+        let mut changes = Vec::new();
+        for i in 0..500 {
+            let n = note(
+                &format!("10.0.{}.{}:7000", i / 200, i % 200),
+                1,
+                State::Alive,
+                None,
+            );
+            x.merge(&n, 0, &mut changes);
+            y.merge(&n, 0, &mut changes);
+        }
+        for count in [1, 2, 64, RANGES] {
+            assert_eq!(x.arc_digests(count).len(), count);
+            assert_eq!(x.arc_digests(count).iter().fold(0, |a, b| a ^ b), x.digest());
+            assert_eq!(x.arc_digests(count), y.arc_digests(count));
+        }
+        let changed = "10.0.1.7:7000";
+        y.merge(&note(changed, 2, State::Alive, None), 0, &mut changes);
+        let (xs, ys) = (x.arc_digests(64), y.arc_digests(64));
+        let differ: Vec<usize> = (0..64).filter(|&i| xs[i] != ys[i]).collect();
+        assert_eq!(differ, vec![arc_of(hash(changed.as_bytes()), 64)]);
+        let arc = differ[0];
+        let below = (arc + 1 < 64).then(|| arc_start(arc + 1, 64));
+        let inside: Vec<Note> = y.notes_within("", arc_start(arc, 64), below).collect();
+        assert!(inside.iter().any(|n| n.addr == changed));
+        assert!(
+            inside.len() < 500 / 64 * 3,
+            "{} notes in one arc of 64",
+            inside.len()
+        );
+        assert!(inside.iter().all(|n| arc_of(hash(n.addr.as_bytes()), 64) == arc));
     }
 
     #[test]

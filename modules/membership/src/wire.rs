@@ -9,6 +9,8 @@
 //! kind 3  page:        next:text  notes                               (the answer)
 //! kind 4  who:         (empty)                                        (asks a note)
 //! kind 5  iam:         note                                           (the answer)
+//! kind 6  diff:        cursor:text  count:varint  digest:u64le*count  note
+//!                                                       (asks a page of differing arcs)
 //! notes   = count:varint  note*count
 //! note    = addr:text (1..=255)  generation:varint  counter:varint  state:u8
 //!           flags:u8  [by:text if flags & 1]  [labels if flags & 2]
@@ -21,10 +23,14 @@
 //! order; a page answers with as many as fit and the cursor to ask next ("" when done).
 //! A node that knows a member but not its labels (heard of it in a beat, or in a page
 //! from a node that lacked them too) asks it `who`; it answers `iam` with its own note.
-//! Kinds 4 and 5 came after the rest: a node running an earlier build of this version
+//! A diff is a sync that asks only for the members in the arcs of the ring whose
+//! digests differ from the asker's: `count` equal arcs (a power of two, at most
+//! [`RANGES`]) with the asker's digest of each; the answer is the same page, of those
+//! arcs alone, and the next diff carries the asker's digests as they are then.
+//! Kinds 4 to 6 came after the rest: a node running an earlier build of this version
 //! refuses them as malformed, and the asker keeps waiting for the labels' rumor.
 
-use crate::view::{Note, State};
+use crate::view::{Note, State, RANGES};
 use hearsay_guest::codec::{put_text, put_varint, varint_len, Reader};
 use heartbeat::labels::Labels;
 use heartbeat::table::Heartbeat;
@@ -40,6 +46,7 @@ const SYNC: u8 = 2;
 const PAGE: u8 = 3;
 const WHO: u8 = 4;
 const IAM: u8 = 5;
+const DIFF: u8 = 6;
 
 const FLAG_BY: u8 = 1;
 const FLAG_LABELS: u8 = 2;
@@ -79,6 +86,15 @@ pub enum Message {
     Who,
     /// The answer to a `Who`: the sender's own note.
     Iam(Note),
+    /// A sync of the arcs whose digests differ.
+    Diff {
+        /// As in `Sync`.
+        cursor: String,
+        /// The asker's digest of each of so many equal arcs of the ring.
+        arcs: Vec<u64>,
+        /// The asker's own note.
+        asker: Note,
+    },
 }
 
 /// Bytes a note takes.
@@ -158,6 +174,15 @@ pub fn encode(m: &Message) -> Vec<u8> {
         Message::Iam(note) => {
             out.push(IAM);
             put_note(&mut out, note);
+        }
+        Message::Diff { cursor, arcs, asker } => {
+            out.push(DIFF);
+            put_text(&mut out, cursor);
+            put_varint(&mut out, arcs.len() as u64);
+            for digest in arcs {
+                out.extend_from_slice(&digest.to_le_bytes());
+            }
+            put_note(&mut out, asker);
         }
     }
     out
@@ -244,6 +269,19 @@ pub fn decode(bytes: &[u8]) -> Option<Message> {
         }
         WHO => Message::Who,
         IAM => Message::Iam(read_note(&mut r)?),
+        DIFF => {
+            let cursor = r.text(MAX_ADDR_LEN)?;
+            let count = r.varint()?;
+            if count == 0 || count > RANGES as u64 || !count.is_power_of_two() {
+                return None;
+            }
+            let arcs = (0..count).map(|_| r.u64le()).collect::<Option<Vec<u64>>>()?;
+            Message::Diff {
+                cursor,
+                arcs,
+                asker: read_note(&mut r)?,
+            }
+        }
         _ => return None,
     };
     if !r.is_done() {
@@ -291,7 +329,12 @@ mod tests {
                 notes: vec![alive.clone(), suspected],
             },
             Message::Who,
-            Message::Iam(alive),
+            Message::Iam(alive.clone()),
+            Message::Diff {
+                cursor: String::new(),
+                arcs: vec![7, 0, u64::MAX, 1],
+                asker: alive,
+            },
         ]
     }
 
@@ -330,5 +373,13 @@ mod tests {
         *bad_flag.last_mut().unwrap() = 4;
         assert_eq!(decode(&bad_flag), None);
         assert_eq!(decode(&[VERSION, RUMORS, 0xff, 0xff, 0xff, 0xff, 0x0f]), None);
+        // Arcs: none, not a power of two, more than a view keeps.
+        for count in [0u64, 3, 2 * RANGES as u64] {
+            let mut bad = vec![VERSION, DIFF, 0];
+            put_varint(&mut bad, count);
+            bad.extend(std::iter::repeat(0).take(8 * count as usize));
+            put_note(&mut bad, &note("a:1", State::Alive));
+            assert_eq!(decode(&bad), None, "{} arcs", count);
+        }
     }
 }

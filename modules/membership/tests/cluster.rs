@@ -142,9 +142,10 @@ fn listed_zones(c: &mut Cluster, i: usize) -> Vec<(usize, Option<String>)> {
 fn a_leave_removes_the_node_everywhere_at_once_even_when_half_the_farewells_are_lost() {
     // Rounds until every node lists the leaver as gone, one run per seed: at once
     // with nothing lost; with half the messages lost, the few its farewell and their
-    // rumors missed hear it on the next beats (random: 1 to 4 rounds over 60 seeds).
+    // rumors missed hear it on the next beats (random: 1 to 4 rounds; the median is 2
+    // over 48 seeds, which 12 seeds did not always show).
     let mut lossy = Vec::new();
-    for seed in 1..=12 {
+    for seed in 1..=48 {
         for drop_one_in in [0, 2] {
             let mut c = cluster(30, seed);
             until_all_see(&mut c, 30, 30).expect("views converge");
