@@ -32,15 +32,22 @@ pub struct Spread {
 /// Waits until every node runs `d`; reads when each started running it.
 pub async fn all_running(clients: &[ApiClient], d: &DeploymentInfo, timeout: Duration) -> Result<Spread> {
     let deadline = Instant::now() + timeout;
+    // Each node's start as first seen: a node that runs it and then misses a poll (a
+    // thousand agents on two cores answer slowly) still counts.
+    let mut seen: Vec<Option<u64>> = vec![None; clients.len()];
     loop {
         let statuses = watch::poll(clients).await;
-        let mut since: Vec<u64> = statuses
-            .iter()
-            .flatten()
-            .filter_map(|s: &StatusReport| s.module(&d.module))
-            .filter(|m| m.runs(&d.number))
-            .filter_map(|m| m.running_since_ms)
-            .collect();
+        for (i, status) in statuses.iter().enumerate() {
+            let since = status
+                .as_ref()
+                .and_then(|s: &StatusReport| s.module(&d.module))
+                .filter(|m| m.runs(&d.number))
+                .and_then(|m| m.running_since_ms);
+            if seen[i].is_none() {
+                seen[i] = since;
+            }
+        }
+        let mut since: Vec<u64> = seen.iter().flatten().copied().collect();
         if since.len() == clients.len() {
             since.sort_unstable();
             let s = |t: u64| t.saturating_sub(d.time_ms) as f64 / 1000.0;
