@@ -90,7 +90,7 @@ impl Rumors {
             out.push(w.note.clone());
         }
         let limit = self.limit.max(1);
-        self.queue.retain(|w| !is_join(&w.note) || w.copies < limit);
+        self.queue.retain(|w| !w.sent_enough(limit));
         out
     }
 
@@ -101,14 +101,16 @@ impl Rumors {
         for w in self.queue.iter_mut() {
             w.rounds += 1;
         }
-        self.queue
-            .retain(|w| w.rounds < limit && (!is_join(&w.note) || w.copies < limit));
+        self.queue.retain(|w| w.rounds < limit && !w.sent_enough(limit));
     }
 }
 
-/// A member alive at the first incarnation of its life: a join (or a restart).
-fn is_join(note: &Note) -> bool {
-    note.state == State::Alive && note.incarnation.counter == 0
+impl Waiting {
+    /// A join (a member alive at the first incarnation of its life, or a restart) sent
+    /// `limit` times already.
+    fn sent_enough(&self, limit: u32) -> bool {
+        self.note.state == State::Alive && self.note.incarnation.counter == 0 && self.copies >= limit
+    }
 }
 
 #[cfg(test)]

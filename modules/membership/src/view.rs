@@ -226,11 +226,8 @@ pub struct View {
     members: BTreeMap<Spot, Member>,
     /// How many of them are members.
     live: usize,
-    /// XOR of every ring entry's (address, incarnation) hash.
-    digest: u64,
-    /// The same XOR over each of [`RANGES`] equal arcs of the ring (by the top bits of
-    /// the hash): a sync asks only for the arcs whose digests differ.
-    ranges: Box<[u64; RANGES]>,
+    /// The digests of the ring entries, whole and by arc.
+    digests: Digests,
     /// Members whose labels are missing or stale (see [`Member::wants_labels`]).
     unlabeled: BTreeSet<Addr>,
     /// Members suspected, failed or left: the only ones a tick's expiry looks at, so
@@ -254,6 +251,23 @@ pub fn arc_start(i: usize, count: usize) -> u64 {
     match count.trailing_zeros() {
         0 => 0,
         bits => (i as u64) << (64 - bits),
+    }
+}
+
+/// XORs of the ring entries' (address, incarnation) hashes: over the whole ring, and
+/// over each of [`RANGES`] equal arcs of it (by the top bits of the address hash), for
+/// a sync to ask only for the arcs whose digests differ.
+#[derive(Debug, Clone)]
+struct Digests {
+    whole: u64,
+    arcs: Box<[u64; RANGES]>,
+}
+
+impl Digests {
+    /// Adds or removes (the same, by XOR) an entry's share: `entry` at `addr_hash`.
+    fn toggle(&mut self, addr_hash: u64, entry: u64) {
+        self.whole ^= entry;
+        self.arcs[arc_of(addr_hash, RANGES)] ^= entry;
     }
 }
 
@@ -291,11 +305,13 @@ impl View {
             counter: 0,
         };
         let self_hash = hash(addr.as_bytes());
-        let mut ranges = Box::new([0; RANGES]);
-        ranges[arc_of(self_hash, RANGES)] = entry_hash(self_hash, own);
+        let mut digests = Digests {
+            whole: 0,
+            arcs: Box::new([0; RANGES]),
+        };
+        digests.toggle(self_hash, entry_hash(self_hash, own));
         View {
-            ranges,
-            digest: entry_hash(self_hash, own),
+            digests,
             self_addr: intern::addr(&addr),
             self_hash,
             own,
@@ -353,8 +369,7 @@ impl View {
     fn set_own(&mut self, own: Heartbeat) {
         let change = entry_hash(self.self_hash, self.own) ^ entry_hash(self.self_hash, own);
         self.own = own;
-        self.digest ^= change;
-        self.ranges[arc_of(self.self_hash, RANGES)] ^= change;
+        self.digests.toggle(self.self_hash, change);
     }
 
     /// Every member and tombstone, in ring order.
@@ -381,14 +396,15 @@ impl View {
     /// The digest of this view: equal views (the same members at the same
     /// incarnations, this node included) have equal digests.
     pub fn digest(&self) -> u64 {
-        self.digest
+        self.digests.whole
     }
 
     /// The digests of `count` equal arcs of the ring (a power of two, at most
     /// [`RANGES`]), in ring order: they XOR to [`View::digest`].
     pub fn arc_digests(&self, count: usize) -> Vec<u64> {
         let per = RANGES / count.clamp(1, RANGES);
-        self.ranges
+        self.digests
+            .arcs
             .chunks(per)
             .map(|arc| arc.iter().fold(0, |a, b| a ^ b))
             .collect()
@@ -404,9 +420,8 @@ impl View {
         let spot = match self.members.get_key_value(&place as &dyn Place) {
             Some((spot, old)) => {
                 if old.state.is_member() {
-                    let entry = entry_hash(spot.hash, old.incarnation);
-                    self.digest ^= entry;
-                    self.ranges[arc_of(spot.hash, RANGES)] ^= entry;
+                    self.digests
+                        .toggle(spot.hash, entry_hash(spot.hash, old.incarnation));
                     self.live -= 1;
                 }
                 spot.clone()
@@ -417,9 +432,8 @@ impl View {
             },
         };
         if member.state.is_member() {
-            let entry = entry_hash(spot.hash, member.incarnation);
-            self.digest ^= entry;
-            self.ranges[arc_of(spot.hash, RANGES)] ^= entry;
+            self.digests
+                .toggle(spot.hash, entry_hash(spot.hash, member.incarnation));
             self.live += 1;
         }
         if member.wants_labels() {
@@ -604,15 +618,11 @@ impl View {
         }
     }
 
-    /// Every member's note (tombstones included) after the member `cursor` in ring
-    /// order, this node's own among them; an empty cursor is the start. The order is
-    /// this node's to choose: the asker only ever hands back the last address it got.
-    pub fn notes_after<'a>(&'a self, cursor: &'a str) -> impl Iterator<Item = Note> + 'a {
-        self.notes_within(cursor, 0, None)
-    }
-
-    /// Like [`View::notes_after`], within one arc: from ring point `from` (or after
-    /// `cursor`, whichever is later) to before `below` (the ring's end if `None`).
+    /// Every member's note (tombstones included) in ring order, this node's own among
+    /// them: after the member `cursor` (an empty cursor is the start) and from ring
+    /// point `from`, whichever is later, to before ring point `below` (the ring's end
+    /// if `None`). The order is this node's to choose: the asker only ever hands back
+    /// the last address it got.
     pub fn notes_within<'a>(
         &'a self,
         cursor: &'a str,
@@ -993,11 +1003,11 @@ mod tests {
         v.merge(&note("y", 1, State::Failed, None), 0, &mut Vec::new());
         let mut ring: Vec<&str> = vec!["a", "b", "m", "q", "y", "z"];
         ring.sort_by_key(|a| hash(a.as_bytes()));
-        let all: Vec<String> = v.notes_after("").map(|n| n.addr).collect();
+        let all: Vec<String> = v.notes_within("", 0, None).map(|n| n.addr).collect();
         assert_eq!(all, ring, "every note, tombstones and this node's own included");
         // Page by page, each cursor the last address of the page before: every note once.
         for cut in 0..ring.len() {
-            let rest: Vec<String> = v.notes_after(ring[cut]).map(|n| n.addr).collect();
+            let rest: Vec<String> = v.notes_within(ring[cut], 0, None).map(|n| n.addr).collect();
             assert_eq!(rest, ring[cut + 1..], "after {}", ring[cut]);
         }
         // A cursor this node never heard of (the page's member was forgotten since):
@@ -1008,7 +1018,7 @@ mod tests {
             .copied()
             .filter(|a| (hash(a.as_bytes()), *a) > (hash(gone.as_bytes()), gone))
             .collect();
-        let rest: Vec<String> = v.notes_after(gone).map(|n| n.addr).collect();
+        let rest: Vec<String> = v.notes_within(gone, 0, None).map(|n| n.addr).collect();
         assert_eq!(rest, after);
     }
 
@@ -1089,7 +1099,7 @@ mod tests {
         );
         assert!(v.unlabeled().contains("a"));
         // Stale labels are not passed on as this life's.
-        let page: Vec<Note> = v.notes_after("").filter(|n| n.addr == "a").collect();
+        let page: Vec<Note> = v.notes_within("", 0, None).filter(|n| n.addr == "a").collect();
         assert_eq!(page[0].labels, None);
         // This life's labels: an update, and nothing more to ask.
         let own = Note {

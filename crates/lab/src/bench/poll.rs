@@ -43,9 +43,7 @@ pub async fn all_running(clients: &[ApiClient], d: &DeploymentInfo, timeout: Dur
                 .and_then(|s: &StatusReport| s.module(&d.module))
                 .filter(|m| m.runs(&d.number))
                 .and_then(|m| m.running_since_ms);
-            if seen[i].is_none() {
-                seen[i] = since;
-            }
+            seen[i] = seen[i].or(since);
         }
         let mut since: Vec<u64> = seen.iter().flatten().copied().collect();
         if since.len() == clients.len() {
