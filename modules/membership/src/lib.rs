@@ -26,10 +26,12 @@
 //!   agent spends (each is an HTTP request of its own). More watchers make a removal
 //!   survive a watcher that fails at the same time. A node that hears itself suspected raises
 //!   its incarnation and says so, which clears the suspicion everywhere.
-//! - **Joins and repair.** A node alone asks a bootstrap peer for its view, page by
-//!   page in ring order, sending its own note (with its labels) with the request;
-//!   the peer spreads that note as a rumor; a page lost on the way is asked for again
-//!   at the next tick. A beat whose digest differs from this node's view twice in a
+//! - **Joins and repair.** A node alone asks `fanout` bootstrap peers for its view,
+//!   sending its own note (with its labels) with the request; each peer spreads that
+//!   note as a rumor and answers a first page, and the last asked pages on through
+//!   the ring (one transfer at a time); a page lost on the way is asked for again
+//!   at the next tick. One and three ticks after its first members it diffs its
+//!   view with a bootstrap peer's (below): joiners that started with it come then. A beat whose digest differs from this node's view twice in a
 //!   row starts a *diff* with its sender (at most one per `sync_interval_ms`): the
 //!   same exchange, but the asker sends its digests of equal arcs of the ring (about
 //!   32 members each, up to 256 arcs) and the pages hold only the arcs that differ,
@@ -64,7 +66,7 @@ pub mod wire;
 use hearsay_guest::json::push_quoted;
 use hearsay_guest::{export_module_v2, Host, Level, Module};
 use heartbeat::labels::{self, Labels};
-use heartbeat::table::Change;
+use heartbeat::table::{Change, Heartbeat};
 use params::Params;
 use rumors::Rumors;
 use std::collections::BTreeMap;
@@ -83,7 +85,7 @@ const FLOODS_PER_TICK: u64 = 4;
 const PAGE_TRIES: u32 = 3;
 /// Consecutive beats with another digest before a sync starts.
 const MISMATCHED_BEATS: u32 = 2;
-/// Ticks after a node stops being alone at which it syncs again with a bootstrap peer:
+/// Ticks after a node stops being alone at which it diffs its view with a bootstrap peer:
 /// when a whole cluster starts at once, the first pages a node gets hold only the
 /// nodes its bootstrap peer had heard of by then.
 const CATCH_UP_TICKS: [u64; 2] = [1, 3];
@@ -252,12 +254,16 @@ impl Module for Membership {
                 Some(peer) => Some(peer),
                 None => self.view.random_member(host.random_u64()).map(String::from),
             };
+            // A diff: by now most arcs hold what the peer holds, and only the rest
+            // comes (a whole cluster starting at once sent every node ~5 whole views).
             if let Some(peer) = peer {
-                self.ask(&peer, String::new(), false, host);
+                self.ask(&peer, String::new(), true, host);
             }
         }
         if self.view.member_count() == 0 {
             // Alone (just started, or cut off): ask bootstrap peers for their view.
+            // Each learns of this node first-hand; the pages go on with the last
+            // asked alone (see `Message::Page`).
             for peer in
                 hearsay_guest::random::sample(&self.bootstrap_peers(host), self.params.fanout as usize, host)
             {
@@ -269,8 +275,10 @@ impl Module for Membership {
                 .into_iter()
                 .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
                 .collect();
+            // A diff: if the peer lives on the other side of a healed partition, what
+            // differs comes; if it merely missed being counted, little does.
             if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
-                self.ask(&peer, String::new(), false, host);
+                self.ask(&peer, String::new(), true, host);
             }
         }
         // Rumors go to `fanout` random members every round they live, not only when
@@ -304,6 +312,7 @@ impl Module for Membership {
                 rumors,
             } => {
                 self.heard_size = self.heard_size.max(members);
+                self.tell_if_removed(from, incarnation, host);
                 if let Some(watch) = self.watching.get_mut(from) {
                     *watch = (now, true);
                 }
@@ -346,10 +355,12 @@ impl Module for Membership {
             }
             Message::Rumors(notes) => news = self.hear(&notes, now, &mut changes),
             Message::Sync { cursor, asker } => {
+                self.tell_if_removed(from, asker.incarnation, host);
                 news = self.first_hand(asker, now, &mut changes);
                 self.answer(from, &cursor, None, host);
             }
             Message::Diff { cursor, arcs, asker } => {
+                self.tell_if_removed(from, asker.incarnation, host);
                 news = self.first_hand(asker, now, &mut changes);
                 self.answer(from, &cursor, Some(&arcs), host);
             }
@@ -358,9 +369,9 @@ impl Module for Membership {
                     Some(asked) if asked.peer == from => {
                         let diff = asked.diff;
                         self.waiting = None;
-                        diff
+                        Some(diff)
                     }
-                    _ => false,
+                    _ => None,
                 };
                 for note in &notes {
                     if self.view.merge(note, now, &mut changes) == Merged::Refuted {
@@ -368,7 +379,10 @@ impl Module for Membership {
                         news = true;
                     }
                 }
-                if !next.is_empty() && !self.left {
+                // One transfer at a time: the next page is asked of the peer waited
+                // for, and a page from anyone else (a node alone asks several) ends
+                // there, its members merged.
+                if let (false, Some(diff), false) = (next.is_empty(), diff, self.left) {
                     self.ask(from, next, diff, host);
                 }
             }
@@ -569,6 +583,30 @@ impl Membership {
     fn who(&mut self, peer: &str, now: u64, host: &mut dyn Host) {
         self.asked.insert(peer.to_string(), now);
         host.send(peer, &wire::encode(&Message::Who));
+    }
+
+    /// A node this view holds as failed (or left) at `incarnation` or later spoke: it
+    /// lives, and missed its removal's rumor, or it would have refuted it. It is told
+    /// (SWIM's refutation needs the accused to hear the accusation): otherwise its
+    /// beats, at the incarnation it was removed at, lose to the removal everywhere,
+    /// and it stays out of every view until the removal is forgotten, its bootstrap
+    /// role (if any) drawing every node's rejoin asks meanwhile.
+    fn tell_if_removed(&self, from: &str, incarnation: Heartbeat, host: &mut dyn Host) {
+        let member = match self.view.get(from) {
+            Some(member) => member,
+            None => return,
+        };
+        if member.state.is_member() || member.incarnation < incarnation {
+            return;
+        }
+        let note = Note {
+            addr: from.to_string(),
+            incarnation: member.incarnation,
+            state: member.state,
+            by: None,
+            labels: None,
+        };
+        host.send(from, &wire::encode(&Message::Rumors(vec![note])));
     }
 
     /// A sync's or a diff's asker, first-hand news (a join): merged and passed on as

@@ -86,6 +86,29 @@ fn a_crash_is_removed_everywhere_within_seven_rounds_and_the_node_can_come_back(
 }
 
 #[test]
+fn a_node_removed_while_cut_off_is_told_and_back_everywhere_within_a_few_rounds() {
+    // Cut off long enough to be removed, not long enough to remove anyone itself
+    // (`remove_after_ms` is 15 rounds): the removal's rumors are spent while it hears
+    // nothing. Back, its beats are at the incarnation it was removed at, which loses
+    // to the removal: unless someone tells it, it stays out until the removal is
+    // forgotten (`forget_after_ms`, 150 rounds).
+    for seed in 1..=4 {
+        let mut c = cluster(20, seed);
+        until_all_see(&mut c, 20, 30).expect("views converge");
+        c.rounds(10);
+        c.isolated.insert(5);
+        c.rounds(13);
+        let others: Vec<usize> = (0..20).filter(|&i| i != 5).collect();
+        for &i in &others {
+            assert_eq!(count(&mut c, i).0, 19, "seed {}: node {} removed node 5", seed, i);
+        }
+        c.isolated.remove(&5);
+        let back = until_all_see(&mut c, 20, 100).expect("node 5 back everywhere");
+        assert!(back <= 10, "seed {}: {} rounds until node 5 is back", seed, back);
+    }
+}
+
+#[test]
 fn no_false_removal_at_ten_percent_loss_and_crashes_still_go() {
     let mut c = cluster(60, 3);
     until_all_see(&mut c, 60, 40).expect("views converge");
