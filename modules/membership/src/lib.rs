@@ -40,6 +40,11 @@
 //! - **Stalls.** A tick more than twice the usual time after the last means this node
 //!   did not run (an overloaded host): the silence it saw meanwhile is its own, and is
 //!   not counted against the nodes it watches or the suspected (Lifeguard's lesson).
+//! - **Local health.** A node that had to refute a suspicion of itself, or stalled,
+//!   holds the nodes it watches to a longer beat timeout for a while (up to 9×,
+//!   Lifeguard's local health multiplier): when every host runs late, suspicions
+//!   and their refutations would otherwise load it further. `count` reports it as
+//!   `health_penalty` (0 when well).
 //!
 //! A node's load per round is `watchers` beats out and in, plus rumors when something
 //! changes: flat in the cluster's size. It speaks the same queries and events as
@@ -95,6 +100,15 @@ const WHO_PER_TICK: usize = 8;
 const IAM_PER_TICK: u64 = 16;
 /// A tick this many usual rounds after the last means this node stalled.
 const STALL_ROUNDS: u64 = 2;
+/// Most a node's own ill health stretches the beat timeout it holds its watched to:
+/// up to `beat_timeout_ms × (1 + this)` (Lifeguard's local health multiplier).
+const MAX_PENALTY: u64 = 8;
+/// The penalty falls by one after this many `remove_after_ms` without a refutation or
+/// a stall (12 s at the defaults): slower than the load that raised it comes back.
+/// Falling each `remove_after_ms` it was back to 0 before the next stall and cut
+/// the removals of a cluster whose hosts all run late by 5× only; at this pace they
+/// stop (the `cluster` test of that name).
+const PENALTY_FALLS_AFTER: u64 = 4;
 
 /// Members per arc a diff aims at: a differing arc costs a page about this long.
 const MEMBERS_PER_ARC: usize = 32;
@@ -149,6 +163,18 @@ pub struct Membership {
     last_tick_ms: u64,
     /// The usual time between its ticks, as measured (0: not yet).
     round_ms: u64,
+    /// Lifeguard's local health: how unwell this node has lately shown itself to be
+    /// (0 to [`MAX_PENALTY`]). Each time it had to refute a suspicion or removal of
+    /// itself, or stalled, it rises by one; each [`PENALTY_FALLS_AFTER`] ×
+    /// `remove_after_ms` without either it falls by one. A node that others find slow
+    /// is slow to judge others in turn: on an overloaded host every node is late,
+    /// and beats late for that reason should not start suspicions whose rumors and
+    /// refutations load it further.
+    penalty: u64,
+    /// When `penalty` last rose or fell.
+    penalty_since_ms: u64,
+    /// Its own incarnation at its last tick: a rise since is a refutation.
+    own_at_tick: Heartbeat,
 }
 
 export_module_v2!(Membership);
@@ -197,6 +223,9 @@ impl Module for Membership {
             iam_budget: IAM_PER_TICK,
             last_tick_ms: 0,
             round_ms: 0,
+            penalty: 0,
+            penalty_since_ms: 0,
+            own_at_tick: Heartbeat::default(),
         })
     }
 
@@ -205,7 +234,8 @@ impl Module for Membership {
             return;
         }
         self.now_ms = now_ms;
-        self.forgive_own_stall(now_ms);
+        let stalled = self.forgive_own_stall(now_ms);
+        self.judge_own_health(now_ms, stalled);
         self.flood_budget = self.params.fanout * FLOODS_PER_TICK;
         self.iam_budget = IAM_PER_TICK;
         let mut changes = Vec::new();
@@ -398,6 +428,7 @@ impl Module for Membership {
         crate::state::query(
             &self.view,
             self.removals,
+            self.penalty,
             self.left,
             args.trim().trim_matches('"'),
             now,
@@ -457,10 +488,12 @@ impl Membership {
     /// counted against them, nor against the suspected, whose refutations may be
     /// waiting too (Lifeguard's lesson: a slow node's failure detector is the one that
     /// misfires). Its own watchers may still suspect it, rightly; it refutes.
-    fn forgive_own_stall(&mut self, now: u64) {
+    fn forgive_own_stall(&mut self, now: u64) -> bool {
         let gap = now.saturating_sub(self.last_tick_ms);
+        let mut stalled_now = false;
         if self.last_tick_ms > 0 && gap > 0 {
             if self.round_ms > 0 && gap > STALL_ROUNDS * self.round_ms {
+                stalled_now = true;
                 let stalled = gap - self.round_ms;
                 for (last, _) in self.watching.values_mut() {
                     *last = last.saturating_add(stalled).min(now);
@@ -476,6 +509,25 @@ impl Membership {
             }
         }
         self.last_tick_ms = now;
+        stalled_now
+    }
+
+    /// Updates `penalty`: up by one if this node refuted something said of it since
+    /// its last tick or stalled, down by one per quiet [`PENALTY_FALLS_AFTER`] ×
+    /// `remove_after_ms`.
+    fn judge_own_health(&mut self, now: u64, stalled: bool) {
+        let own = self.view.own();
+        let refuted = own > self.own_at_tick && self.own_at_tick != Heartbeat::default();
+        self.own_at_tick = own;
+        if refuted || stalled {
+            self.penalty = (self.penalty + 1).min(MAX_PENALTY);
+            self.penalty_since_ms = now;
+        } else if self.penalty > 0
+            && now.saturating_sub(self.penalty_since_ms) >= self.params.remove_after_ms * PENALTY_FALLS_AFTER
+        {
+            self.penalty -= 1;
+            self.penalty_since_ms = now;
+        }
     }
 
     /// Starts watching the members before this node on the ring, stops watching the
@@ -492,7 +544,8 @@ impl Membership {
         // A node that has not beaten to this one since the watch began may not count
         // it as a watcher yet (their views differ while nodes join): its silence
         // counts only after `remove_after_ms`, by when views have met.
-        let (beaten, never) = (self.params.beat_timeout_ms, self.params.remove_after_ms);
+        let beaten = self.params.beat_timeout_ms * (1 + self.penalty);
+        let never = self.params.remove_after_ms.max(beaten);
         let silent: Vec<String> = self
             .watching
             .iter()

@@ -124,7 +124,7 @@ fn decode(state: &[u8]) -> Option<Decoded> {
 /// debugging) list only announced members: those whose labels are known. `count` and
 /// `member ADDR` cost little at any size; the lists grow with the cluster (a `members`
 /// listing stops fitting one answer, 8 MiB, at about 50,000 members).
-pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> String {
+pub fn query(view: &View, removals: u64, penalty: u64, left: bool, arg: &str, now: u64) -> String {
     let mut out = String::from("{\"self\":");
     push_quoted(&mut out, view.self_addr());
     if let Some(addr) = arg.strip_prefix("member ") {
@@ -162,8 +162,8 @@ pub fn query(view: &View, removals: u64, left: bool, arg: &str, now: u64) -> Str
                 }
             }
             out.push_str(&format!(
-                ",\"live\":{},\"suspected\":{},\"removed\":{}}}",
-                live, suspected, removals
+                ",\"live\":{},\"suspected\":{},\"removed\":{},\"health_penalty\":{}}}",
+                live, suspected, removals, penalty
             ));
         }
         "table" => {

@@ -108,6 +108,59 @@ fn a_node_removed_while_cut_off_is_told_and_back_everywhere_within_a_few_rounds(
     }
 }
 
+/// Runs `rounds` rounds in which every running node, each round, stalls with
+/// probability 1 in `one_in` for 3 to 6 rounds (an overloaded host runs its agents
+/// late, all of them); returns the removals meanwhile.
+fn rounds_of_rolling_stalls(c: &mut Cluster, rounds: usize, one_in: u64, rng: &mut u64) -> u64 {
+    let n = c.nodes.len();
+    let mut until = vec![0usize; n];
+    let before = removals(c);
+    for round in 0..rounds {
+        for (i, end) in until.iter_mut().enumerate() {
+            if c.stalled.contains(&i) {
+                if round >= *end {
+                    c.resume(i);
+                }
+            } else if hearsay_guest::testing::splitmix(rng) % one_in == 0 {
+                *end = round + 3 + (hearsay_guest::testing::splitmix(rng) % 4) as usize;
+                c.stalled.insert(i);
+            }
+        }
+        c.round();
+    }
+    for i in 0..n {
+        if c.stalled.contains(&i) {
+            c.resume(i);
+        }
+    }
+    removals(c) - before
+}
+
+#[test]
+fn when_every_host_runs_late_suspicions_die_down_instead_of_feeding_themselves() {
+    // Lifeguard's local health: a node that had to refute a suspicion of itself, or
+    // stalled, holds the nodes it watches to a longer timeout for a while. Stalls of
+    // up to 6 rounds pass the 4.5-round beat timeout: at first the watchers of a
+    // stalled node suspect it (and, both doing so, remove it until it refutes); once
+    // the nodes have felt the load themselves they wait it out.
+    let mut rng = 7;
+    let mut c = cluster(40, 5);
+    until_all_see(&mut c, 40, 30).expect("views converge");
+    c.rounds(20);
+    let early = rounds_of_rolling_stalls(&mut c, 100, 40, &mut rng);
+    let late = rounds_of_rolling_stalls(&mut c, 400, 40, &mut rng);
+    eprintln!(
+        "removals while every host runs late: {} in the first 100 rounds, {} in the next 400",
+        early, late
+    );
+    assert!(
+        late * 2 <= early,
+        "{} removals in 400 rounds after {} in the first 100",
+        late,
+        early
+    );
+}
+
 #[test]
 fn no_false_removal_at_ten_percent_loss_and_crashes_still_go() {
     let mut c = cluster(60, 3);

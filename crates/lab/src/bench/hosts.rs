@@ -75,6 +75,10 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
             "beat_timeout_ms": plan.interval_ms * 9 / 2,
             "remove_after_ms": plan.interval_ms * 15,
             "sync_interval_ms": plan.interval_ms * 5,
+            // An update that takes minutes to reach a thousand loaded agents leaves
+            // the swapped unable to hear the rest meanwhile (gossip passes within one
+            // deployment): 50 rounds of grace, as the default's 10 s at 200 ms.
+            "swap_grace_ms": plan.interval_ms * 50,
         })
     });
 
