@@ -20,10 +20,14 @@ fn membership() -> ModuleName {
 }
 
 fn sim(nodes: usize, seed: u64, loss: f64) -> Sim {
+    sim_with_rendezvous(nodes, seed, loss, 3)
+}
+
+fn sim_with_rendezvous(nodes: usize, seed: u64, loss: f64, rendezvous: usize) -> Sim {
     Sim::new(SimConfig {
         nodes,
         seed,
-        rendezvous: 3,
+        rendezvous,
         network: NetworkModel {
             loss,
             ..NetworkModel::default()
@@ -69,6 +73,18 @@ fn a_thousand_nodes_join_through_three_bootstrap_peers() {
     eprintln!("1,000 nodes: full view everywhere after {rounds} rounds");
     assert!(rounds <= 9, "{rounds} rounds");
     assert_eq!(sim.stats().regressions, 0);
+}
+
+#[test]
+fn a_thousand_nodes_join_through_a_hundred_bootstrap_peers() {
+    // As the lab's clusters start (one rendezvous node in ten): each bootstrap peer
+    // hears only the few joiners that asked it by the first catch-up, so views fill
+    // from diffs with random members too. Through bootstrap peers alone it took more
+    // than 30 rounds.
+    let mut sim = sim_with_rendezvous(NODES, 1, 0.0, 100);
+    let rounds = rounds_until_all_see(&mut sim, NODES as u64, 100).expect("everyone must see everyone");
+    eprintln!("1,000 nodes, 100 bootstrap peers: full view everywhere after {rounds} rounds");
+    assert!(rounds <= 12, "{rounds} rounds");
 }
 
 /// Crashes `victim` in a formed cluster; returns the rounds until no other node lists

@@ -105,7 +105,7 @@ pub async fn rows(plan: &Plan) -> Result<Vec<Row>> {
 
     // Everyone alive: any removal is a false one.
     let watch = Duration::from_secs(plan.hosts_watch_s);
-    let q = quiet(&clients, watch, pause(n) * 10).await;
+    let q = quiet(&clients, watch, pause(n).max(Duration::from_secs(1))).await;
     let (false_removals, max_suspected) = (q.false_removals, q.max_suspected);
     esay!(
         "  {false_removals} false removals in {} s; at most {max_suspected} suspicions at once",

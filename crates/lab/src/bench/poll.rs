@@ -13,11 +13,16 @@ use crate::watch;
 /// where they have them, so this bounds only the membership rows' resolution.
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// The pause between two polls of `n` agents: `POLL`, and 1 ms per agent beyond 100,
-/// so the bench asks at most about 1,000 questions a second: polling a thousand
-/// agents ten times a second takes more CPU than they do, and they fall behind.
+/// The pause between two polls of `n` agents: `POLL` up to 158 agents, then n²/250
+/// ms (1 s at 500 agents, 4 s at 1,000), so the bench asks fewer questions a second
+/// the larger the cluster (250 a second at 1,000). Each question is an HTTP request
+/// and a module query that walks the view: a thousand agents on two cores polled a
+/// thousand times a second spent more CPU on the bench than on membership (load
+/// average 500–900 in namespaces; the same cluster on loopback, not polled, idled at
+/// 16 % of the machine with every view full).
 pub fn pause(n: usize) -> Duration {
-    POLL.max(Duration::from_millis(n as u64))
+    let n = n as u64;
+    POLL.max(Duration::from_millis(n * n / 250))
 }
 
 /// When nodes started running a deployment: seconds from its number's time.
