@@ -32,12 +32,13 @@
 //!   the ring (one transfer at a time); a page lost on the way is asked for again
 //!   at the next tick. One and three ticks after its first members it diffs its
 //!   view with a bootstrap peer's, and four times in its first eight ticks with a
-//!   random member's (below): joiners that started with it come then. A beat whose digest differs from this node's view twice in a
-//!   row starts a *diff* with its sender (at most one per `sync_interval_ms`): the
-//!   same exchange, but the asker sends its digests of equal arcs of the ring (about
-//!   32 members each, up to 256 arcs) and the pages hold only the arcs that differ,
-//!   so views that drift apart meet again for the price of what differs, without any
-//!   periodic full-state traffic.
+//!   random member's (below): joiners that started with it come then. A beat whose
+//!   digest differs from this node's view twice in a row starts a *diff* with its
+//!   sender (at most one per `sync_interval_ms`): the same exchange, but the asker
+//!   sends its digests of equal arcs of the ring (about 32 members each, up to 256
+//!   arcs) and the pages hold only the arcs that differ, so views that drift apart
+//!   meet again for the price of what differs, without any periodic full-state
+//!   traffic.
 //! - **Stalls.** A tick more than twice the usual time after the last means this node
 //!   did not run (an overloaded host): the silence it saw meanwhile is its own, and is
 //!   not counted against the nodes it watches or the suspected (Lifeguard's lesson).

@@ -39,6 +39,14 @@ fn until_all_see(c: &mut Cluster, live: u64, max: usize) -> Option<usize> {
     })
 }
 
+/// `n` nodes whose views have converged, then 10 quiet rounds.
+fn formed(n: usize, seed: u64) -> Cluster {
+    let mut c = cluster(n, seed);
+    until_all_see(&mut c, n as u64, 30).expect("views converge");
+    c.rounds(10);
+    c
+}
+
 fn removals(c: &mut Cluster) -> u64 {
     running(c).into_iter().map(|i| count(c, i).2).sum()
 }
@@ -71,9 +79,7 @@ fn views_form_from_a_cold_start_at_ten_percent_loss() {
 
 #[test]
 fn a_crash_is_removed_everywhere_within_seven_rounds_and_the_node_can_come_back() {
-    let mut c = cluster(40, 2);
-    until_all_see(&mut c, 40, 30).expect("views converge");
-    c.rounds(10);
+    let mut c = formed(40, 2);
     c.crash(17);
     // 900 ms without a beat is 5 rounds; the quorum's suspicions spread at once.
     let rounds = until_all_see(&mut c, 39, 40).expect("removed everywhere");
@@ -93,9 +99,7 @@ fn a_node_removed_while_cut_off_is_told_and_back_everywhere_within_a_few_rounds(
     // to the removal: unless someone tells it, it stays out until the removal is
     // forgotten (`forget_after_ms`, 150 rounds).
     for seed in 1..=4 {
-        let mut c = cluster(20, seed);
-        until_all_see(&mut c, 20, 30).expect("views converge");
-        c.rounds(10);
+        let mut c = formed(20, seed);
         c.isolated.insert(5);
         c.rounds(13);
         let others: Vec<usize> = (0..20).filter(|&i| i != 5).collect();
@@ -397,9 +401,7 @@ fn a_node_stalled_by_its_host_does_not_blame_the_nodes_it_watches() {
     // detector is what misfires). Its own watchers may well suspect it, rightly: it
     // did not beat; it refutes once it runs.
     for seed in 1..=4 {
-        let mut c = cluster(12, seed);
-        until_all_see(&mut c, 12, 30).expect("views converge");
-        c.rounds(10);
+        let mut c = formed(12, seed);
         for i in 0..12 {
             c.events(i);
         }
