@@ -67,7 +67,8 @@ struct ModuleReport {
     /// Every numeric field of the answers, over the nodes.
     fields: std::collections::BTreeMap<String, Spread>,
     /// For a membership-like module: the first round at which every node's `live`
-    /// counted every node (looked for until the `--measure-after` window starts).
+    /// counted every node — with partial views, at which every node's neighbours were
+    /// the true ring's (looked for until the `--measure-after` window starts).
     views_converged_after_rounds: Option<u64>,
 }
 
@@ -184,7 +185,14 @@ pub fn run(args: RunArgs) -> Result<()> {
                 continue;
             }
             let all = answers(&mut sim, &spec.name, "count");
-            if all.len() == nodes && all.iter().all(|a| a["live"].as_u64() == Some(nodes as u64)) {
+            // Partial views: every node's neighbours the true ring's; full views:
+            // every node counting every node.
+            let whole = all.len() == nodes
+                && match hearsay_sim::ring::placed(&all) {
+                    Some(placed) => placed == nodes,
+                    None => all.iter().all(|a| a["live"].as_u64() == Some(nodes as u64)),
+                };
+            if whole {
                 converged[k] = Some(round);
             }
         }
@@ -206,7 +214,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         let mut fields = std::collections::BTreeMap::new();
         if let Some(first) = all.first().and_then(|a| a.as_object()) {
             for (key, value) in first {
-                if value.is_number() {
+                // A node's place on the ring is no figure to spread.
+                if value.is_number() && key != "ring_key" {
                     let values = all.iter().filter_map(|a| a[key].as_f64()).collect();
                     fields.insert(key.clone(), spread(values));
                 }

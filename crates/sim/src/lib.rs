@@ -17,6 +17,7 @@
 //!   builds of the module library; [`standin`]: the stand-in module.
 //! - [`network`]: latency, loss, duplication, partitions; [`queue`]: events ordered by
 //!   (time, sequence); [`addr`]: node index ↔ simulated address.
+//! - [`ring`]: whether a membership module's partial views hold the true ring.
 //! - [`scenario`]: scripts of steps (deploy, crash, restart, partition, heal, expect),
 //!   in code or TOML files, and their measures; [`s3`]: the S3 story; [`pubsub`]:
 //!   publish/subscribe with the broadcast module at scale, the papers' figures.
@@ -35,6 +36,7 @@ pub mod network;
 pub mod node;
 pub mod pubsub;
 pub mod queue;
+pub mod ring;
 pub mod s3;
 pub mod scenario;
 pub mod standin;

@@ -48,6 +48,19 @@
 //!   and their refutations would otherwise load it further. `count` reports it as
 //!   `health_penalty` (0 when well).
 //!
+//! - **Partial views** (`ring_neighbours` k > 0, for clusters too large for every
+//!   node to hold every member: 100,000 simulated nodes). A node keeps its k nearest
+//!   members on each side of the ring and two fingers per power-of-two distance,
+//!   a few dozen members whatever the size (see [`partial`]). It finds its place by
+//!   asking members `near` its own point of the ring — a bootstrap peer when alone,
+//!   then its neighbours (each told this node's members nearest it: T-Man's
+//!   exchange), and, now and then, a random member, following each answer to the
+//!   member nearest before the point (Chord's lookup); a member or two new among its
+//!   neighbours are told to the others at once; a watched node silent for half the
+//!   beat timeout is asked `near` before it is suspected (views differ while a large
+//!   cluster forms; its answer is a sign of life). Joins are not spread as rumors,
+//!   suspicions and removals still are; queries and events cover the members kept.
+//!
 //! A node's load per round is `watchers` beats out and in, plus rumors when something
 //! changes: flat in the cluster's size. It speaks the same queries and events as
 //! `heartbeat` (see that crate), and a hot swap from `heartbeat` takes over its
@@ -58,13 +71,15 @@
 //!
 //! - [`params`]: tuning. [`view`]: members, merge rules, the ring. [`rumors`]: what
 //!   waits to be passed on. [`wire`]: the messages. [`state`]: hot swap state and
-//!   queries. [`intern`]: the addresses and labels views share.
+//!   queries. [`intern`]: the addresses and labels views share. [`partial`]: what a
+//!   partial view keeps.
 //! - this file: the [`Membership`] module — beats, suspicions, floods, syncs, queries.
 
 #![warn(missing_docs)]
 
 pub mod intern;
 pub mod params;
+pub mod partial;
 pub mod rumors;
 pub mod state;
 pub mod view;
@@ -121,6 +136,32 @@ const PENALTY_FALLS_AFTER: u64 = 4;
 /// Members per arc a diff aims at: a differing arc costs a page about this long.
 const MEMBERS_PER_ARC: usize = 32;
 
+/// Partial views: ticks without a change among a node's ring neighbours after which
+/// it asks near itself only each [`STABILISE_EVERY`] ticks instead of every tick.
+const FORMING_TICKS: u64 = 4;
+/// Partial views, settled: one tick in this many, a node asks its successor or its
+/// predecessor near itself (Chord's stabilisation; changes among its neighbours are
+/// told at once, so this is the backstop).
+const STABILISE_EVERY: u64 = 8;
+/// Partial views, settled: one tick in this many, a node looks one finger up (Chord's
+/// `fix_fingers`).
+const FINGER_EVERY: u64 = 32;
+/// Partial views, forming: one tick in this many, a node looks one finger up (the
+/// exchanges with its neighbours fill most bands on the way).
+const FINGER_EVERY_FORMING: u64 = 4;
+/// Partial views, settled: one tick in this many, a node looks its own place up from
+/// a random member.
+const ROUTE_EVERY: u64 = 64;
+/// Partial views: `near` asks answered later than this many ticks are not followed.
+const NEAR_TICKS: u64 = 2;
+/// Partial views: most new neighbours a node tells its others about at once.
+const TELL_AT_MOST: usize = 2;
+/// Partial views: most `near` asks waiting at once.
+const NEAR_WAITING_MAX: usize = 32;
+/// Partial views: most members dropped while their rumor was still passed on that
+/// are remembered, so the rumor heard again is not news again.
+const DROPPED_MAX: usize = 1024;
+
 /// A page asked for.
 #[derive(Debug, Clone)]
 struct Asked {
@@ -130,6 +171,18 @@ struct Asked {
     tries: u32,
     /// Only the arcs that differ (a diff), or the whole view (a sync).
     diff: bool,
+}
+
+/// A `near` asked (partial views), waiting for its answer.
+#[derive(Debug, Clone)]
+struct NearAsked {
+    peer: String,
+    point: u64,
+    /// The tick it was asked at.
+    tick: u64,
+    /// A lookup routed from afar: it goes on while each answer names a member nearer
+    /// the point than the answerer, even if not nearer than what this view holds.
+    route: bool,
 }
 
 /// The membership module.
@@ -183,6 +236,23 @@ pub struct Membership {
     penalty_since_ms: u64,
     /// Its own incarnation at its last tick: a rise since is a refutation.
     own_at_tick: Heartbeat,
+    /// Ticks so far.
+    ticks: u64,
+    /// Partial views: `near` asks waiting for their answer.
+    near_waiting: Vec<NearAsked>,
+    /// Partial views: ticks since the ring neighbours last changed.
+    settled: u64,
+    /// Partial views: the ring neighbours at the last tick, successors then
+    /// predecessors.
+    neighbours: Vec<String>,
+    /// Partial views: members dropped while a rumor about them still waited → the
+    /// incarnation dropped and when: that rumor, heard again, is not news (it would
+    /// otherwise go round for ever between nodes that each drop it).
+    dropped: BTreeMap<String, (Heartbeat, u64)>,
+    /// Partial views: silent watched nodes asked near this node → when.
+    probed: BTreeMap<String, u64>,
+    /// Partial views: how many entries the view held after the last trim.
+    trimmed_at: usize,
 }
 
 export_module_v2!(Membership);
@@ -234,6 +304,13 @@ impl Module for Membership {
             penalty: 0,
             penalty_since_ms: 0,
             own_at_tick: Heartbeat::default(),
+            ticks: 0,
+            near_waiting: Vec::new(),
+            settled: 0,
+            neighbours: Vec::new(),
+            dropped: BTreeMap::new(),
+            trimmed_at: 0,
+            probed: BTreeMap::new(),
         })
     }
 
@@ -242,6 +319,7 @@ impl Module for Membership {
             return;
         }
         self.now_ms = now_ms;
+        self.ticks += 1;
         let stalled = self.forgive_own_stall(now_ms);
         self.judge_own_health(now_ms, stalled);
         self.flood_budget = self.params.fanout * FLOODS_PER_TICK;
@@ -259,6 +337,9 @@ impl Module for Membership {
             self.rumors.push(note);
         }
         self.watch(now_ms, &mut changes);
+        if self.params.partial() {
+            self.probe_silent(now_ms, host);
+        }
         self.emit(&changes, host);
         self.ask_labels(now_ms, host);
         if let Some(asked) = self.waiting.take() {
@@ -274,7 +355,7 @@ impl Module for Membership {
             let beat = Message::Beat {
                 incarnation: self.view.own(),
                 digest: self.view.digest(),
-                members: self.view.member_count() as u64 + 1,
+                members: self.size(),
                 rumors: self.take_rumors(1),
             };
             host.send(&watcher, &wire::encode(&beat));
@@ -285,51 +366,18 @@ impl Module for Membership {
             0 => 0,
             _ => self.ticks_joined + 1,
         };
-        if MEMBER_CATCH_UP_TICKS.contains(&self.ticks_joined) {
-            if let Some(peer) = self.view.random_member(host.random_u64()).map(String::from) {
-                self.ask(&peer, String::new(), true, host);
-            }
-        }
-        if CATCH_UP_TICKS.contains(&self.ticks_joined) {
-            // A bootstrap peer: every node that starts asks one, so in a cluster that
-            // starts at once they know everyone first.
-            let peer = match hearsay_guest::random::sample(&self.bootstrap_peers(host), 1, host).pop() {
-                Some(peer) => Some(peer),
-                None => self.view.random_member(host.random_u64()).map(String::from),
-            };
-            // A diff: by now most arcs hold what the peer holds, and only the rest
-            // comes (a whole cluster starting at once sent every node ~5 whole views).
-            if let Some(peer) = peer {
-                self.ask(&peer, String::new(), true, host);
-            }
-        }
-        if self.view.member_count() == 0 {
-            // Alone (just started, or cut off): ask bootstrap peers for their view.
-            // Each learns of this node first-hand; the pages go on with the last
-            // asked alone (see `Message::Page`).
-            for peer in
-                hearsay_guest::random::sample(&self.bootstrap_peers(host), self.params.fanout as usize, host)
-            {
-                self.ask(&peer, String::new(), false, host);
-            }
-        } else if host.random_u64() % REJOIN_ONE_IN == 0 {
-            let absent: Vec<String> = self
-                .bootstrap_peers(host)
-                .into_iter()
-                .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
-                .collect();
-            // A diff: if the peer lives on the other side of a healed partition, what
-            // differs comes; if it merely missed being counted, little does.
-            if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
-                self.ask(&peer, String::new(), true, host);
-            }
+        if self.params.partial() {
+            self.find_place(now_ms, host);
+        } else {
+            self.catch_up(host);
         }
         // Rumors go to `fanout` random members every round they live, not only when
         // first heard: the beats carry them along the ring alone.
         self.pass_on(host);
-        let size = (self.view.member_count() as u64 + 1).max(self.heard_size);
+        let size = self.size().max(self.heard_size);
         self.heard_size = 0;
         self.rumors.age(self.params.transmissions(size as usize));
+        self.trim(now_ms);
     }
 
     fn receive(&mut self, from: &str, payload: &[u8], host: &mut dyn Host) {
@@ -346,98 +394,17 @@ impl Module for Membership {
         let now = host.now_ms();
         self.now_ms = self.now_ms.max(now);
         let mut changes = Vec::new();
-        let mut news = false;
-        match message {
-            Message::Beat {
-                incarnation,
-                digest,
-                members,
-                rumors,
-            } => {
-                self.heard_size = self.heard_size.max(members);
-                self.tell_if_removed(from, incarnation, host);
-                if let Some(watch) = self.watching.get_mut(from) {
-                    *watch = (now, true);
-                }
-                // The beat says its sender lives at this incarnation: a refutation
-                // reaches its watchers this way too.
-                let known = self.view.get(from).map_or(false, |m| m.state.is_member());
-                let alive = Note {
-                    addr: from.to_string(),
-                    incarnation,
-                    state: State::Alive,
-                    by: None,
-                    labels: None,
-                };
-                if self.view.merge(&alive, now, &mut changes) == Merged::News && known {
-                    self.rumors.push(alive);
-                    news = true;
-                }
-                news |= self.hear(&rumors, now, &mut changes);
-                self.compare(from, digest, now, host);
-                if self.view.unlabeled().contains(from) && !self.asked.contains_key(from) {
-                    self.who(from, now, host);
-                }
-            }
-            Message::Who => {
-                if !self.left && self.iam_budget > 0 {
-                    self.iam_budget -= 1;
-                    host.send(from, &wire::encode(&Message::Iam(self.view.own_note())));
-                }
-            }
-            // First-hand, so only about its sender (never this node): anything else is
-            // forged.
-            Message::Iam(note) if note.addr == from => {
-                self.view.merge(&note, now, &mut changes);
-            }
-            Message::Iam(_) => {
-                host.log(
-                    Level::Debug,
-                    &format!("ignored an iam from {} about another node", from),
-                );
-            }
-            Message::Rumors(notes) => news = self.hear(&notes, now, &mut changes),
-            Message::Sync { cursor, asker } => {
-                self.tell_if_removed(from, asker.incarnation, host);
-                news = self.first_hand(asker, now, &mut changes);
-                self.answer(from, &cursor, None, host);
-            }
-            Message::Diff { cursor, arcs, asker } => {
-                self.tell_if_removed(from, asker.incarnation, host);
-                news = self.first_hand(asker, now, &mut changes);
-                self.answer(from, &cursor, Some(&arcs), host);
-            }
-            Message::Page { next, notes } => {
-                let diff = match &self.waiting {
-                    Some(asked) if asked.peer == from => {
-                        let diff = asked.diff;
-                        self.waiting = None;
-                        Some(diff)
-                    }
-                    _ => None,
-                };
-                for note in &notes {
-                    if self.view.merge(note, now, &mut changes) == Merged::Refuted {
-                        self.rumors.push(self.view.own_note());
-                        news = true;
-                    }
-                }
-                // One transfer at a time: the next page is asked of the peer waited
-                // for, and a page from anyone else (a node alone asks several) ends
-                // there, its members merged.
-                if let (false, Some(diff), false) = (next.is_empty(), diff, self.left) {
-                    self.ask(from, next, diff, host);
-                }
-            }
-        }
+        let news = self.handle(from, message, now, &mut changes, host);
         self.emit(&changes, host);
         if news && !self.left {
             self.pass_on(host);
         }
+        self.trim(now);
     }
 
     fn query(&mut self, args: &str, host: &mut dyn Host) -> String {
         let now = host.now_ms().max(self.now_ms);
+        let ring = self.params.ring_neighbours as usize;
         crate::state::query(
             &self.view,
             self.removals,
@@ -445,6 +412,7 @@ impl Module for Membership {
             self.left,
             args.trim().trim_matches('"'),
             now,
+            ring,
         )
     }
 
@@ -495,6 +463,163 @@ impl Module for Membership {
 }
 
 impl Membership {
+    /// Full views: a node that just stopped being alone diffs its view with a
+    /// bootstrap peer and random members a few times; a node alone asks bootstrap
+    /// peers; one that counts a bootstrap peer out asks it now and then.
+    fn catch_up(&mut self, host: &mut dyn Host) {
+        if MEMBER_CATCH_UP_TICKS.contains(&self.ticks_joined) {
+            if let Some(peer) = self.view.random_member(host.random_u64()).map(String::from) {
+                self.ask(&peer, String::new(), true, host);
+            }
+        }
+        if CATCH_UP_TICKS.contains(&self.ticks_joined) {
+            // A bootstrap peer: every node that starts asks one, so in a cluster that
+            // starts at once they know everyone first.
+            let peer = match hearsay_guest::random::sample(&self.bootstrap_peers(host), 1, host).pop() {
+                Some(peer) => Some(peer),
+                None => self.view.random_member(host.random_u64()).map(String::from),
+            };
+            // A diff: by now most arcs hold what the peer holds, and only the rest
+            // comes (a whole cluster starting at once sent every node ~5 whole views).
+            if let Some(peer) = peer {
+                self.ask(&peer, String::new(), true, host);
+            }
+        }
+        if self.view.member_count() == 0 {
+            // Alone (just started, or cut off): ask bootstrap peers for their view.
+            // Each learns of this node first-hand; the pages go on with the last
+            // asked alone (see `Message::Page`).
+            for peer in
+                hearsay_guest::random::sample(&self.bootstrap_peers(host), self.params.fanout as usize, host)
+            {
+                self.ask(&peer, String::new(), false, host);
+            }
+        } else if host.random_u64() % REJOIN_ONE_IN == 0 {
+            let absent: Vec<String> = self
+                .bootstrap_peers(host)
+                .into_iter()
+                .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
+                .collect();
+            // A diff: if the peer lives on the other side of a healed partition, what
+            // differs comes; if it merely missed being counted, little does.
+            if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
+                self.ask(&peer, String::new(), true, host);
+            }
+        }
+    }
+
+    /// One message, decoded: its news merged, answered if it asks. Whether it was
+    /// news to pass on.
+    fn handle(
+        &mut self,
+        from: &str,
+        message: Message,
+        now: u64,
+        changes: &mut Vec<Change>,
+        host: &mut dyn Host,
+    ) -> bool {
+        let mut news = false;
+        match message {
+            Message::Beat {
+                incarnation,
+                digest,
+                members,
+                rumors,
+            } => {
+                self.heard_size = self.heard_size.max(members);
+                self.tell_if_removed(from, incarnation, host);
+                if let Some(watch) = self.watching.get_mut(from) {
+                    *watch = (now, true);
+                }
+                // The beat says its sender lives at this incarnation: a refutation
+                // reaches its watchers this way too.
+                let known = self.view.get(from).map_or(false, |m| m.state.is_member());
+                let alive = Note {
+                    addr: from.to_string(),
+                    incarnation,
+                    state: State::Alive,
+                    by: None,
+                    labels: None,
+                };
+                if self.view.merge(&alive, now, changes) == Merged::News && known {
+                    self.rumors.push(alive);
+                    news = true;
+                }
+                news |= self.hear(&rumors, now, changes);
+                if !self.params.partial() {
+                    self.compare(from, digest, now, host);
+                }
+                if self.view.unlabeled().contains(from) && !self.asked.contains_key(from) {
+                    self.who(from, now, host);
+                }
+            }
+            Message::Who => {
+                if !self.left && self.iam_budget > 0 {
+                    self.iam_budget -= 1;
+                    host.send(from, &wire::encode(&Message::Iam(self.view.own_note())));
+                }
+            }
+            // First-hand, so only about its sender (never this node): anything else is
+            // forged.
+            Message::Iam(note) if note.addr == from => {
+                self.view.merge(&note, now, changes);
+            }
+            Message::Iam(_) => {
+                host.log(
+                    Level::Debug,
+                    &format!("ignored an iam from {} about another node", from),
+                );
+            }
+            Message::Rumors(notes) => news = self.hear(&notes, now, changes),
+            Message::Sync { cursor, asker } => {
+                self.tell_if_removed(from, asker.incarnation, host);
+                news = self.first_hand(asker, now, changes);
+                self.answer(from, &cursor, None, host);
+            }
+            Message::Diff { cursor, arcs, asker } => {
+                self.tell_if_removed(from, asker.incarnation, host);
+                news = self.first_hand(asker, now, changes);
+                self.answer(from, &cursor, Some(&arcs), host);
+            }
+            Message::Page { next, notes } => {
+                let diff = match &self.waiting {
+                    Some(asked) if asked.peer == from => {
+                        let diff = asked.diff;
+                        self.waiting = None;
+                        Some(diff)
+                    }
+                    _ => None,
+                };
+                for note in &notes {
+                    if self.view.merge(note, now, changes) == Merged::Refuted {
+                        self.rumors.push(self.view.own_note());
+                        news = true;
+                    }
+                }
+                // One transfer at a time: the next page is asked of the peer waited
+                // for, and a page from anyone else (a node alone asks several) ends
+                // there, its members merged.
+                if let (false, Some(diff), false) = (next.is_empty(), diff, self.left) {
+                    self.ask(from, next, diff, host);
+                }
+            }
+            Message::Near { point, asker, notes } => {
+                self.tell_if_removed(from, asker.incarnation, host);
+                news = self.first_hand(asker, now, changes);
+                news |= self.merge_nearest(&notes, now, changes);
+                if !self.left {
+                    let notes = self
+                        .view
+                        .nearest(point, self.params.ring_neighbours.max(1) as usize, from);
+                    host.send(from, &wire::encode(&Message::Nearest { point, notes }));
+                }
+            }
+            Message::Nearest { point, notes } => {
+                news = self.nearest_heard(from, point, &notes, now, changes, host)
+            }
+        }
+        news
+    }
     /// A tick much later than usual means this node did not run (an overloaded host,
     /// a paused VM), and the beats sent to it meanwhile are still waiting to be read:
     /// the silence of the nodes it watches over that time is its own, so it is not
@@ -592,6 +717,9 @@ impl Membership {
     fn hear(&mut self, notes: &[Note], now: u64, changes: &mut Vec<Change>) -> bool {
         let mut news = false;
         for note in notes {
+            if self.dropped_before(note) {
+                continue;
+            }
             match self.view.merge(note, now, changes) {
                 Merged::News => {
                     self.rumors.push(note.clone());
@@ -678,7 +806,9 @@ impl Membership {
     /// A sync's or a diff's asker, first-hand news (a join): merged and passed on as
     /// a rumor if new. Whether it was.
     fn first_hand(&mut self, asker: Note, now: u64, changes: &mut Vec<Change>) -> bool {
-        if !self.left && self.view.merge(&asker, now, changes) == Merged::News {
+        // With partial views a join is not spread: only the nodes near the joiner
+        // keep it, and they hear of it as it finds its place.
+        if !self.left && self.view.merge(&asker, now, changes) == Merged::News && !self.params.partial() {
             self.rumors.push(asker);
             return true;
         }
@@ -813,5 +943,263 @@ impl Membership {
 
     fn bootstrap_peers(&self, host: &mut dyn Host) -> Vec<String> {
         heartbeat::bootstrap_peers(host, self.view.self_addr())
+    }
+
+    /// How many nodes this one takes the cluster to hold: its view's members, or with
+    /// partial views a guess from its neighbours' spread (see `partial`).
+    fn size(&self) -> u64 {
+        match self.params.ring_neighbours {
+            0 => self.view.member_count() as u64 + 1,
+            k => partial::estimated_size(&self.view, k as usize),
+        }
+    }
+
+    /// Partial views: a rumor about a member this view dropped while the rumor was
+    /// still being passed on, that the member as dropped outranks (an older
+    /// incarnation, or the same one alive): a suspicion overtaken by its refutation
+    /// would otherwise be news again where the refutation came first.
+    fn dropped_before(&self, note: &Note) -> bool {
+        self.view.get(&note.addr).is_none()
+            && self.dropped.get(&note.addr).map_or(false, |(incarnation, _)| {
+                note.incarnation < *incarnation
+                    || (note.incarnation == *incarnation && note.state == State::Alive)
+            })
+    }
+
+    /// Partial views: each tick, a node alone asks bootstrap peers near itself; one
+    /// whose neighbours changed lately (or each [`STABILISE_EVERY`] ticks once they
+    /// settle) asks its successor or predecessor near itself and looks a random
+    /// finger up; now and then it asks a bootstrap peer it does not hold, so
+    /// partitions heal.
+    fn find_place(&mut self, now: u64, host: &mut dyn Host) {
+        let ticks = self.ticks;
+        self.near_waiting
+            .retain(|asked| ticks.saturating_sub(asked.tick) <= NEAR_TICKS);
+        self.dropped
+            .retain(|_, (_, at)| now.saturating_sub(*at) < self.params.forget_after_ms);
+        let k = self.params.ring_neighbours as usize;
+        let me = self.view.self_hash();
+        if self.view.member_count() == 0 {
+            for peer in
+                hearsay_guest::random::sample(&self.bootstrap_peers(host), self.params.fanout as usize, host)
+            {
+                self.near(&peer, me, false, host);
+            }
+            return;
+        }
+        let successors = self.view.watchers(k);
+        let predecessors = self.view.watched(k);
+        let neighbours: Vec<String> = successors.iter().chain(&predecessors).cloned().collect();
+        self.settled = match neighbours == self.neighbours {
+            true => self.settled + 1,
+            false => 0,
+        };
+        self.tell_neighbours(&neighbours, host);
+        self.neighbours = neighbours;
+        let forming = self.settled < FORMING_TICKS;
+        if forming || ticks % STABILISE_EVERY == 0 {
+            // Settled: the successor or the predecessor in turn (Chord's stabilisation);
+            // while forming, any of the neighbours (T-Man's pick among the nearest),
+            // told this node's members nearest them.
+            let (turn, pick) = match forming {
+                true => (ticks, (host.random_u64() % k as u64) as usize),
+                false => (ticks / STABILISE_EVERY, 0),
+            };
+            let neighbour = match turn % 2 {
+                0 => successors.get(pick).or(successors.first()),
+                _ => predecessors.get(pick).or(predecessors.first()),
+            };
+            if let Some(peer) = neighbour.cloned() {
+                self.near(&peer, me, false, host);
+            }
+        }
+        // Forming, finger lookups and lookups of its own place come each
+        // FINGER_EVERY_FORMING ticks, in turn; settled, far less often.
+        let every = |settled: u64| if forming { FINGER_EVERY_FORMING } else { settled };
+        if ticks % every(FINGER_EVERY) == 0 {
+            // A finger among those a cluster of this size has members in.
+            let size = self.size().max(2);
+            let lowest = size.leading_zeros().min(63);
+            let band = lowest + (host.random_u64() % (64 - lowest) as u64) as u32;
+            let point = partial::finger_point(&self.view, band);
+            if let Some(peer) = self.view.member_before(point).map(|(_, a)| a.to_string()) {
+                self.near(&peer, point, false, host);
+            }
+        }
+        // Its own place looked up from a random member, as a joiner does in Chord:
+        // exchanges with neighbours cannot mend two chains of nodes interleaved on
+        // the ring, each taking the other's members for strangers.
+        if ticks % every(ROUTE_EVERY) == FINGER_EVERY_FORMING / 2 {
+            if let Some(peer) = self.view.random_member(host.random_u64()).map(String::from) {
+                self.near(&peer, me, true, host);
+            }
+        }
+        let rejoin_one_in = REJOIN_ONE_IN.max(self.size() / 8);
+        if host.random_u64() % rejoin_one_in == 0 {
+            let absent: Vec<String> = self
+                .bootstrap_peers(host)
+                .into_iter()
+                .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
+                .collect();
+            if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
+                self.near(&peer, me, false, host);
+            }
+        }
+    }
+
+    /// Partial views: a member or two new among this node's ring neighbours (a join,
+    /// or a gap filled) are told at once to all of them: each learns of it from here
+    /// instead of by stabilisation, one neighbour a round (a cluster forming, where
+    /// many change at once, is left to the exchanges).
+    fn tell_neighbours(&mut self, neighbours: &[String], host: &mut dyn Host) {
+        if self.neighbours.is_empty() {
+            return;
+        }
+        let fresh: Vec<Note> = neighbours
+            .iter()
+            .filter(|a| !self.neighbours.contains(a))
+            .filter_map(|a| self.view.note_of(a))
+            .collect();
+        if fresh.is_empty() || fresh.len() > TELL_AT_MOST {
+            return;
+        }
+        let message = wire::encode(&Message::Nearest {
+            point: self.view.self_hash(),
+            notes: fresh.clone(),
+        });
+        for peer in neighbours.iter().filter(|a| !fresh.iter().any(|n| &n.addr == *a)) {
+            host.send(peer, &message);
+        }
+    }
+
+    /// Partial views: asks `peer` for its members nearest ring point `point`.
+    fn near(&mut self, peer: &str, point: u64, route: bool, host: &mut dyn Host) {
+        if self.near_waiting.len() >= NEAR_WAITING_MAX {
+            self.near_waiting.remove(0);
+        }
+        self.near_waiting.push(NearAsked {
+            peer: peer.to_string(),
+            point,
+            tick: self.ticks,
+            route,
+        });
+        let asker = self.view.own_note();
+        let k = self.params.ring_neighbours as usize;
+        // While its neighbours change, a node asking near itself tells the asked its
+        // members nearest them (T-Man's exchange); its own note is in `asker`.
+        let mut notes = Vec::new();
+        if point == self.view.self_hash() && self.settled < FORMING_TICKS {
+            notes = self.view.nearest(view::hash(peer.as_bytes()), k, peer);
+            notes.retain(|n| n.addr != asker.addr);
+        }
+        host.send(peer, &wire::encode(&Message::Near { point, asker, notes }));
+    }
+
+    /// An answer to a `near`: its members merged, and if it was asked for and names
+    /// a member nearer before the point than any this view held, that one is asked
+    /// next (Chord's lookup: each step about halves the distance left). Whether a
+    /// refutation is news.
+    fn nearest_heard(
+        &mut self,
+        from: &str,
+        point: u64,
+        notes: &[Note],
+        now: u64,
+        changes: &mut Vec<Change>,
+        host: &mut dyn Host,
+    ) -> bool {
+        // A sign of life, as a beat is (see `probe_silent`).
+        if let Some(watch) = self.watching.get_mut(from) {
+            *watch = (now, true);
+        }
+        let asked = self
+            .near_waiting
+            .iter()
+            .position(|a| a.peer == from && a.point == point)
+            .map(|i| self.near_waiting.remove(i));
+        // Nearer than the answerer, and (unless routed from afar) than what this view
+        // held before the answer.
+        let held = match asked.as_ref().map_or(false, |a| a.route) {
+            true => u64::MAX,
+            false => self
+                .view
+                .member_before(point)
+                .map_or(u64::MAX, |(hash, _)| point.wrapping_sub(hash)),
+        };
+        let than = held.min(point.wrapping_sub(view::hash(from.as_bytes())));
+        let news = self.merge_nearest(notes, now, changes);
+        if let (Some(asked), false) = (asked, self.left) {
+            let me = self.view.self_addr();
+            let candidates = notes
+                .iter()
+                .filter(|n| n.state.is_member() && n.addr != me && n.addr != from)
+                .map(|n| (view::hash(n.addr.as_bytes()), n.addr.as_str()));
+            if let Some(next) = partial::nearer_before(point, than, candidates).map(String::from) {
+                self.near(&next, point, asked.route, host);
+            }
+        }
+        news
+    }
+
+    /// Members named in a `near` or its answer, merged (not spread: only the nodes
+    /// near them keep them). Whether a refutation of this node is news.
+    fn merge_nearest(&mut self, notes: &[Note], now: u64, changes: &mut Vec<Change>) -> bool {
+        let mut news = false;
+        let k = self.params.ring_neighbours as usize;
+        for note in notes.iter().filter(|n| n.state.is_member()) {
+            let held = self.view.get(&note.addr).is_some() || note.addr == self.view.self_addr();
+            if !held && !partial::wanted(&self.view, k, view::hash(note.addr.as_bytes())) {
+                continue;
+            }
+            if self.view.merge(note, now, changes) == Merged::Refuted {
+                self.rumors.push(self.view.own_note());
+                news = true;
+            }
+        }
+        news
+    }
+
+    /// Partial views: a watched node silent for half the beat timeout is asked near
+    /// this node before it is suspected. Its answer is a sign of life, and names the
+    /// members between it and this node that it beats to instead (views that differ
+    /// while a large cluster forms would otherwise end in suspicions, each a rumor to
+    /// every node); a node that has stopped does not answer, and is suspected on time.
+    fn probe_silent(&mut self, now: u64, host: &mut dyn Host) {
+        let half = self.params.beat_timeout_ms * (1 + self.penalty) / 2;
+        let silent: Vec<String> = self
+            .watching
+            .iter()
+            .filter(|(_, (last, _))| now.saturating_sub(*last) > half)
+            .map(|(addr, _)| addr.clone())
+            .collect();
+        self.probed.retain(|addr, _| silent.contains(addr));
+        let me = self.view.self_hash();
+        for addr in silent {
+            if self
+                .probed
+                .get(&addr)
+                .map_or(true, |at| now.saturating_sub(*at) > half)
+            {
+                self.probed.insert(addr.clone(), now);
+                self.near(&addr, me, false, host);
+            }
+        }
+    }
+
+    /// Partial views: drops what the view need not keep, once it grew since the
+    /// last trim; a member dropped while a rumor about it waits is remembered.
+    fn trim(&mut self, now: u64) {
+        if !self.params.partial() || self.view.known() <= self.trimmed_at {
+            self.trimmed_at = self.trimmed_at.min(self.view.known());
+            return;
+        }
+        for addr in partial::surplus(&self.view, self.params.ring_neighbours as usize) {
+            if let Some(incarnation) = self.view.drop_member(&addr) {
+                if self.rumors.has(&addr) && self.dropped.len() < DROPPED_MAX {
+                    self.dropped.insert(addr, (incarnation, now));
+                }
+            }
+        }
+        self.trimmed_at = self.view.known();
     }
 }

@@ -37,7 +37,17 @@ pub struct Params {
     /// At most one anti-entropy synchronisation per this interval, when a watched
     /// node's view differs from this node's.
     pub sync_interval_ms: u64,
+    /// 0 (the default): every node knows every member. Otherwise views are partial:
+    /// a node keeps this many members on each side of it on the ring, plus up to
+    /// [`FINGERS_PER_BAND`] at each power-of-two distance (Chord's fingers), and
+    /// finds its place by asking for the members nearest it (see `crate::partial`).
+    /// For clusters too large for every node to hold every member (100,000 nodes);
+    /// applications then see only those members.
+    pub ring_neighbours: u64,
 }
+
+/// With partial views: members kept at each power-of-two distance along the ring.
+pub const FINGERS_PER_BAND: usize = 2;
 
 /// The smallest `max_message_bytes` accepted.
 pub const MIN_MESSAGE_BYTES: u64 = 1400;
@@ -57,6 +67,7 @@ impl Default for Params {
             max_message_bytes: 8192,
             swap_grace_ms: 10_000,
             sync_interval_ms: 1000,
+            ring_neighbours: 0,
         }
     }
 }
@@ -83,6 +94,7 @@ impl Params {
             ("max_message_bytes", &mut p.max_message_bytes),
             ("swap_grace_ms", &mut p.swap_grace_ms),
             ("sync_interval_ms", &mut p.sync_interval_ms),
+            ("ring_neighbours", &mut p.ring_neighbours),
         ] {
             match doc.get(name) {
                 None | Some(Value::Null) => {}
@@ -123,6 +135,9 @@ impl Params {
         if self.beat_timeout_ms == 0 || self.beat_timeout_ms > self.remove_after_ms {
             return Err("beat_timeout_ms must be positive and at most remove_after_ms".to_string());
         }
+        if self.ring_neighbours > 64 || (self.ring_neighbours > 0 && self.ring_neighbours < self.watchers) {
+            return Err("ring_neighbours must be 0 (full views) or watchers to 64".to_string());
+        }
         if self.forget_after_ms < self.remove_after_ms {
             return Err("forget_after_ms must be at least remove_after_ms".to_string());
         }
@@ -133,6 +148,11 @@ impl Params {
             ));
         }
         Ok(())
+    }
+
+    /// Whether views are partial (see `ring_neighbours`).
+    pub fn partial(&self) -> bool {
+        self.ring_neighbours > 0
     }
 
     /// For how many rounds a node passes each rumor on, with `n` members known.
@@ -163,6 +183,8 @@ mod tests {
             r#"{"beat_timeout_ms":5000}"#,
             r#"{"max_message_bytes":100}"#,
             r#"{"forget_after_ms":10}"#,
+            r#"{"ring_neighbours":1}"#,
+            r#"{"ring_neighbours":65}"#,
             "[1]",
         ] {
             assert!(Params::parse(bad).is_err(), "{}", bad);

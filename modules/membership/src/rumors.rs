@@ -74,6 +74,11 @@ impl Rumors {
         self.queue.is_empty()
     }
 
+    /// Whether a note about `addr` waits.
+    pub fn has(&self, addr: &str) -> bool {
+        self.queue.iter().any(|w| w.note.addr == addr)
+    }
+
     /// The rumors that fit in `room` bytes, the least carried first, for a message
     /// sent `copies` times.
     pub fn take(&mut self, room: usize, copies: u32) -> Vec<Note> {

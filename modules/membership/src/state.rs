@@ -124,7 +124,15 @@ fn decode(state: &[u8]) -> Option<Decoded> {
 /// debugging) list only announced members: those whose labels are known. `count` and
 /// `member ADDR` cost little at any size; the lists grow with the cluster (a `members`
 /// listing stops fitting one answer, 8 MiB, at about 50,000 members).
-pub fn query(view: &View, removals: u64, penalty: u64, left: bool, arg: &str, now: u64) -> String {
+pub fn query(
+    view: &View,
+    removals: u64,
+    penalty: u64,
+    left: bool,
+    arg: &str,
+    now: u64,
+    ring_neighbours: usize,
+) -> String {
     let mut out = String::from("{\"self\":");
     push_quoted(&mut out, view.self_addr());
     if let Some(addr) = arg.strip_prefix("member ") {
@@ -162,9 +170,13 @@ pub fn query(view: &View, removals: u64, penalty: u64, left: bool, arg: &str, no
                 }
             }
             out.push_str(&format!(
-                ",\"live\":{},\"suspected\":{},\"removed\":{},\"health_penalty\":{}}}",
+                ",\"live\":{},\"suspected\":{},\"removed\":{},\"health_penalty\":{}",
                 live, suspected, removals, penalty
             ));
+            if ring_neighbours > 0 {
+                push_ring(&mut out, view, ring_neighbours);
+            }
+            out.push('}');
         }
         "table" => {
             let own = view.own();
@@ -263,4 +275,28 @@ fn push_member(out: &mut String, view: &View, left: bool, addr: &str, member: Op
         ",\"age_ms\":{},\"generation\":{},\"heartbeat\":{}}}",
         age, incarnation.generation, incarnation.counter
     ));
+}
+
+/// With partial views, where this node stands on the ring and the neighbours it holds:
+/// `"ring_key"` (its hash), `"ring_neighbours"` (k), `"successors"` and `"predecessors"` (`k` each, nearest
+/// first) — what a simulator compares with the true ring to call views converged.
+fn push_ring(out: &mut String, view: &View, k: usize) {
+    out.push_str(&format!(
+        ",\"ring_key\":{},\"ring_neighbours\":{}",
+        view.self_hash(),
+        k
+    ));
+    for (name, side) in [
+        ("successors", view.watchers(k)),
+        ("predecessors", view.watched(k)),
+    ] {
+        out.push_str(&format!(",\"{}\":[", name));
+        for (i, addr) in side.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_quoted(out, addr);
+        }
+        out.push(']');
+    }
 }

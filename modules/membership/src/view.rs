@@ -555,28 +555,38 @@ impl View {
         }
     }
 
+    /// Entries after ring place `(hash, addr)` (not it), going round.
+    fn going_round(&self, hash: u64, addr: &str) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
+        let at = (hash, addr);
+        let at = &at as &dyn Place;
+        self.members
+            .range::<dyn Place, _>((Excluded(at), Unbounded))
+            .chain(self.members.range::<dyn Place, _>((Unbounded, Excluded(at))))
+    }
+
+    /// Entries before ring place `(hash, addr)` (not it), going back round.
+    fn going_back(&self, hash: u64, addr: &str) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
+        let at = (hash, addr);
+        let at = &at as &dyn Place;
+        self.members
+            .range::<dyn Place, _>((Unbounded, Excluded(at)))
+            .rev()
+            .chain(
+                self.members
+                    .range::<dyn Place, _>((Excluded(at), Unbounded))
+                    .rev(),
+            )
+    }
+
     /// Members (alive or suspected) after this node on the ring, going round.
     fn after_me(&self) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
-        let me = (self.self_hash, &*self.self_addr);
-        let me = &me as &dyn Place;
-        self.members
-            .range::<dyn Place, _>((Excluded(me), Unbounded))
-            .chain(self.members.range::<dyn Place, _>((Unbounded, Excluded(me))))
+        self.going_round(self.self_hash, &self.self_addr)
             .filter(|(_, m)| m.state.is_member())
     }
 
     /// Members (alive or suspected) before this node on the ring, going back round.
     fn before_me(&self) -> impl Iterator<Item = (&Spot, &Member)> + '_ {
-        let me = (self.self_hash, &*self.self_addr);
-        let me = &me as &dyn Place;
-        self.members
-            .range::<dyn Place, _>((Unbounded, Excluded(me)))
-            .rev()
-            .chain(
-                self.members
-                    .range::<dyn Place, _>((Excluded(me), Unbounded))
-                    .rev(),
-            )
+        self.going_back(self.self_hash, &self.self_addr)
             .filter(|(_, m)| m.state.is_member())
     }
 
@@ -591,6 +601,131 @@ impl View {
             .take(k)
             .map(|(s, _)| s.addr.to_string())
             .collect()
+    }
+
+    /// Where this node sits on the ring: [`hash`] of its address.
+    pub fn self_hash(&self) -> u64 {
+        self.self_hash
+    }
+
+    /// Members (alive or suspected) after this node on the ring, nearest first, with
+    /// their ring hashes: the clockwise side a partial view keeps.
+    pub fn ring_after(&self) -> impl Iterator<Item = (u64, &str, &Member)> + '_ {
+        self.after_me().map(|(s, m)| (s.hash, &*s.addr, m))
+    }
+
+    /// Members (alive or suspected) before this node on the ring, nearest first.
+    pub fn ring_before(&self) -> impl Iterator<Item = (u64, &str, &Member)> + '_ {
+        self.before_me().map(|(s, m)| (s.hash, &*s.addr, m))
+    }
+
+    /// The notes (labels included) of the `k` members (alive or suspected) at or
+    /// after ring point `point` and the `k` before it, this node among them if it
+    /// falls there, `skip` (the asker, who knows itself) not: what a partial view
+    /// answers a `near`.
+    pub fn nearest<'a>(&'a self, point: u64, k: usize, skip: &str) -> Vec<Note> {
+        let live = |(s, m): (&'a Spot, &'a Member)| -> Option<(u64, &'a Spot, &'a Member)> {
+            (m.state.is_member() && *s.addr != *skip).then_some((s.hash, s, m))
+        };
+        // Going round from the point, and back round from it (no address is empty:
+        // nothing sits at `(point, "")` itself). Distances count from the point so
+        // this node, not in the map, finds its place among them.
+        let after = self
+            .going_round(point, "")
+            .filter_map(live)
+            .take(k)
+            .map(|(h, s, m)| (h.wrapping_sub(point), Some((s, m))));
+        let before = self
+            .going_back(point, "")
+            .filter_map(live)
+            .take(k)
+            .map(|(h, s, m)| (point.wrapping_sub(h).wrapping_sub(1), Some((s, m))));
+        let mut notes: Vec<Note> = Vec::with_capacity(2 * k + 1);
+        for (side, mine) in [
+            (after.collect::<Vec<_>>(), self.self_hash.wrapping_sub(point)),
+            (
+                before.collect(),
+                point.wrapping_sub(self.self_hash).wrapping_sub(1),
+            ),
+        ] {
+            let mut side = side;
+            side.push((mine, None));
+            side.sort_by_key(|(d, _)| *d);
+            for (_, entry) in side.into_iter().take(k) {
+                let note = match entry {
+                    Some((spot, m)) => Note {
+                        addr: spot.addr.to_string(),
+                        incarnation: m.incarnation,
+                        state: m.state,
+                        by: None,
+                        labels: m.labels.as_deref().filter(|_| !m.labels_stale).cloned(),
+                    },
+                    None => self.own_note(),
+                };
+                if !notes.iter().any(|n| n.addr == note.addr) {
+                    notes.push(note);
+                }
+            }
+        }
+        notes
+    }
+
+    /// The member (alive or suspected) nearest before ring point `point`, going
+    /// back round, with its ring hash: where Chord's lookup of the point starts.
+    pub fn member_before(&self, point: u64) -> Option<(u64, &str)> {
+        // No address is empty: nothing sits at `(point, "")` itself.
+        self.going_back(point, "")
+            .find(|(_, m)| m.state.is_member())
+            .map(|(s, _)| (s.hash, &*s.addr))
+    }
+
+    /// A member's or tombstone's note as this view holds it, with its labels (not
+    /// stale ones).
+    pub fn note_of(&self, addr: &str) -> Option<Note> {
+        let m = self.get(addr)?;
+        Some(Note {
+            addr: addr.to_string(),
+            incarnation: m.incarnation,
+            state: m.state,
+            by: None,
+            labels: m.labels.as_deref().filter(|_| !m.labels_stale).cloned(),
+        })
+    }
+
+    /// Members and tombstones from ring point `from` up to (not including) ring point
+    /// `to`, clockwise, going round if `to` is below `from`.
+    pub fn members_between(&self, from: u64, to: u64) -> impl Iterator<Item = (&str, &Member)> + '_ {
+        let (a, b) = ((from, ""), (to, ""));
+        let (a, b) = (&a as &dyn Place, &b as &dyn Place);
+        let (first, second) = if from <= to {
+            (
+                self.members.range::<dyn Place, _>((Included(a), Excluded(b))),
+                None,
+            )
+        } else {
+            (
+                self.members.range::<dyn Place, _>((Included(a), Unbounded)),
+                Some(self.members.range::<dyn Place, _>((Unbounded, Excluded(b)))),
+            )
+        };
+        first
+            .chain(second.into_iter().flatten())
+            .map(|(s, m)| (&*s.addr, m))
+    }
+
+    /// Drops an alive member without a trace (a partial view that no longer keeps
+    /// it): no event, no tombstone. Its incarnation, if it was one.
+    pub fn drop_member(&mut self, addr: &str) -> Option<Heartbeat> {
+        let place = (hash(addr.as_bytes()), addr);
+        let (spot, m) = self.members.remove_entry(&place as &dyn Place)?;
+        if m.state.is_member() {
+            self.digests
+                .toggle(spot.hash, entry_hash(spot.hash, m.incarnation));
+            self.live -= 1;
+        }
+        self.unlabeled.remove(addr);
+        self.unsettled.remove(addr);
+        Some(m.incarnation)
     }
 
     /// A member at a random point of the ring (not this node), if any: `r` is random.

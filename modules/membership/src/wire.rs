@@ -11,6 +11,8 @@
 //! kind 5  iam:         note                                           (the answer)
 //! kind 6  diff:        cursor:text  count:varint  digest:u64le*count  note
 //!                                                       (asks a page of differing arcs)
+//! kind 7  near:        point:u64le  note  notes           (asks for the members nearest)
+//! kind 8  nearest:     point:u64le  notes                                (the answer)
 //! notes   = count:varint  note*count
 //! note    = addr:text (1..=255)  generation:varint  counter:varint  state:u8
 //!           flags:u8  [by:text if flags & 1]  [labels if flags & 2]
@@ -27,6 +29,12 @@
 //! digests differ from the asker's: `count` equal arcs (a power of two, at most
 //! [`RANGES`]) with the asker's digest of each; the answer is the same page, of those
 //! arcs alone, and the next diff carries the asker's digests as they are then.
+//! With partial views (`ring_neighbours`), a node finds its place on the ring by
+//! asking `near` a point (its own hash, or a finger's), with its own members nearest
+//! the asked (T-Man's exchange: both ends learn): the answer holds the answerer's
+//! members nearest that point, on either side, and itself; the asker goes on asking
+//! the nearest of them before the point until none is nearer (Chord's lookup, done
+//! by the asker).
 //! Kinds 4 to 6 came after the rest: a node running an earlier build of this version
 //! refuses them as malformed, and the asker keeps waiting for the labels' rumor.
 
@@ -47,6 +55,8 @@ const PAGE: u8 = 3;
 const WHO: u8 = 4;
 const IAM: u8 = 5;
 const DIFF: u8 = 6;
+const NEAR: u8 = 7;
+const NEAREST: u8 = 8;
 
 const FLAG_BY: u8 = 1;
 const FLAG_LABELS: u8 = 2;
@@ -94,6 +104,22 @@ pub enum Message {
         arcs: Vec<u64>,
         /// The asker's own note.
         asker: Note,
+    },
+    /// Asks for the members nearest a point of the ring (partial views).
+    Near {
+        /// The point (a ring hash).
+        point: u64,
+        /// The asker's own note.
+        asker: Note,
+        /// The asker's members nearest the asked.
+        notes: Vec<Note>,
+    },
+    /// The answer to a `Near`: the answerer's members nearest the point, and itself.
+    Nearest {
+        /// The point asked about.
+        point: u64,
+        /// The members.
+        notes: Vec<Note>,
     },
 }
 
@@ -183,6 +209,17 @@ pub fn encode(m: &Message) -> Vec<u8> {
                 out.extend_from_slice(&digest.to_le_bytes());
             }
             put_note(&mut out, asker);
+        }
+        Message::Near { point, asker, notes } => {
+            out.push(NEAR);
+            out.extend_from_slice(&point.to_le_bytes());
+            put_note(&mut out, asker);
+            put_notes(&mut out, notes.iter());
+        }
+        Message::Nearest { point, notes } => {
+            out.push(NEAREST);
+            out.extend_from_slice(&point.to_le_bytes());
+            put_notes(&mut out, notes.iter());
         }
     }
     out
@@ -282,6 +319,15 @@ pub fn decode(bytes: &[u8]) -> Option<Message> {
                 asker: read_note(&mut r)?,
             }
         }
+        NEAR => Message::Near {
+            point: r.u64le()?,
+            asker: read_note(&mut r)?,
+            notes: read_notes(&mut r)?,
+        },
+        NEAREST => Message::Nearest {
+            point: r.u64le()?,
+            notes: read_notes(&mut r)?,
+        },
         _ => return None,
     };
     if !r.is_done() {
@@ -333,7 +379,16 @@ mod tests {
             Message::Diff {
                 cursor: String::new(),
                 arcs: vec![7, 0, u64::MAX, 1],
-                asker: alive,
+                asker: alive.clone(),
+            },
+            Message::Near {
+                point: u64::MAX - 3,
+                asker: alive.clone(),
+                notes: vec![note("d:4", State::Suspected)],
+            },
+            Message::Nearest {
+                point: 42,
+                notes: vec![alive, note("c:3", State::Alive)],
             },
         ]
     }

@@ -137,9 +137,11 @@ fn live_everywhere(sim: &mut Sim, module: &ModuleName, n: usize) -> (bool, u64) 
     (all, removed)
 }
 
-fn simulated(plan: &Plan, n: usize, seed: u64) -> Result<Simulated> {
+/// `n` simulated nodes, all started at once with membership's native build and
+/// `params`; the module's name.
+pub(super) fn cluster(plan: &Plan, n: usize, seed: u64, params: &str) -> Result<(Sim, ModuleName)> {
     let module = ModuleName::new("membership").map_err(|e| anyhow!("{e}"))?;
-    let mut sim = Sim::new(SimConfig {
+    let sim = Sim::new(SimConfig {
         nodes: n,
         seed,
         gossip_interval_ms: plan.interval_ms,
@@ -147,11 +149,16 @@ fn simulated(plan: &Plan, n: usize, seed: u64) -> Result<Simulated> {
             name: module.clone(),
             code: MEMBERSHIP.to_vec(),
             native: library::native("membership"),
-            params: String::new(),
+            params: params.to_string(),
             budget: Default::default(),
         }]),
         ..SimConfig::default()
     });
+    Ok((sim, module))
+}
+
+fn simulated(plan: &Plan, n: usize, seed: u64) -> Result<Simulated> {
+    let (mut sim, module) = cluster(plan, n, seed, "")?;
     let mut join_rounds = None;
     for round in 1..=MAX_JOIN_ROUNDS {
         sim.run_rounds(1);

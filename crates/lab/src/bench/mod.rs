@@ -33,6 +33,7 @@ mod kelips;
 mod kv;
 mod loss;
 mod membership;
+mod membership_partial;
 mod poll;
 mod pubsub;
 mod repair;
@@ -83,6 +84,11 @@ pub struct BenchArgs {
     /// 100 with --quick; 10000 takes about 8 minutes and 15 GB per run].
     #[arg(long, value_delimiter = ',')]
     membership_sim_nodes: Option<Vec<usize>>,
+    /// Simulated cluster sizes of the `membership` group's partial-view rows
+    /// [default: 1000,10000, or 1000 with --quick; 100000 takes about 9 minutes and
+    /// 4.2 GB per run].
+    #[arg(long, value_delimiter = ',')]
+    membership_partial_nodes: Option<Vec<usize>>,
     /// Agent i uses ports P+2i and P+2i+1.
     #[arg(long, default_value_t = 20000)]
     port_base: u16,
@@ -144,6 +150,8 @@ pub struct Plan {
     pub membership_view_sizes: Vec<usize>,
     /// Simulated nodes of the membership rows.
     pub membership_sim_sizes: Vec<usize>,
+    /// Simulated nodes of the membership rows with partial views.
+    pub membership_partial_sizes: Vec<usize>,
     /// The `hearsay` binary the agents run.
     pub hearsay: std::path::PathBuf,
 }
@@ -185,6 +193,11 @@ impl Plan {
                 vec![100]
             } else {
                 vec![100, 1_000, 10_000]
+            }),
+            membership_partial_sizes: args.membership_partial_nodes.clone().unwrap_or(if args.quick {
+                vec![1_000]
+            } else {
+                vec![1_000, 10_000]
             }),
             hearsay: crate::hearsay_binary()?,
         })
@@ -243,6 +256,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
     if wants(Group::Membership) {
         report.rows.extend(membership::rows(&plan)?);
+        report.rows.extend(membership_partial::rows(&plan)?);
     }
     report.wall_seconds = started.elapsed().as_secs_f64();
     if args.json {
