@@ -351,11 +351,13 @@ impl Module for Membership {
             }
         }
 
+        // Nothing below changes the view before the tick ends: one guess serves all.
+        let size = self.size();
         for watcher in self.view.watchers(self.params.watchers as usize) {
             let beat = Message::Beat {
                 incarnation: self.view.own(),
                 digest: self.view.digest(),
-                members: self.size(),
+                members: size,
                 rumors: self.take_rumors(1),
             };
             host.send(&watcher, &wire::encode(&beat));
@@ -367,14 +369,14 @@ impl Module for Membership {
             _ => self.ticks_joined + 1,
         };
         if self.params.partial() {
-            self.find_place(now_ms, host);
+            self.find_place(now_ms, size, host);
         } else {
             self.catch_up(host);
         }
         // Rumors go to `fanout` random members every round they live, not only when
         // first heard: the beats carry them along the ring alone.
         self.pass_on(host);
-        let size = self.size().max(self.heard_size);
+        let size = size.max(self.heard_size);
         self.heard_size = 0;
         self.rumors.age(self.params.transmissions(size as usize));
         self.trim(now_ms);
@@ -495,14 +497,9 @@ impl Membership {
                 self.ask(&peer, String::new(), false, host);
             }
         } else if host.random_u64() % REJOIN_ONE_IN == 0 {
-            let absent: Vec<String> = self
-                .bootstrap_peers(host)
-                .into_iter()
-                .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
-                .collect();
             // A diff: if the peer lives on the other side of a healed partition, what
             // differs comes; if it merely missed being counted, little does.
-            if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
+            if let Some(peer) = self.absent_bootstrap_peer(host) {
                 self.ask(&peer, String::new(), true, host);
             }
         }
@@ -945,6 +942,17 @@ impl Membership {
         heartbeat::bootstrap_peers(host, self.view.self_addr())
     }
 
+    /// A random bootstrap peer this view does not count as a member, if any: asked
+    /// now and then, so partitions heal once links come back.
+    fn absent_bootstrap_peer(&self, host: &mut dyn Host) -> Option<String> {
+        let absent: Vec<String> = self
+            .bootstrap_peers(host)
+            .into_iter()
+            .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
+            .collect();
+        hearsay_guest::random::sample(&absent, 1, host).pop()
+    }
+
     /// How many nodes this one takes the cluster to hold: its view's members, or with
     /// partial views a guess from its neighbours' spread (see `partial`).
     fn size(&self) -> u64 {
@@ -959,19 +967,19 @@ impl Membership {
     /// incarnation, or the same one alive): a suspicion overtaken by its refutation
     /// would otherwise be news again where the refutation came first.
     fn dropped_before(&self, note: &Note) -> bool {
-        self.view.get(&note.addr).is_none()
-            && self.dropped.get(&note.addr).map_or(false, |(incarnation, _)| {
-                note.incarnation < *incarnation
-                    || (note.incarnation == *incarnation && note.state == State::Alive)
-            })
+        // The map first: empty with full views, it spares every rumor a view lookup.
+        self.dropped.get(&note.addr).map_or(false, |(incarnation, _)| {
+            note.incarnation < *incarnation
+                || (note.incarnation == *incarnation && note.state == State::Alive)
+        }) && self.view.get(&note.addr).is_none()
     }
 
     /// Partial views: each tick, a node alone asks bootstrap peers near itself; one
     /// whose neighbours changed lately (or each [`STABILISE_EVERY`] ticks once they
     /// settle) asks its successor or predecessor near itself and looks a random
     /// finger up; now and then it asks a bootstrap peer it does not hold, so
-    /// partitions heal.
-    fn find_place(&mut self, now: u64, host: &mut dyn Host) {
+    /// partitions heal. `size`: the cluster's size as this node guesses it.
+    fn find_place(&mut self, now: u64, size: u64, host: &mut dyn Host) {
         let ticks = self.ticks;
         self.near_waiting
             .retain(|asked| ticks.saturating_sub(asked.tick) <= NEAR_TICKS);
@@ -1018,8 +1026,7 @@ impl Membership {
         let every = |settled: u64| if forming { FINGER_EVERY_FORMING } else { settled };
         if ticks % every(FINGER_EVERY) == 0 {
             // A finger among those a cluster of this size has members in.
-            let size = self.size().max(2);
-            let lowest = size.leading_zeros().min(63);
+            let lowest = size.max(2).leading_zeros().min(63);
             let band = lowest + (host.random_u64() % (64 - lowest) as u64) as u32;
             let point = partial::finger_point(&self.view, band);
             if let Some(peer) = self.view.member_before(point).map(|(_, a)| a.to_string()) {
@@ -1034,14 +1041,9 @@ impl Membership {
                 self.near(&peer, me, true, host);
             }
         }
-        let rejoin_one_in = REJOIN_ONE_IN.max(self.size() / 8);
+        let rejoin_one_in = REJOIN_ONE_IN.max(size / 8);
         if host.random_u64() % rejoin_one_in == 0 {
-            let absent: Vec<String> = self
-                .bootstrap_peers(host)
-                .into_iter()
-                .filter(|p| self.view.get(p).map_or(true, |m| !m.state.is_member()))
-                .collect();
-            if let Some(peer) = hearsay_guest::random::sample(&absent, 1, host).pop() {
+            if let Some(peer) = self.absent_bootstrap_peer(host) {
                 self.near(&peer, me, false, host);
             }
         }
@@ -1117,18 +1119,20 @@ impl Membership {
             .iter()
             .position(|a| a.peer == from && a.point == point)
             .map(|i| self.near_waiting.remove(i));
-        // Nearer than the answerer, and (unless routed from afar) than what this view
-        // held before the answer.
-        let held = match asked.as_ref().map_or(false, |a| a.route) {
-            true => u64::MAX,
-            false => self
-                .view
-                .member_before(point)
-                .map_or(u64::MAX, |(hash, _)| point.wrapping_sub(hash)),
-        };
-        let than = held.min(point.wrapping_sub(view::hash(from.as_bytes())));
+        // Followed only if asked: nearer than the answerer, and (unless routed from
+        // afar) than what this view held before the answer.
+        let than = asked.as_ref().map(|a| {
+            let held = match a.route {
+                true => u64::MAX,
+                false => self
+                    .view
+                    .member_before(point)
+                    .map_or(u64::MAX, |(hash, _)| point.wrapping_sub(hash)),
+            };
+            held.min(point.wrapping_sub(view::hash(from.as_bytes())))
+        });
         let news = self.merge_nearest(notes, now, changes);
-        if let (Some(asked), false) = (asked, self.left) {
+        if let (Some(asked), Some(than), false) = (asked, than, self.left) {
             let me = self.view.self_addr();
             let candidates = notes
                 .iter()
