@@ -65,14 +65,16 @@
 //! changes: flat in the cluster's size. It speaks the same queries and events as
 //! `heartbeat` (see that crate), and a hot swap from `heartbeat` takes over its
 //! table (ABI v1 or v2 state): every member alive, nobody suspected for
-//! `swap_grace_ms` while the other nodes swap too.
+//! `swap_grace_ms` while the other nodes swap too. A node handed its state (from
+//! `heartbeat` or an earlier membership) goes on at the incarnation it had and is no
+//! joiner: an update costs no rumor, no `who` and no catch-up, only its beats.
 //!
 //! # Layout
 //!
 //! - [`params`]: tuning. [`view`]: members, merge rules, the ring. [`rumors`]: what
 //!   waits to be passed on. [`wire`]: the messages. [`state`]: hot swap state and
 //!   queries. [`intern`]: the addresses and labels views share. [`partial`]: what a
-//!   partial view keeps.
+//!   partial view keeps. [`traffic`]: what was sent and heard, by kind.
 //! - this file: the [`Membership`] module — beats, suspicions, floods, syncs, queries.
 
 #![warn(missing_docs)]
@@ -82,6 +84,7 @@ pub mod params;
 pub mod partial;
 pub mod rumors;
 pub mod state;
+pub mod traffic;
 pub mod view;
 pub mod wire;
 
@@ -92,6 +95,7 @@ use heartbeat::table::{Change, Heartbeat};
 use params::Params;
 use rumors::Rumors;
 use std::collections::BTreeMap;
+use traffic::{Counting, Traffic};
 use view::{Merged, Note, State, View};
 use wire::Message;
 
@@ -111,6 +115,9 @@ const MISMATCHED_BEATS: u32 = 2;
 /// when a whole cluster starts at once, the first pages a node gets hold only the
 /// nodes its bootstrap peer had heard of by then.
 const CATCH_UP_TICKS: [u64; 2] = [1, 3];
+/// Where a node handed a view by its previous version counts its ticks since it
+/// joined from: past every catch-up.
+const CATCH_UP_AFTER_SWAP: u64 = 1 << 20;
 /// Ticks after a node stops being alone at which it diffs its view with a random member:
 /// with many bootstrap peers (the lab starts one node in ten as one) each has heard
 /// only a few of the nodes starting with it by the catch-ups above, and views filled
@@ -251,6 +258,8 @@ pub struct Membership {
     dropped: BTreeMap<String, (Heartbeat, u64)>,
     /// Partial views: silent watched nodes asked near this node → when.
     probed: BTreeMap<String, u64>,
+    /// What this instance sent and heard, by kind (the `traffic` query).
+    traffic: Traffic,
     /// Partial views: how many entries the view held after the last trim.
     trimmed_at: usize,
 }
@@ -311,10 +320,108 @@ impl Module for Membership {
             dropped: BTreeMap::new(),
             trimmed_at: 0,
             probed: BTreeMap::new(),
+            traffic: Traffic::default(),
         })
     }
 
     fn tick(&mut self, now_ms: u64, host: &mut dyn Host) {
+        self.counted(host, |m, host| m.on_tick(now_ms, host));
+    }
+
+    fn receive(&mut self, from: &str, payload: &[u8], host: &mut dyn Host) {
+        self.traffic.heard(payload);
+        self.counted(host, |m, host| m.on_receive(from, payload, host));
+    }
+
+    fn query(&mut self, args: &str, host: &mut dyn Host) -> String {
+        let now = host.now_ms().max(self.now_ms);
+        let ring = self.params.ring_neighbours as usize;
+        let args = args.trim().trim_matches('"');
+        if args == "traffic" {
+            let mut out = String::from("{\"self\":");
+            push_quoted(&mut out, self.view.self_addr());
+            self.traffic.push_json(&mut out);
+            out.push('}');
+            return out;
+        }
+        crate::state::query(
+            &self.view,
+            self.removals,
+            self.penalty,
+            self.left,
+            args,
+            now,
+            ring,
+        )
+    }
+
+    fn leave(&mut self, host: &mut dyn Host) {
+        if self.left {
+            return;
+        }
+        self.left = true;
+        // One incarnation on, so the leave outranks everything said before it.
+        let own = self.view.own();
+        self.view.raise_own(own);
+        let note = Note {
+            state: State::Left,
+            labels: None,
+            ..self.view.own_note()
+        };
+        let message = wire::encode(&Message::Rumors(vec![note]));
+        let members: Vec<String> = self.members(State::is_member);
+        let targets = hearsay_guest::random::sample(&members, LEAVE_DIRECT_MAX, host);
+        host.log(
+            Level::Info,
+            &format!("leaving: told {} of {} members", targets.len(), members.len()),
+        );
+        for peer in targets {
+            host.send(&peer, &message);
+        }
+    }
+
+    fn export_state(&self) -> Option<Vec<u8>> {
+        Some(state::export(&self.view))
+    }
+
+    fn import_state(&mut self, state: &[u8], host: &mut dyn Host) -> bool {
+        let now = host.now_ms();
+        if !state::import(&mut self.view, state, now) {
+            host.log(
+                Level::Warn,
+                "previous membership state was malformed; starting fresh",
+            );
+            return false;
+        }
+        // The core passes gossip only between nodes on the same deployment: until the
+        // others swap too, their silence says nothing.
+        self.quiet_until = now.saturating_add(self.params.swap_grace_ms);
+        self.watching.clear();
+        // Not a joiner: the view came with the state, so no catch-ups (six diffs a node
+        // after every update otherwise).
+        if self.view.member_count() > 0 {
+            self.ticks_joined = CATCH_UP_AFTER_SWAP;
+        }
+        true
+    }
+}
+
+impl Membership {
+    /// Runs `f` with a host that counts what it sends into `traffic`.
+    fn counted(&mut self, host: &mut dyn Host, f: impl FnOnce(&mut Self, &mut dyn Host)) {
+        let mut traffic = std::mem::take(&mut self.traffic);
+        f(
+            self,
+            &mut Counting {
+                inner: host,
+                traffic: &mut traffic,
+            },
+        );
+        self.traffic = traffic;
+    }
+
+    /// A tick: beats, suspicions, removals, asks; what it sends is counted by [`Membership::tick`].
+    fn on_tick(&mut self, now_ms: u64, host: &mut dyn Host) {
         if self.left {
             return;
         }
@@ -382,7 +489,8 @@ impl Module for Membership {
         self.trim(now_ms);
     }
 
-    fn receive(&mut self, from: &str, payload: &[u8], host: &mut dyn Host) {
+    /// One message heard: merged, answered, passed on.
+    fn on_receive(&mut self, from: &str, payload: &[u8], host: &mut dyn Host) {
         let message = match wire::decode(payload) {
             Some(m) => m,
             None => {
@@ -404,67 +512,6 @@ impl Module for Membership {
         self.trim(now);
     }
 
-    fn query(&mut self, args: &str, host: &mut dyn Host) -> String {
-        let now = host.now_ms().max(self.now_ms);
-        let ring = self.params.ring_neighbours as usize;
-        crate::state::query(
-            &self.view,
-            self.removals,
-            self.penalty,
-            self.left,
-            args.trim().trim_matches('"'),
-            now,
-            ring,
-        )
-    }
-
-    fn leave(&mut self, host: &mut dyn Host) {
-        if self.left {
-            return;
-        }
-        self.left = true;
-        // One incarnation on, so the leave outranks everything said before it.
-        let own = self.view.own();
-        self.view.raise_own(own);
-        let note = Note {
-            state: State::Left,
-            labels: None,
-            ..self.view.own_note()
-        };
-        let message = wire::encode(&Message::Rumors(vec![note]));
-        let members: Vec<String> = self.members(State::is_member);
-        let targets = hearsay_guest::random::sample(&members, LEAVE_DIRECT_MAX, host);
-        host.log(
-            Level::Info,
-            &format!("leaving: told {} of {} members", targets.len(), members.len()),
-        );
-        for peer in targets {
-            host.send(&peer, &message);
-        }
-    }
-
-    fn export_state(&self) -> Option<Vec<u8>> {
-        Some(state::export(&self.view))
-    }
-
-    fn import_state(&mut self, state: &[u8], host: &mut dyn Host) -> bool {
-        let now = host.now_ms();
-        if !state::import(&mut self.view, state, now) {
-            host.log(
-                Level::Warn,
-                "previous membership state was malformed; starting fresh",
-            );
-            return false;
-        }
-        // The core passes gossip only between nodes on the same deployment: until the
-        // others swap too, their silence says nothing.
-        self.quiet_until = now.saturating_add(self.params.swap_grace_ms);
-        self.watching.clear();
-        true
-    }
-}
-
-impl Membership {
     /// Full views: a node that just stopped being alone diffs its view with a
     /// bootstrap peer and random members a few times; a node alone asks bootstrap
     /// peers; one that counts a bootstrap peer out asks it now and then.
@@ -673,18 +720,24 @@ impl Membership {
         for addr in watched {
             self.watching.entry(addr).or_insert((now, false));
         }
-        if now < self.quiet_until {
-            return;
-        }
         // A node that has not beaten to this one since the watch began may not count
         // it as a watcher yet (their views differ while nodes join): its silence
-        // counts only after `remove_after_ms`, by when views have met.
+        // counts only after `remove_after_ms`, by when views have met. Within the
+        // swap grace it does not count at all (it may not run this version yet); one
+        // that has beaten since the swap runs it, and its silence counts as usual —
+        // a crash right after an update waited out the whole grace (200 s at 1,000
+        // agents) before.
+        let grace = now < self.quiet_until;
         let beaten = self.params.beat_timeout_ms * (1 + self.penalty);
         let never = self.params.remove_after_ms.max(beaten);
         let silent: Vec<String> = self
             .watching
             .iter()
-            .filter(|(_, (last, heard))| now.saturating_sub(*last) > if *heard { beaten } else { never })
+            .filter(|(_, (last, heard))| match (*heard, grace) {
+                (true, _) => now.saturating_sub(*last) > beaten,
+                (false, true) => false,
+                (false, false) => now.saturating_sub(*last) > never,
+            })
             .map(|(addr, _)| addr.clone())
             .collect();
         for addr in silent {
@@ -916,6 +969,7 @@ impl Membership {
             if let Change::Left(addr) = change {
                 host.log(Level::Info, &format!("{} left", addr));
             }
+
             let mut data = String::from("{\"addr\":");
             push_quoted(&mut data, change.addr());
             data.push_str(",\"labels\":");

@@ -746,9 +746,13 @@ impl View {
         }
     }
 
-    /// Takes this node's incarnation from a previous instance, if it is higher.
+    /// Takes this node's incarnation from the previous instance it was handed over
+    /// from: the same life goes on. (A new incarnation — this instance's start time —
+    /// would be news to every member: each node's first beat spread to all as a
+    /// rumor, and its labels went stale everywhere, so every node asked every member
+    /// `who` after each update.)
     pub fn restore_own(&mut self, own: Heartbeat) {
-        if own > self.own {
+        if own != Heartbeat::default() {
             self.set_own(own);
         }
     }

@@ -58,6 +58,19 @@ const DIFF: u8 = 6;
 const NEAR: u8 = 7;
 const NEAREST: u8 = 8;
 
+/// Each kind's name, by its number: what the `traffic` query reports.
+pub const KIND_NAMES: [&str; 9] = [
+    "beat", "rumors", "sync", "page", "who", "iam", "diff", "near", "nearest",
+];
+
+/// A message's kind as its name; None when the bytes are no message of this version.
+pub fn kind_name(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [VERSION, kind, ..] => KIND_NAMES.get(*kind as usize).copied(),
+        _ => None,
+    }
+}
+
 const FLAG_BY: u8 = 1;
 const FLAG_LABELS: u8 = 2;
 

@@ -232,7 +232,7 @@ const OVERHEAD_SERIES: [&str; 9] = [
 ];
 
 /// CPU ticks (utime + stime) of every agent, summed.
-fn cpu_ticks(cluster: &Cluster) -> f64 {
+pub fn cpu_ticks(cluster: &Cluster) -> f64 {
     cluster
         .agents
         .iter()

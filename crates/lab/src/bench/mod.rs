@@ -28,7 +28,9 @@
 mod agents;
 mod aggregate;
 mod cold;
+mod heard;
 mod hosts;
+mod idle_window;
 mod kelips;
 mod kv;
 mod loss;
