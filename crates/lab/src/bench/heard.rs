@@ -104,10 +104,17 @@ impl Heard {
         }
     }
 
-    /// Per agent, the first time it heard `key`.
-    fn firsts(&self, key: &str) -> Vec<Option<u64>> {
-        let f = self.filed.lock().map(|f| f.clone()).unwrap_or_default();
-        f.iter().map(|m| m.get(key).copied()).collect()
+    /// Per agent of `agents`, the earliest time it heard one of `keys` (None: none
+    /// yet), read under the lock without copying what was filed.
+    fn earliest(&self, agents: &[usize], keys: &[String]) -> Vec<Option<u64>> {
+        let filed = match self.filed.lock() {
+            Ok(f) => f,
+            Err(_) => return vec![None; agents.len()],
+        };
+        agents
+            .iter()
+            .map(|&i| keys.iter().filter_map(|k| filed.get(i)?.get(k).copied()).min())
+            .collect()
     }
 
     /// Waits until every agent of `agents` heard one of `keys`; each one's earliest
@@ -115,11 +122,7 @@ impl Heard {
     pub async fn until_all(&self, agents: &[usize], keys: &[String], timeout: Duration) -> Result<Vec<u64>> {
         let started = Instant::now();
         loop {
-            let per_key: Vec<Vec<Option<u64>>> = keys.iter().map(|k| self.firsts(k)).collect();
-            let times: Vec<Option<u64>> = agents
-                .iter()
-                .map(|&i| per_key.iter().filter_map(|f| f.get(i).copied().flatten()).min())
-                .collect();
+            let times = self.earliest(agents, keys);
             let heard = times.iter().flatten().count();
             if heard == agents.len() {
                 return Ok(times.into_iter().flatten().collect());
